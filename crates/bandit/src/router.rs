@@ -1,0 +1,522 @@
+//! The router: K arms with linear posteriors, one selection rule, seeded randomness.
+
+use faer::Mat;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, ensure_finite, ensure_len};
+use crate::mask::ArmMask;
+use crate::params::RouterParams;
+use crate::policy::Policy;
+use crate::posterior::{ArmPosterior, dot};
+use crate::prior::Prior;
+use crate::propensity::{
+    epsilon_greedy_propensities, one_hot, thompson_propensities, uniform_propensities,
+};
+
+/// Stream of the ChaCha generator used for propensity estimates; choices use stream 0.
+const PROPENSITY_STREAM: u64 = 1;
+
+/// One routing decision.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    /// The chosen arm.
+    pub arm: usize,
+    /// Probability that the policy chooses this arm for this context (given the state and
+    /// mask): exact for deterministic, uniform and ε-greedy policies, a Monte-Carlo estimate
+    /// for Thompson sampling, `None` when Thompson propensities are switched off
+    /// ([`RouterParams::propensity_draws`] = 0).
+    pub propensity: Option<f64>,
+}
+
+/// One observed reward for one routed context.
+#[derive(Clone, Copy, Debug)]
+pub struct Feedback<'a> {
+    /// The arm that judged the pair.
+    pub arm: usize,
+    /// The pair's context e, `[d]`.
+    pub context: &'a [f64],
+    /// The normalised reward (see the `reward-norm` crate).
+    pub reward: f64,
+}
+
+/// A contextual router over K arms with d-dimensional contexts.
+///
+/// Every learning policy keeps, per arm, the Gaussian posterior of a Bayesian linear model
+/// r = wᵀe + ε with prior N(μ0_k, λ0⁻¹ I) (see the crate docs). Selection is batched: all N
+/// contexts of a training batch are scored with one triangular solve of N right-hand sides
+/// per arm. Feedback is delayed: select for the batch, train, then [`update_batch`].
+///
+/// Randomness comes from a ChaCha8 generator seeded once: the same seed and the same calls
+/// give the same choices on every machine. Draws are consumed context by context, K normals
+/// per context for Thompson sampling (masked arms included), so selecting a batch at once
+/// or one context at a time gives the same choices.
+///
+/// [`update_batch`]: LinearRouter::update_batch
+#[derive(Clone, Debug)]
+pub struct LinearRouter {
+    pub(crate) policy: Policy,
+    pub(crate) params: RouterParams,
+    pub(crate) prior: Prior,
+    /// One posterior per arm for learning policies; empty otherwise.
+    pub(crate) arms: Vec<ArmPosterior>,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) propensity_rng: ChaCha8Rng,
+    /// Reused `[d, N]` buffer for batched triangular solves.
+    scratch: Mat<f64>,
+}
+
+impl LinearRouter {
+    /// A router at its prior.
+    ///
+    /// Errors if `params` or `policy` are invalid for `prior` (e.g. a fixed arm ≥ K).
+    pub fn new(policy: Policy, prior: Prior, params: RouterParams, seed: u64) -> Result<Self> {
+        let rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut propensity_rng = rng.clone();
+        propensity_rng.set_stream(PROPENSITY_STREAM);
+        let arms = if policy.learns() {
+            (0..prior.n_arms())
+                .map(|arm| ArmPosterior::from_prior(prior.mean(arm), params.lambda0, params.jitter))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self::from_parts(policy, prior, params, arms, rng, propensity_rng)
+    }
+
+    /// Assembles a router, validating every part.
+    pub(crate) fn from_parts(
+        policy: Policy,
+        prior: Prior,
+        params: RouterParams,
+        arms: Vec<ArmPosterior>,
+        rng: ChaCha8Rng,
+        propensity_rng: ChaCha8Rng,
+    ) -> Result<Self> {
+        params.check()?;
+        policy.check(prior.n_arms())?;
+        Ok(Self {
+            policy,
+            params,
+            prior,
+            arms,
+            rng,
+            propensity_rng,
+            scratch: Mat::zeros(0, 0),
+        })
+    }
+
+    /// Number of arms K.
+    pub fn n_arms(&self) -> usize {
+        self.prior.n_arms()
+    }
+
+    /// Context dimension d.
+    pub fn dim(&self) -> usize {
+        self.prior.dim()
+    }
+
+    /// The selection rule.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The hyperparameters.
+    pub fn params(&self) -> &RouterParams {
+        &self.params
+    }
+
+    /// The prior (arm names and μ0).
+    pub fn prior(&self) -> &Prior {
+        &self.prior
+    }
+
+    /// Routes one context `[d]`. Same as [`select_batch`](Self::select_batch) with N = 1.
+    pub fn select(&mut self, context: &[f64], mask: &ArmMask) -> Result<Choice> {
+        let mut choices = self.select_batch(context, mask)?;
+        Ok(choices.remove(0))
+    }
+
+    /// Routes N contexts at once, each independently.
+    ///
+    /// Errors (leaving the state untouched) if `contexts` is empty or not a whole number of
+    /// d-vectors, holds a NaN/inf, the mask has the wrong length or masks every arm, or a
+    /// fixed policy's arm is masked.
+    ///
+    /// # Shapes
+    /// `contexts`: `[N, d]` row-major; returns `[N]` choices in context order.
+    pub fn select_batch(&mut self, contexts: &[f64], mask: &ArmMask) -> Result<Vec<Choice>> {
+        let n_contexts = self.check_contexts(contexts)?;
+        self.check_mask(mask)?;
+        let dim = self.dim();
+        let choices = match self.policy {
+            Policy::Thompson => self.select_thompson(contexts, mask),
+            Policy::LinUcb { alpha } => {
+                let (means, stds) = self.predictive(contexts, mask);
+                (0..n_contexts)
+                    .map(|j| Choice {
+                        arm: argmax(mask, |k| {
+                            means[k * n_contexts + j] + alpha * stds[k * n_contexts + j]
+                        }),
+                        propensity: Some(1.0),
+                    })
+                    .collect()
+            }
+            Policy::EpsilonGreedy { epsilon } => contexts
+                .chunks_exact(dim)
+                .map(|context| {
+                    let greedy = argmax(mask, |k| self.arms[k].mean_score(context));
+                    let arm = if self.rng.random::<f64>() < epsilon {
+                        uniform_arm(&mut self.rng, mask)
+                    } else {
+                        greedy
+                    };
+                    let propensities = epsilon_greedy_propensities(greedy, epsilon, mask);
+                    Choice {
+                        arm,
+                        propensity: Some(propensities[arm]),
+                    }
+                })
+                .collect(),
+            Policy::OfflineArgmax => contexts
+                .chunks_exact(dim)
+                .map(|context| Choice {
+                    arm: argmax(mask, |k| dot(self.prior.mean(k), context)),
+                    propensity: Some(1.0),
+                })
+                .collect(),
+            Policy::Fixed { arm } => vec![
+                Choice {
+                    arm,
+                    propensity: Some(1.0)
+                };
+                n_contexts
+            ],
+            Policy::Uniform => {
+                let share = 1.0 / mask.count_available() as f64;
+                (0..n_contexts)
+                    .map(|_| Choice {
+                        arm: uniform_arm(&mut self.rng, mask),
+                        propensity: Some(share),
+                    })
+                    .collect()
+            }
+        };
+        Ok(choices)
+    }
+
+    /// Probability of choosing each arm for `context` `[d]` in the current state, `[K]`,
+    /// summing to 1 (0 for masked arms). Thompson sampling is estimated with
+    /// [`RouterParams::propensity_draws`] draws from a separate random stream, so calling
+    /// this never changes later choices.
+    pub fn propensities(&mut self, context: &[f64], mask: &ArmMask) -> Result<Vec<f64>> {
+        self.check_contexts(context)?;
+        self.check_mask(mask)?;
+        let n_arms = self.n_arms();
+        Ok(match self.policy {
+            Policy::Thompson => {
+                if self.params.propensity_draws == 0 {
+                    return Err(Error::InvalidParameter {
+                        name: "propensity_draws",
+                        value: "0".into(),
+                        reason: "must be > 0 to estimate Thompson-sampling propensities",
+                    });
+                }
+                let (means, stds) = self.predictive(context, mask);
+                let draws = self.params.propensity_draws;
+                thompson_propensities(&means, &stds, mask, draws, &mut self.propensity_rng)
+            }
+            Policy::LinUcb { alpha } => {
+                let (means, stds) = self.predictive(context, mask);
+                one_hot(argmax(mask, |k| means[k] + alpha * stds[k]), n_arms)
+            }
+            Policy::EpsilonGreedy { epsilon } => {
+                let greedy = argmax(mask, |k| self.arms[k].mean_score(context));
+                epsilon_greedy_propensities(greedy, epsilon, mask)
+            }
+            Policy::OfflineArgmax => {
+                one_hot(argmax(mask, |k| dot(self.prior.mean(k), context)), n_arms)
+            }
+            Policy::Fixed { arm } => one_hot(arm, n_arms),
+            Policy::Uniform => uniform_propensities(mask),
+        })
+    }
+
+    /// Absorbs one reward. Same as [`update_batch`](Self::update_batch) with one item.
+    pub fn update(&mut self, arm: usize, context: &[f64], reward: f64) -> Result<()> {
+        self.update_batch(&[Feedback {
+            arm,
+            context,
+            reward,
+        }])
+    }
+
+    /// Absorbs rewards in order: O(d²) each (rank-1 Cholesky update, two triangular solves).
+    ///
+    /// Every item is validated before any is applied: an arm out of range, a context of the
+    /// wrong length, a NaN/inf, or values whose products overflow reject the whole batch and
+    /// leave the state bit-identical. Non-learning policies validate and ignore feedback.
+    pub fn update_batch(&mut self, feedback: &[Feedback<'_>]) -> Result<()> {
+        for (index, item) in feedback.iter().enumerate() {
+            self.check_feedback(index, item)?;
+        }
+        if !self.policy.learns() {
+            return Ok(());
+        }
+        let RouterParams {
+            sigma2,
+            jitter,
+            refactor_every,
+            ..
+        } = self.params;
+        for item in feedback {
+            let posterior = &mut self.arms[item.arm];
+            posterior.observe(item.context, item.reward, sigma2);
+            if refactor_every > 0 && posterior.updates() % refactor_every == 0 {
+                posterior.refactor(jitter, item.arm)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The router's current mean weight vector of `arm`, `[d]`: the posterior mean for
+    /// learning policies, the prior mean μ0 for the others (which never update).
+    pub fn mean(&self, arm: usize) -> Result<&[f64]> {
+        self.check_arm(arm)?;
+        Ok(match self.arms.get(arm) {
+            Some(posterior) => posterior.mean(),
+            None => self.prior.mean(arm),
+        })
+    }
+
+    /// Number of rewards `arm` has absorbed (0 for non-learning policies).
+    pub fn updates(&self, arm: usize) -> Result<u64> {
+        self.check_arm(arm)?;
+        Ok(self.arms.get(arm).map_or(0, ArmPosterior::updates))
+    }
+
+    /// The accumulated precision Λ of `arm` = λ0 I + Σ e eᵀ/σ², `[d, d]` row-major and
+    /// symmetric (jitter not included).
+    pub fn precision(&self, arm: usize) -> Result<Vec<f64>> {
+        self.check_arm(arm)?;
+        let dim = self.dim();
+        let lambda0 = self.params.lambda0;
+        let mut out = vec![0.0; dim * dim];
+        for i in 0..dim {
+            for j in 0..=i {
+                let value = match self.arms.get(arm) {
+                    Some(posterior) => posterior.precision()[(i, j)],
+                    None if i == j => lambda0,
+                    None => 0.0,
+                };
+                out[i * dim + j] = value;
+                out[j * dim + i] = value;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The lower Cholesky factor L of `arm`'s Λ + jitter I, `[d, d]` row-major (zeros above
+    /// the diagonal).
+    pub fn cholesky_factor(&self, arm: usize) -> Result<Vec<f64>> {
+        self.check_arm(arm)?;
+        let dim = self.dim();
+        let diag = (self.params.lambda0 + self.params.jitter).sqrt();
+        let mut out = vec![0.0; dim * dim];
+        for i in 0..dim {
+            for j in 0..=i {
+                out[i * dim + j] = match self.arms.get(arm) {
+                    Some(posterior) => posterior.factor()[(i, j)],
+                    None if i == j => diag,
+                    None => 0.0,
+                };
+            }
+        }
+        Ok(out)
+    }
+
+    /// Draws the Thompson-sampling scores s_jk = μ_kᵀe_j + ‖L_k⁻¹e_j‖·ξ_jk that selection
+    /// takes the argmax of, consuming the same random draws as
+    /// [`select_batch`](Self::select_batch) would. Each s_jk ~ N(μ_kᵀe_j, e_jᵀΛ_k⁻¹e_j), the
+    /// law of w̃_kᵀe_j for w̃_k drawn from arm k's posterior. Masked arms score −∞.
+    ///
+    /// Errors as `select_batch` does, and if the policy keeps no posterior.
+    ///
+    /// # Shapes
+    /// `contexts`: `[N, d]` row-major; returns `[N, K]` row-major.
+    pub fn sample_scores(&mut self, contexts: &[f64], mask: &ArmMask) -> Result<Vec<f64>> {
+        self.check_contexts(contexts)?;
+        self.check_mask(mask)?;
+        if !self.policy.learns() {
+            return Err(Error::InvalidParameter {
+                name: "policy",
+                value: self.policy.name().into(),
+                reason: "keeps no posterior to sample from",
+            });
+        }
+        Ok(self.draw_thompson(contexts, mask).scores)
+    }
+
+    /// Thompson sampling: the argmax of the sampled scores per context.
+    fn select_thompson(&mut self, contexts: &[f64], mask: &ArmMask) -> Vec<Choice> {
+        let n_arms = self.n_arms();
+        let draws = self.draw_thompson(contexts, mask);
+        let n_contexts = draws.scores.len() / n_arms;
+        let n_draws = self.params.propensity_draws;
+        (0..n_contexts)
+            .map(|j| {
+                let row = &draws.scores[j * n_arms..(j + 1) * n_arms];
+                let arm = argmax(mask, |k| row[k]);
+                let propensity = (n_draws > 0).then(|| {
+                    let column = |values: &[f64]| -> Vec<f64> {
+                        (0..n_arms).map(|k| values[k * n_contexts + j]).collect()
+                    };
+                    thompson_propensities(
+                        &column(&draws.means),
+                        &column(&draws.stds),
+                        mask,
+                        n_draws,
+                        &mut self.propensity_rng,
+                    )[arm]
+                });
+                Choice { arm, propensity }
+            })
+            .collect()
+    }
+
+    /// Predictive moments and one sampled score per (context, arm).
+    fn draw_thompson(&mut self, contexts: &[f64], mask: &ArmMask) -> ThompsonDraws {
+        let (means, stds) = self.predictive(contexts, mask);
+        let n_arms = self.n_arms();
+        let n_contexts = contexts.len() / self.dim();
+        let mut scores = Vec::with_capacity(n_contexts * n_arms);
+        for j in 0..n_contexts {
+            for k in 0..n_arms {
+                // One draw per arm, masked or not, keeps the stream independent of masks.
+                let xi: f64 = self.rng.sample(StandardNormal);
+                scores.push(if mask.is_available(k) {
+                    means[k * n_contexts + j] + stds[k * n_contexts + j] * xi
+                } else {
+                    f64::NEG_INFINITY
+                });
+            }
+        }
+        ThompsonDraws {
+            means,
+            stds,
+            scores,
+        }
+    }
+
+    /// Predictive means μ_kᵀe_j and stds ‖L_k⁻¹e_j‖ of every available arm.
+    ///
+    /// # Shapes
+    /// `contexts`: `[N, d]`; returns two `[K, N]` row-major arrays (zeros for masked arms).
+    fn predictive(&mut self, contexts: &[f64], mask: &ArmMask) -> (Vec<f64>, Vec<f64>) {
+        let n_contexts = contexts.len() / self.dim();
+        let mut means = vec![0.0; self.n_arms() * n_contexts];
+        let mut stds = vec![0.0; self.n_arms() * n_contexts];
+        for arm in mask.available_arms() {
+            let rows = arm * n_contexts..(arm + 1) * n_contexts;
+            self.arms[arm].predictive(
+                contexts,
+                &mut self.scratch,
+                &mut means[rows.clone()],
+                &mut stds[rows],
+            );
+        }
+        (means, stds)
+    }
+
+    /// Validates a `[N, d]` batch of contexts and returns N ≥ 1.
+    fn check_contexts(&self, contexts: &[f64]) -> Result<usize> {
+        let dim = self.dim();
+        if contexts.is_empty() || contexts.len() % dim != 0 {
+            return Err(Error::DimensionMismatch {
+                what: format!("contexts (a whole number N >= 1 of d = {dim} vectors)"),
+                expected: dim * contexts.len().div_ceil(dim).max(1),
+                found: contexts.len(),
+            });
+        }
+        for (j, context) in contexts.chunks_exact(dim).enumerate() {
+            ensure_finite(|| format!("context {j}"), context)?;
+        }
+        Ok(contexts.len() / dim)
+    }
+
+    fn check_mask(&self, mask: &ArmMask) -> Result<()> {
+        mask.check(self.n_arms())?;
+        match self.policy {
+            Policy::Fixed { arm } if !mask.is_available(arm) => Err(Error::NoArmAvailable {
+                reason: format!("the fixed policy's arm {arm} is masked"),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_arm(&self, arm: usize) -> Result<()> {
+        if arm < self.n_arms() {
+            Ok(())
+        } else {
+            Err(Error::ArmOutOfRange {
+                arm,
+                n_arms: self.n_arms(),
+            })
+        }
+    }
+
+    fn check_feedback(&self, index: usize, item: &Feedback<'_>) -> Result<()> {
+        self.check_arm(item.arm)?;
+        ensure_len(
+            || format!("context of feedback {index}"),
+            self.dim(),
+            item.context.len(),
+        )?;
+        ensure_finite(|| format!("context of feedback {index}"), item.context)?;
+        ensure_finite(|| format!("reward of feedback {index}"), &[item.reward])?;
+        let norm_sq: f64 = item.context.iter().map(|e| e * e).sum();
+        let max_abs = item.context.iter().fold(0.0_f64, |m, e| m.max(e.abs()));
+        let sigma2 = self.params.sigma2;
+        if !(norm_sq / sigma2).is_finite() || !(item.reward.abs() * max_abs / sigma2).is_finite() {
+            return Err(Error::Overflow {
+                what: format!("feedback {index}"),
+                norm_sq,
+                reward: item.reward,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Thompson draws for a batch of N contexts over K arms.
+struct ThompsonDraws {
+    /// μ_kᵀe_j, `[K, N]` row-major.
+    means: Vec<f64>,
+    /// ‖L_k⁻¹e_j‖, `[K, N]` row-major.
+    stds: Vec<f64>,
+    /// Sampled scores, `[N, K]` row-major, −∞ for masked arms.
+    scores: Vec<f64>,
+}
+
+/// The available arm with the largest score; ties go to the lowest index.
+fn argmax(mask: &ArmMask, score: impl Fn(usize) -> f64) -> usize {
+    let mut best: Option<(usize, f64)> = None;
+    for arm in mask.available_arms() {
+        let value = score(arm);
+        if best.is_none_or(|(_, top)| value > top) {
+            best = Some((arm, value));
+        }
+    }
+    best.expect("the mask was checked to have an available arm")
+        .0
+}
+
+/// A uniformly random available arm (one draw).
+fn uniform_arm(rng: &mut ChaCha8Rng, mask: &ArmMask) -> usize {
+    let pick = rng.random_range(0..mask.count_available());
+    mask.available_arms()
+        .nth(pick)
+        .expect("pick < number of available arms")
+}
