@@ -274,7 +274,7 @@ impl LinearRouter {
         for item in feedback {
             let posterior = &mut self.arms[item.arm];
             posterior.observe(item.context, item.reward, sigma2);
-            if refactor_every > 0 && posterior.updates() % refactor_every == 0 {
+            if refactor_every > 0 && posterior.updates().is_multiple_of(refactor_every) {
                 posterior.refactor(jitter, item.arm)?;
             }
         }
@@ -433,7 +433,7 @@ impl LinearRouter {
     /// Validates a `[N, d]` batch of contexts and returns N ≥ 1.
     fn check_contexts(&self, contexts: &[f64]) -> Result<usize> {
         let dim = self.dim();
-        if contexts.is_empty() || contexts.len() % dim != 0 {
+        if contexts.is_empty() || !contexts.len().is_multiple_of(dim) {
             return Err(Error::DimensionMismatch {
                 what: format!("contexts (a whole number N >= 1 of d = {dim} vectors)"),
                 expected: dim * contexts.len().div_ceil(dim).max(1),

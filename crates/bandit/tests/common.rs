@@ -30,10 +30,12 @@ pub fn dense_solve(a: &[f64], b: &[f64]) -> Vec<f64> {
             .max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs()))
             .unwrap();
         m.swap(col, pivot);
-        for row in col + 1..n {
-            let factor = m[row][col] / m[col][col];
-            for k in col..=n {
-                m[row][k] -= factor * m[col][k];
+        let (upper, lower) = m.split_at_mut(col + 1);
+        let pivot_row = &upper[col];
+        for row in lower.iter_mut() {
+            let factor = row[col] / pivot_row[col];
+            for (entry, &p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                *entry -= factor * p;
             }
         }
     }
