@@ -1,0 +1,187 @@
+//! `cargo xtask bench router`: batched Thompson selection and the reward update, this
+//! project's O(d²) Cholesky router against the reference O(d³) eigendecomposition numerics,
+//! on the same synthetic workload in the same process.
+
+use std::time::Instant;
+
+use anyhow::{Result, ensure};
+use bandit::{ArmMask, LinearRouter, Policy, RouterParams};
+use clap::Args;
+use routing_benches::{ReferenceThompson, Workload};
+use serde::Serialize;
+
+/// Sizes and repetitions of the router benchmark.
+#[derive(Debug, Args)]
+pub struct BenchRouterArgs {
+    /// Context dimension d (576 = SmolLM2-135M, the reference encoder).
+    #[arg(long, default_value_t = 576)]
+    d: usize,
+    /// Number of arms (reward models) K.
+    #[arg(long, default_value_t = 8)]
+    k: usize,
+    /// Pairs per selected batch N (480 = 32 prompts × 15 pairs, the reference batch).
+    #[arg(long, default_value_t = 480)]
+    n: usize,
+    /// Timed repetitions of each measurement; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Reference updates timed (each costs a d×d eigendecomposition).
+    #[arg(long, default_value_t = 16)]
+    baseline_updates: usize,
+    /// Seed of the workload and the routers.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// The JSON line printed last. Times are wall-clock microseconds, medians over `reps`.
+#[derive(Debug, Serialize)]
+struct BenchRouterReport {
+    d: usize,
+    k: usize,
+    n: usize,
+    /// This project: one `select_batch` of N contexts, divided by N.
+    select_us_per_pair: f64,
+    /// This project: one reward update.
+    update_us: f64,
+    /// Reference numerics: one batch of N selections (one Cholesky per arm, then a sampled
+    /// weight vector per arm and pair), divided by N.
+    baseline_select_us_per_pair: f64,
+    /// Reference numerics: one update (eigendecomposition of Λ).
+    baseline_update_us: f64,
+    /// baseline_update_us / update_us.
+    update_speedup: f64,
+    /// baseline_select_us_per_pair / select_us_per_pair.
+    select_speedup: f64,
+    /// This project with Monte-Carlo propensities (1000 draws) for every pair.
+    select_with_propensity_us_per_pair: f64,
+    /// max |μ − μ_reference| over arms after the same updates (the two must agree).
+    max_mean_abs_diff: f64,
+}
+
+/// Runs the benchmark and prints the table, then the JSON line.
+pub fn run(args: &BenchRouterArgs) -> Result<()> {
+    ensure!(
+        args.d > 0 && args.k > 0 && args.n > 0 && args.reps > 0,
+        "--d, --k, --n and --reps must be positive"
+    );
+    let (dim, n_arms, n_pairs) = (args.d, args.k, args.n);
+    let work = Workload::new(dim, n_arms, n_pairs, args.seed);
+    let params = RouterParams {
+        propensity_draws: 0,
+        ..RouterParams::bayesian_v4()
+    };
+    let mut router = LinearRouter::new(Policy::Thompson, work.prior.clone(), params.clone(), 1)?;
+    let mut reference = ReferenceThompson::new(
+        &work.prior,
+        params.lambda0,
+        params.sigma2,
+        params.jitter,
+        1,
+    );
+    let mask = ArmMask::all(n_arms);
+    let context = |j: usize| &work.contexts[j * dim..(j + 1) * dim];
+
+    // Reference updates, timed one by one; our router absorbs the same rewards (untimed) so
+    // the two posteriors can be compared.
+    let baseline_updates = args.baseline_updates.clamp(1, n_pairs);
+    let mut baseline_update_times = Vec::with_capacity(baseline_updates);
+    for j in 0..baseline_updates {
+        let start = Instant::now();
+        reference.update(work.arms[j], context(j), work.rewards[j]);
+        baseline_update_times.push(micros(start));
+        router.update(work.arms[j], context(j), work.rewards[j])?;
+    }
+    let max_mean_abs_diff = (0..n_arms)
+        .flat_map(|k| {
+            let ours = router.mean(k).expect("arm in range").to_vec();
+            ours.into_iter()
+                .zip(reference.mean(k).to_vec())
+                .map(|(a, b)| (a - b).abs())
+        })
+        .fold(0.0, f64::max);
+
+    let select_us_per_pair = median((0..args.reps).map(|_| {
+        let start = Instant::now();
+        let choices = router.select_batch(&work.contexts, &mask);
+        std::hint::black_box(choices.expect("validated workload"));
+        micros(start) / n_pairs as f64
+    }));
+    let baseline_select_us_per_pair = median((0..args.reps.min(3)).map(|_| {
+        let start = Instant::now();
+        std::hint::black_box(reference.select_batch(&work.contexts));
+        micros(start) / n_pairs as f64
+    }));
+    // One batch of feedback (N updates) per repetition, on a copy so every rep starts equal.
+    let update_us = median((0..args.reps).map(|_| {
+        let mut copy = router.clone();
+        let start = Instant::now();
+        for j in 0..n_pairs {
+            copy.update(work.arms[j], context(j), work.rewards[j])
+                .expect("validated workload");
+        }
+        micros(start) / n_pairs as f64
+    }));
+    let mut with_propensity = LinearRouter::new(
+        Policy::Thompson,
+        work.prior.clone(),
+        RouterParams {
+            propensity_draws: 1000,
+            ..params
+        },
+        1,
+    )?;
+    let select_with_propensity_us_per_pair = median((0..args.reps.min(3)).map(|_| {
+        let start = Instant::now();
+        let choices = with_propensity.select_batch(&work.contexts, &mask);
+        std::hint::black_box(choices.expect("validated workload"));
+        micros(start) / n_pairs as f64
+    }));
+    let baseline_update_us = median(baseline_update_times.into_iter());
+
+    let report = BenchRouterReport {
+        d: dim,
+        k: n_arms,
+        n: n_pairs,
+        select_us_per_pair,
+        update_us,
+        baseline_select_us_per_pair,
+        baseline_update_us,
+        update_speedup: baseline_update_us / update_us,
+        select_speedup: baseline_select_us_per_pair / select_us_per_pair,
+        select_with_propensity_us_per_pair,
+        max_mean_abs_diff,
+    };
+    println!("router bench: d = {dim}, K = {n_arms}, N = {n_pairs} pairs per batch");
+    println!("{:<28} {:>14} {:>14} {:>9}", "", "this project", "reference", "speedup");
+    println!(
+        "{:<28} {:>14.3} {:>14.3} {:>8.1}x",
+        "select (µs per pair)", select_us_per_pair, baseline_select_us_per_pair, report.select_speedup
+    );
+    println!(
+        "{:<28} {:>14.3} {:>14.3} {:>8.1}x",
+        "update (µs per reward)", update_us, baseline_update_us, report.update_speedup
+    );
+    println!(
+        "{:<28} {:>14.3}",
+        "select + propensity (µs/pair)", select_with_propensity_us_per_pair
+    );
+    println!("max |μ − μ_ref| = {max_mean_abs_diff:.3e}");
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn micros(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e6
+}
+
+/// Median of a non-empty sequence.
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}

@@ -1,0 +1,6 @@
+//! One module per subcommand: the group enums and their dispatch, then one file each.
+
+pub mod bench;
+mod bench_router;
+pub mod router;
+mod router_replay;
