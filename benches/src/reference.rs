@@ -78,7 +78,12 @@ impl ReferenceThompson {
         let (vectors, values) = (eigen.U(), eigen.S().column_vector());
         // μ = U S⁻¹ Uᵀ b
         let projected: Vec<f64> = (0..dim)
-            .map(|k| (0..dim).map(|i| vectors[(i, k)] * state.info[i]).sum::<f64>() / values[k])
+            .map(|k| {
+                (0..dim)
+                    .map(|i| vectors[(i, k)] * state.info[i])
+                    .sum::<f64>()
+                    / values[k]
+            })
             .collect();
         for i in 0..dim {
             state.mean[i] = (0..dim).map(|k| vectors[(i, k)] * projected[k]).sum();

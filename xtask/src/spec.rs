@@ -57,7 +57,11 @@ mod tests {
             RouterSpec::load(&path).unwrap();
             count += 1;
         }
-        assert!(count >= 3, "expected the shipped router configs in {}", dir.display());
+        assert!(
+            count >= 3,
+            "expected the shipped router configs in {}",
+            dir.display()
+        );
     }
 
     #[test]

@@ -65,6 +65,7 @@
 mod error;
 mod files;
 mod mask;
+mod parallel;
 mod params;
 mod policy;
 mod posterior;

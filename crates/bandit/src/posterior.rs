@@ -17,12 +17,17 @@
 //! updates.
 
 use faer::linalg::cholesky::llt::update::rank_r_update_clobber;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::triangular_solve::{
     solve_lower_triangular_in_place, solve_upper_triangular_in_place,
 };
-use faer::{Col, Mat, MatMut, MatRef, Par, Side};
+use faer::{Accum, Col, Mat, MatMut, MatRef, Par, Side};
 
 use crate::error::{Error, Result};
+
+/// Up to this many observations per batch, Λ is updated by rank-1 sweeps rather than one
+/// blocked matrix product.
+const SMALL_RANK: usize = 4;
 
 /// Posterior of one arm. All matrices are d×d, column-major; only the lower triangles of
 /// `precision` and `factor` are meaningful.
@@ -111,39 +116,64 @@ impl ArmPosterior {
         self.factor.as_ref()
     }
 
-    /// Absorbs one observation: a rank-1 update of L with e/σ, Λ += e eᵀ/σ², b += r e/σ²,
-    /// then μ by two triangular solves. O(d²).
+    /// Absorbs r observations at once: a rank-r update of L with the columns e_i/σ, the
+    /// lower triangle of Λ += Σ e_i e_iᵀ/σ² as one matrix product, b += Σ r_i e_i/σ², then μ
+    /// by two triangular solves. O(d² r) in blocked kernels, one pass over L for the whole
+    /// batch, and μ recomputed once rather than r times.
     ///
     /// The caller has validated the inputs (finite, length d, no overflow); for such inputs
     /// adding a positive semi-definite term cannot make the factorisation fail.
     ///
     /// # Shapes
-    /// `context`: `[d]`; `reward`: scalar in the normaliser's units.
-    pub(crate) fn observe(&mut self, context: &[f64], reward: f64, sigma2: f64) {
+    /// `contexts`: r slices of `[d]`; `rewards`: `[r]`, in the normaliser's units.
+    pub(crate) fn observe(&mut self, contexts: &[&[f64]], rewards: &[f64], sigma2: f64) {
         let dim = self.dim();
+        let rank = contexts.len();
         let inv_sigma = sigma2.sqrt().recip();
-        let mut direction = Mat::from_fn(dim, 1, |i, _| context[i] * inv_sigma);
-        let mut weight = Col::from_fn(1, |_| 1.0);
-        // A positive-weight rank-1 update only grows the pivots, so it cannot fail.
+        // [d, r], column i = e_i / σ
+        let mut directions = Mat::from_fn(dim, rank, |i, j| contexts[j][i] * inv_sigma);
+        if rank <= SMALL_RANK {
+            // A few rank-1 sweeps over the lower triangle beat the blocked product here
+            // (measured 2.5x faster for r = 1 at d = 576): the product's packing costs more
+            // than it saves when r is tiny.
+            for context in contexts {
+                for j in 0..dim {
+                    let scaled = context[j] / sigma2;
+                    let column = &mut self.precision.col_as_slice_mut(j)[j..];
+                    for (entry, &e_i) in column.iter_mut().zip(&context[j..]) {
+                        *entry += e_i * scaled;
+                    }
+                }
+            }
+        } else {
+            // Λ (lower triangle) += W Wᵀ
+            triangular::matmul(
+                self.precision.as_mut(),
+                BlockStructure::TriangularLower,
+                Accum::Add,
+                directions.as_ref(),
+                BlockStructure::Rectangular,
+                directions.transpose(),
+                BlockStructure::Rectangular,
+                1.0,
+                Par::Seq,
+            );
+        }
+        let mut weights = Col::from_fn(rank, |_| 1.0);
+        // Positive weights only grow the pivots, so the update cannot fail.
         rank_r_update_clobber(
             self.factor.as_mut(),
-            direction.as_mut(),
-            weight.as_diagonal_mut(),
+            directions.as_mut(),
+            weights.as_diagonal_mut(),
         )
-        .expect("a positive rank-1 update of a Cholesky factor cannot fail");
-
-        for j in 0..dim {
-            let scaled = context[j] / sigma2;
-            let column = &mut self.precision.col_as_slice_mut(j)[j..];
-            for (entry, &e_i) in column.iter_mut().zip(&context[j..]) {
-                *entry += e_i * scaled;
+        .expect("a positive rank-r update of a Cholesky factor cannot fail");
+        for (context, reward) in contexts.iter().zip(rewards) {
+            let scaled_reward = reward / sigma2;
+            for (b_i, &e_i) in self.info.iter_mut().zip(*context) {
+                *b_i += scaled_reward * e_i;
             }
         }
-        let scaled_reward = reward / sigma2;
-        for (b_i, &e_i) in self.info.iter_mut().zip(context) {
-            *b_i += scaled_reward * e_i;
-        }
-        self.updates += 1;
+        self.updates += rank as u64;
         self.recompute_mean();
     }
 
@@ -180,20 +210,13 @@ impl ArmPosterior {
     ///
     /// # Shapes
     /// `contexts`: `[N, d]` row-major (which is `[d, N]` column-major: one context per
-    /// column, no copy); `scratch`: `[d, N]`, overwritten; `means`, `stds`: `[N]`, overwritten.
-    pub(crate) fn predictive(
-        &self,
-        contexts: &[f64],
-        scratch: &mut Mat<f64>,
-        means: &mut [f64],
-        stds: &mut [f64],
-    ) {
+    /// column, no copy); `means`, `stds`: `[N]`, overwritten.
+    pub(crate) fn predictive(&self, contexts: &[f64], means: &mut [f64], stds: &mut [f64]) {
         let dim = self.dim();
         let n_contexts = contexts.len() / dim;
         // [d, N], column j = context j
         let columns = MatRef::from_column_major_slice(contexts, dim, n_contexts);
-        scratch.resize_with(dim, n_contexts, |_, _| 0.0);
-        scratch.copy_from(columns);
+        let mut scratch = columns.to_owned();
         // [d, N] <- L⁻¹ [d, N]
         solve_lower_triangular_in_place(self.factor.as_ref(), scratch.as_mut(), Par::Seq);
         let mean = &self.mean;

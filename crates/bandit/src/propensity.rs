@@ -26,19 +26,20 @@ pub(crate) fn thompson_propensities(
     draws: usize,
     rng: &mut ChaCha8Rng,
 ) -> Vec<f64> {
+    let arms: Vec<usize> = mask.available_arms().collect();
     let mut wins = vec![0_usize; means.len()];
     for _ in 0..draws {
-        let mut best: Option<(usize, f64)> = None;
-        for arm in mask.available_arms() {
+        let mut best_arm = arms[0];
+        let mut best_score = f64::NEG_INFINITY;
+        for &arm in &arms {
             let xi: f64 = rng.sample(StandardNormal);
             let score = means[arm] + stds[arm] * xi;
-            if best.is_none_or(|(_, top)| score > top) {
-                best = Some((arm, score));
+            if score > best_score {
+                best_arm = arm;
+                best_score = score;
             }
         }
-        if let Some((arm, _)) = best {
-            wins[arm] += 1;
-        }
+        wins[best_arm] += 1;
     }
     wins.into_iter()
         .map(|count| count as f64 / draws as f64)

@@ -1,6 +1,5 @@
 //! The router: K arms with linear posteriors, one selection rule, seeded randomness.
 
-use faer::Mat;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -8,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, ensure_finite, ensure_len};
 use crate::mask::ArmMask;
+use crate::parallel;
 use crate::params::RouterParams;
 use crate::policy::Policy;
 use crate::posterior::{ArmPosterior, dot};
@@ -64,8 +64,6 @@ pub struct LinearRouter {
     pub(crate) arms: Vec<ArmPosterior>,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) propensity_rng: ChaCha8Rng,
-    /// Reused `[d, N]` buffer for batched triangular solves.
-    scratch: Mat<f64>,
 }
 
 impl LinearRouter {
@@ -104,7 +102,6 @@ impl LinearRouter {
             arms,
             rng,
             propensity_rng,
-            scratch: Mat::zeros(0, 0),
         })
     }
 
@@ -253,7 +250,10 @@ impl LinearRouter {
         }])
     }
 
-    /// Absorbs rewards in order: O(d²) each (rank-1 Cholesky update, two triangular solves).
+    /// Absorbs a batch of rewards. Each arm's share of the batch is one rank-r update of its
+    /// Cholesky factor (O(d² r), one pass over the factor) followed by one recomputation of
+    /// its mean; arms are processed in parallel when the batch is large. The result equals
+    /// absorbing the rewards one by one up to rounding.
     ///
     /// Every item is validated before any is applied: an arm out of range, a context of the
     /// wrong length, a NaN/inf, or values whose products overflow reject the whole batch and
@@ -262,7 +262,7 @@ impl LinearRouter {
         for (index, item) in feedback.iter().enumerate() {
             self.check_feedback(index, item)?;
         }
-        if !self.policy.learns() {
+        if !self.policy.learns() || feedback.is_empty() {
             return Ok(());
         }
         let RouterParams {
@@ -271,14 +271,32 @@ impl LinearRouter {
             refactor_every,
             ..
         } = self.params;
-        for item in feedback {
-            let posterior = &mut self.arms[item.arm];
-            posterior.observe(item.context, item.reward, sigma2);
-            if refactor_every > 0 && posterior.updates().is_multiple_of(refactor_every) {
-                posterior.refactor(jitter, item.arm)?;
+        let dim = self.dim();
+        let work: Vec<_> = self
+            .arms
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(arm, posterior)| {
+                let items: Vec<&Feedback<'_>> =
+                    feedback.iter().filter(|item| item.arm == arm).collect();
+                (!items.is_empty()).then_some((arm, posterior, items))
+            })
+            .collect();
+        let flops = 2 * dim * dim * feedback.len();
+        let outcomes = parallel::map(work, flops, |(arm, posterior, items)| {
+            let contexts: Vec<&[f64]> = items.iter().map(|item| item.context).collect();
+            let rewards: Vec<f64> = items.iter().map(|item| item.reward).collect();
+            let before = posterior.updates();
+            posterior.observe(&contexts, &rewards, sigma2);
+            let crossed = refactor_every > 0
+                && before / refactor_every != posterior.updates() / refactor_every;
+            if crossed {
+                posterior.refactor(jitter, arm)
+            } else {
+                Ok(())
             }
-        }
-        Ok(())
+        });
+        outcomes.into_iter().collect()
     }
 
     /// The router's current mean weight vector of `arm`, `[d]`: the posterior mean for
@@ -410,23 +428,32 @@ impl LinearRouter {
         }
     }
 
-    /// Predictive means μ_kᵀe_j and stds ‖L_k⁻¹e_j‖ of every available arm.
+    /// Predictive means μ_kᵀe_j and stds ‖L_k⁻¹e_j‖ of every available arm, arms in
+    /// parallel when the batch is large.
     ///
     /// # Shapes
     /// `contexts`: `[N, d]`; returns two `[K, N]` row-major arrays (zeros for masked arms).
-    fn predictive(&mut self, contexts: &[f64], mask: &ArmMask) -> (Vec<f64>, Vec<f64>) {
-        let n_contexts = contexts.len() / self.dim();
+    fn predictive(&self, contexts: &[f64], mask: &ArmMask) -> (Vec<f64>, Vec<f64>) {
+        let dim = self.dim();
+        let n_contexts = contexts.len() / dim;
         let mut means = vec![0.0; self.n_arms() * n_contexts];
         let mut stds = vec![0.0; self.n_arms() * n_contexts];
-        for arm in mask.available_arms() {
-            let rows = arm * n_contexts..(arm + 1) * n_contexts;
-            self.arms[arm].predictive(
-                contexts,
-                &mut self.scratch,
-                &mut means[rows.clone()],
-                &mut stds[rows],
-            );
-        }
+        let work: Vec<_> = self
+            .arms
+            .iter()
+            .zip(
+                means
+                    .chunks_mut(n_contexts)
+                    .zip(stds.chunks_mut(n_contexts)),
+            )
+            .enumerate()
+            .filter(|(arm, _)| mask.is_available(*arm))
+            .map(|(_, task)| task)
+            .collect();
+        let flops = dim * dim * n_contexts * work.len();
+        parallel::map(work, flops, |(posterior, (arm_means, arm_stds))| {
+            posterior.predictive(contexts, arm_means, arm_stds)
+        });
         (means, stds)
     }
 

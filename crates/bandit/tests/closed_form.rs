@@ -43,6 +43,43 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Absorbing the rewards in batches (rank-r updates, arms in any grouping) gives the same
+    /// posterior as the closed form.
+    #[test]
+    fn batched_updates_match_dense_solve(problem in problem(40), chunk in 1usize..12) {
+        let mut router = bandit::LinearRouter::new(
+            Policy::Thompson,
+            problem.prior(),
+            problem.params.clone(),
+            problem.seed,
+        )
+        .unwrap();
+        for events in problem.events.chunks(chunk) {
+            let feedback: Vec<bandit::Feedback<'_>> = events
+                .iter()
+                .map(|e| bandit::Feedback { arm: e.arm, context: &e.context, reward: e.reward })
+                .collect();
+            router.update_batch(&feedback).unwrap();
+        }
+        for arm in 0..problem.n_arms {
+            let events = problem
+                .events
+                .iter()
+                .filter(|e| e.arm == arm)
+                .map(|e| (e.context.clone(), e.reward));
+            let (precision, mean) =
+                closed_form(&problem.params, &problem.prior_means[arm], events);
+            let count = problem.events.iter().filter(|e| e.arm == arm).count() as u64;
+            prop_assert_eq!(router.updates(arm).unwrap(), count);
+            prop_assert!(rel_err(router.mean(arm).unwrap(), &mean) < CLOSED_FORM_RTOL);
+            prop_assert!(rel_err(&router.precision(arm).unwrap(), &precision) < 1e-12);
+        }
+    }
+}
+
 /// A hand-computed case: d = 1, λ0 = 2, σ² = 0.5, μ0 = 1, rewards 3 at e = 1 and −1 at e = 2.
 /// Λ = 2 + (1 + 4)/0.5 = 12; b = 2 + (3 − 2)/0.5 = 4; μ = 1/3.
 #[test]

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{Result, ensure};
-use bandit::{ArmMask, LinearRouter, Policy, RouterParams};
+use bandit::{ArmMask, Feedback, LinearRouter, Policy, RouterParams};
 use clap::Args;
 use routing_benches::{ReferenceThompson, Workload};
 use serde::Serialize;
@@ -41,8 +41,11 @@ struct BenchRouterReport {
     n: usize,
     /// This project: one `select_batch` of N contexts, divided by N.
     select_us_per_pair: f64,
-    /// This project: one reward update.
+    /// This project: one reward update, when a batch's N rewards are applied together
+    /// (`update_batch`, as the trainer does with delayed feedback), divided by N.
     update_us: f64,
+    /// This project: one reward applied alone (`update`: rank-1 update and a new mean).
+    single_update_us: f64,
     /// Reference numerics: one batch of N selections (one Cholesky per arm, then a sampled
     /// weight vector per arm and pair), divided by N.
     baseline_select_us_per_pair: f64,
@@ -50,6 +53,8 @@ struct BenchRouterReport {
     baseline_update_us: f64,
     /// baseline_update_us / update_us.
     update_speedup: f64,
+    /// baseline_update_us / single_update_us.
+    single_update_speedup: f64,
     /// baseline_select_us_per_pair / select_us_per_pair.
     select_speedup: f64,
     /// This project with Monte-Carlo propensities (1000 draws) for every pair.
@@ -71,13 +76,8 @@ pub fn run(args: &BenchRouterArgs) -> Result<()> {
         ..RouterParams::bayesian_v4()
     };
     let mut router = LinearRouter::new(Policy::Thompson, work.prior.clone(), params.clone(), 1)?;
-    let mut reference = ReferenceThompson::new(
-        &work.prior,
-        params.lambda0,
-        params.sigma2,
-        params.jitter,
-        1,
-    );
+    let mut reference =
+        ReferenceThompson::new(&work.prior, params.lambda0, params.sigma2, params.jitter, 1);
     let mask = ArmMask::all(n_arms);
     let context = |j: usize| &work.contexts[j * dim..(j + 1) * dim];
 
@@ -111,15 +111,28 @@ pub fn run(args: &BenchRouterArgs) -> Result<()> {
         std::hint::black_box(reference.select_batch(&work.contexts));
         micros(start) / n_pairs as f64
     }));
-    // One batch of feedback (N updates) per repetition, on a copy so every rep starts equal.
+    // One batch of feedback (N rewards) per repetition, on a copy so every rep starts equal.
+    let feedback: Vec<Feedback<'_>> = (0..n_pairs)
+        .map(|j| Feedback {
+            arm: work.arms[j],
+            context: context(j),
+            reward: work.rewards[j],
+        })
+        .collect();
     let update_us = median((0..args.reps).map(|_| {
         let mut copy = router.clone();
         let start = Instant::now();
-        for j in 0..n_pairs {
-            copy.update(work.arms[j], context(j), work.rewards[j])
+        copy.update_batch(&feedback).expect("validated workload");
+        micros(start) / n_pairs as f64
+    }));
+    let single_update_us = median((0..args.reps).map(|_| {
+        let mut copy = router.clone();
+        let start = Instant::now();
+        for item in &feedback[..n_arms.min(n_pairs)] {
+            copy.update(item.arm, item.context, item.reward)
                 .expect("validated workload");
         }
-        micros(start) / n_pairs as f64
+        micros(start) / n_arms.min(n_pairs) as f64
     }));
     let mut with_propensity = LinearRouter::new(
         Policy::Thompson,
@@ -144,22 +157,37 @@ pub fn run(args: &BenchRouterArgs) -> Result<()> {
         n: n_pairs,
         select_us_per_pair,
         update_us,
+        single_update_us,
         baseline_select_us_per_pair,
         baseline_update_us,
         update_speedup: baseline_update_us / update_us,
+        single_update_speedup: baseline_update_us / single_update_us,
         select_speedup: baseline_select_us_per_pair / select_us_per_pair,
         select_with_propensity_us_per_pair,
         max_mean_abs_diff,
     };
     println!("router bench: d = {dim}, K = {n_arms}, N = {n_pairs} pairs per batch");
-    println!("{:<28} {:>14} {:>14} {:>9}", "", "this project", "reference", "speedup");
     println!(
-        "{:<28} {:>14.3} {:>14.3} {:>8.1}x",
-        "select (µs per pair)", select_us_per_pair, baseline_select_us_per_pair, report.select_speedup
+        "{:<28} {:>14} {:>14} {:>9}",
+        "", "this project", "reference", "speedup"
     );
     println!(
         "{:<28} {:>14.3} {:>14.3} {:>8.1}x",
-        "update (µs per reward)", update_us, baseline_update_us, report.update_speedup
+        "select (µs per pair)",
+        select_us_per_pair,
+        baseline_select_us_per_pair,
+        report.select_speedup
+    );
+    println!(
+        "{:<28} {:>14.3} {:>14.3} {:>8.1}x",
+        "update, batched (µs/reward)", update_us, baseline_update_us, report.update_speedup
+    );
+    println!(
+        "{:<28} {:>14.3} {:>14.3} {:>8.1}x",
+        "update, alone (µs/reward)",
+        single_update_us,
+        baseline_update_us,
+        report.single_update_speedup
     );
     println!(
         "{:<28} {:>14.3}",
