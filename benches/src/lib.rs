@@ -2,7 +2,7 @@
 //! against, so that every speed figure is a ratio taken on one machine in one run.
 //!
 //! The criterion benches live in `benches/`; `cargo xtask bench router` uses
-//! [`ReferenceThompson`] and [`workload`] to print the side-by-side table.
+//! [`ReferenceThompson`] and [`Workload`] to print the side-by-side table.
 
 mod reference;
 mod workload;
