@@ -1,10 +1,11 @@
 //! Criterion benches of the router's hot paths: batched Thompson selection of N = 480 pairs
-//! (B = 32 prompts × 15 pairs, the reference batch) and one reward update, at d ∈ {64, 576,
+//! (B = 32 prompts × 15 pairs, the reference batch), one reward update, and one batch of 480
+//! rewards, at d ∈ {64, 576,
 //! 896} (MiniLM-ish, SmolLM2-135M, Qwen2.5-0.5B widths) and K ∈ {4, 8}. The reference
 //! numerics are benched beside them at d = 64 and 576 (at 896 one reference update alone
 //! takes a large fraction of a second).
 
-use bandit::{ArmMask, LinearRouter, Policy, RouterParams};
+use bandit::{ArmMask, Feedback, LinearRouter, Policy, RouterParams};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use routing_benches::{ReferenceThompson, Workload};
 
@@ -93,5 +94,34 @@ fn update(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, selection, update);
+/// A whole batch of feedback (N = 480 rewards spread over the K arms) in one `update_batch`,
+/// as the trainer applies delayed feedback: one rank-r factor update per arm.
+fn update_batch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("update_batch");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(PAIRS_PER_BATCH as u64));
+    for dim in DIMS {
+        for n_arms in ARMS {
+            let work = Workload::new(dim, n_arms, PAIRS_PER_BATCH, 3);
+            let mut router = warm_router(&work);
+            let feedback: Vec<Feedback<'_>> = work
+                .contexts
+                .chunks_exact(dim)
+                .enumerate()
+                .map(|(j, context)| Feedback {
+                    arm: work.arms[j],
+                    context,
+                    reward: work.rewards[j],
+                })
+                .collect();
+            let id = format!("d{dim}_k{n_arms}");
+            group.bench_function(BenchmarkId::new("cholesky", &id), |b| {
+                b.iter(|| router.update_batch(&feedback).expect("update"))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, selection, update, update_batch);
 criterion_main!(benches);

@@ -6,6 +6,7 @@
 //! own parallel kernels would split one arm's work and could change the rounding.)
 
 use std::num::NonZeroUsize;
+use std::sync::OnceLock;
 use std::thread;
 
 /// Below this many floating-point operations a task batch runs on the calling thread: a
@@ -19,9 +20,12 @@ pub(crate) fn map<T: Send, R: Send>(
     flops: usize,
     task: impl Fn(T) -> R + Sync,
 ) -> Vec<R> {
-    let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    let threads = cores.min(items.len());
-    if threads <= 1 || flops < PARALLEL_MIN_FLOPS {
+    let threads = if flops < PARALLEL_MIN_FLOPS {
+        1
+    } else {
+        cores().min(items.len())
+    };
+    if threads <= 1 {
         return items.into_iter().map(task).collect();
     }
     let chunk = items.len().div_ceil(threads);
@@ -42,6 +46,13 @@ pub(crate) fn map<T: Send, R: Send>(
             })
             .collect()
     })
+}
+
+/// The number of cores this process may use, asked once: the query reads cgroup files on
+/// Linux and costs tens of microseconds, as much as a whole small update.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| thread::available_parallelism().map_or(1, NonZeroUsize::get))
 }
 
 #[cfg(test)]
