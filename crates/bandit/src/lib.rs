@@ -16,24 +16,25 @@
 //! The reference implementation recomputes a full eigendecomposition of Λ_k (O(d³)) after
 //! every reward and draws a full weight vector per arm and pair. Here each arm keeps the
 //! lower Cholesky factor L_k of Λ_k (plus a jitter on the diagonal):
-//! - an update is a rank-1 Cholesky update of L_k with e/σ, then μ_k by two triangular
-//!   solves: O(d²), not O(d³);
+//! - a reward is a rank-1 update of L_k with e/σ, then μ_k by two triangular solves: O(d²),
+//!   not O(d³); a batch of delayed feedback is one rank-r update per arm and one new mean;
 //! - a Thompson draw for context e only needs the scalar w̃ᵀe ~ N(μᵀe, ‖L⁻¹e‖²), so it is
 //!   s_k = μ_kᵀe + ‖L_k⁻¹e‖·ξ with ξ ~ N(0, 1), the same distribution as scoring a sampled
 //!   weight vector; a whole batch of N contexts costs one triangular solve with N
 //!   right-hand sides per arm;
 //! - Λ_k is also accumulated exactly, and L_k is refactorised from it every
-//!   [`RouterParams::refactor_every`] updates to bound rounding drift.
+//!   [`RouterParams::refactor_every`] updates to bound rounding drift;
+//! - arms are independent, so large batches spread them over the cores, each arm on one
+//!   thread with sequential kernels: results never depend on the core count.
 //!
 //! # Why faer
 //! The linear algebra comes from [faer](https://docs.rs/faer): a well-kept, pure-Rust crate
 //! whose triangular solves with many right-hand sides are blocked and SIMD-vectorised (they
 //! run at matrix-multiply speed, which is what batched selection is made of), and which ships
 //! the rank-r Cholesky update this crate is built on. nalgebra has a rank-1 update too, but
-//! its multi-right-hand-side solves are plain loops, several times slower at d = 576. This
-//! crate writes only what faer lacks: the packing of triangles for state files and the
-//! scalar-sample form of Thompson sampling. All faer calls run sequentially, so results are
-//! bit-reproducible.
+//! solves a matrix of right-hand sides one column at a time, unblocked. This crate writes
+//! only what faer lacks: the packing of triangles for state files, the scalar-sample form of
+//! Thompson sampling, and the per-arm threading.
 //!
 //! # Reproducibility and robustness
 //! - Seeded ChaCha8 streams: the same seed and calls give the same choices on any machine.
