@@ -1,82 +1,71 @@
 //! The O(d²) posterior equals the Bayesian ridge closed form.
 
-use bandit::Policy;
+use bandit::{Feedback, LinearRouter, Policy};
 use proptest::prelude::*;
 
-use crate::common::{CLOSED_FORM_RTOL, closed_form, problem, rel_err};
+use crate::common::{CLOSED_FORM_RTOL, Problem, closed_form, problem, rel_err};
+
+/// Checks every arm of `router` against the closed form of `problem`'s events:
+/// μ_k = (λ0 I + XᵀX/σ² + jitter I)⁻¹(λ0 μ0 + Xᵀr/σ²), Λ_k = λ0 I + XᵀX/σ², L Lᵀ = Λ_k +
+/// jitter I with L lower triangular, and the update counts.
+fn check_against_closed_form(
+    router: &LinearRouter,
+    problem: &Problem,
+) -> Result<(), TestCaseError> {
+    let d = problem.dim;
+    for arm in 0..problem.n_arms {
+        let events: Vec<_> = problem.events.iter().filter(|e| e.arm == arm).collect();
+        let (precision, mean) = closed_form(
+            &problem.params,
+            &problem.prior_means[arm],
+            events.iter().map(|e| (e.context.clone(), e.reward)),
+        );
+        prop_assert_eq!(router.updates(arm).unwrap(), events.len() as u64);
+        prop_assert!(rel_err(router.mean(arm).unwrap(), &mean) < CLOSED_FORM_RTOL);
+        prop_assert!(rel_err(&router.precision(arm).unwrap(), &precision) < 1e-12);
+
+        let factor = router.cholesky_factor(arm).unwrap();
+        let mut product = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                product[i * d + j] = (0..d).map(|k| factor[i * d + k] * factor[j * d + k]).sum();
+            }
+            product[i * d + i] -= problem.params.jitter;
+        }
+        prop_assert!(rel_err(&product, &precision) < CLOSED_FORM_RTOL);
+        for i in 0..d {
+            for j in i + 1..d {
+                prop_assert_eq!(factor[i * d + j], 0.0, "L is lower triangular");
+            }
+        }
+    }
+    Ok(())
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
-    /// After any sequence of updates, μ_k = (λ0 I + XᵀX/σ² + jitter I)⁻¹(λ0 μ0 + Xᵀr/σ²),
-    /// Λ_k equals λ0 I + XᵀX/σ², and L Lᵀ equals Λ_k + jitter I.
+    /// After any sequence of single updates the posterior equals the closed form.
     #[test]
     fn posterior_matches_dense_solve(problem in problem(40)) {
-        let router = problem.router(Policy::Thompson);
-        let d = problem.dim;
-        for arm in 0..problem.n_arms {
-            let events = problem
-                .events
-                .iter()
-                .filter(|e| e.arm == arm)
-                .map(|e| (e.context.clone(), e.reward));
-            let (precision, mean) =
-                closed_form(&problem.params, &problem.prior_means[arm], events);
-            prop_assert!(rel_err(router.mean(arm).unwrap(), &mean) < CLOSED_FORM_RTOL);
-            prop_assert!(rel_err(&router.precision(arm).unwrap(), &precision) < 1e-12);
-
-            let factor = router.cholesky_factor(arm).unwrap();
-            let mut product = vec![0.0; d * d];
-            for i in 0..d {
-                for j in 0..d {
-                    product[i * d + j] = (0..d).map(|k| factor[i * d + k] * factor[j * d + k]).sum();
-                }
-                product[i * d + i] -= problem.params.jitter;
-            }
-            prop_assert!(rel_err(&product, &precision) < CLOSED_FORM_RTOL);
-            for i in 0..d {
-                for j in i + 1..d {
-                    prop_assert_eq!(factor[i * d + j], 0.0, "L is lower triangular");
-                }
-            }
-        }
+        check_against_closed_form(&problem.router(Policy::Thompson), &problem)?;
     }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// Absorbing the rewards in batches (rank-r updates, arms in any grouping) gives the same
-    /// posterior as the closed form.
+    /// posterior.
     #[test]
     fn batched_updates_match_dense_solve(problem in problem(40), chunk in 1usize..12) {
-        let mut router = bandit::LinearRouter::new(
-            Policy::Thompson,
-            problem.prior(),
-            problem.params.clone(),
-            problem.seed,
-        )
-        .unwrap();
+        let mut router =
+            LinearRouter::new(Policy::Thompson, problem.prior(), problem.params.clone(), problem.seed)
+                .unwrap();
         for events in problem.events.chunks(chunk) {
-            let feedback: Vec<bandit::Feedback<'_>> = events
+            let feedback: Vec<Feedback<'_>> = events
                 .iter()
-                .map(|e| bandit::Feedback { arm: e.arm, context: &e.context, reward: e.reward })
+                .map(|e| Feedback { arm: e.arm, context: &e.context, reward: e.reward })
                 .collect();
             router.update_batch(&feedback).unwrap();
         }
-        for arm in 0..problem.n_arms {
-            let events = problem
-                .events
-                .iter()
-                .filter(|e| e.arm == arm)
-                .map(|e| (e.context.clone(), e.reward));
-            let (precision, mean) =
-                closed_form(&problem.params, &problem.prior_means[arm], events);
-            let count = problem.events.iter().filter(|e| e.arm == arm).count() as u64;
-            prop_assert_eq!(router.updates(arm).unwrap(), count);
-            prop_assert!(rel_err(router.mean(arm).unwrap(), &mean) < CLOSED_FORM_RTOL);
-            prop_assert!(rel_err(&router.precision(arm).unwrap(), &precision) < 1e-12);
-        }
+        check_against_closed_form(&router, &problem)?;
     }
 }
 
@@ -91,7 +80,7 @@ fn one_dimensional_case_by_hand() {
         jitter: 0.0,
         ..bandit::RouterParams::default()
     };
-    let mut router = bandit::LinearRouter::new(Policy::Thompson, prior, params, 0).unwrap();
+    let mut router = LinearRouter::new(Policy::Thompson, prior, params, 0).unwrap();
     router.update(0, &[1.0], 3.0).unwrap();
     router.update(0, &[2.0], -1.0).unwrap();
     assert!((router.precision(0).unwrap()[0] - 12.0).abs() < 1e-12);
@@ -110,7 +99,7 @@ fn long_runs_do_not_drift() {
         ..bandit::RouterParams::bayesian_v4()
     };
     let prior = bandit::Prior::zeros(1, d).unwrap();
-    let mut router = bandit::LinearRouter::new(Policy::Thompson, prior, params.clone(), 1).unwrap();
+    let mut router = LinearRouter::new(Policy::Thompson, prior, params.clone(), 1).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let mut events = Vec::new();
     for _ in 0..10_000 {

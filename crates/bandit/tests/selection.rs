@@ -260,3 +260,26 @@ fn propensities_do_not_perturb_choices() {
     };
     assert_eq!(arms(&mut plain), arms(&mut probed));
 }
+
+/// Sampled scores are −∞ exactly on masked arms; non-learning policies have none to sample.
+#[test]
+fn sampled_scores_respect_the_mask() {
+    let prior = Prior::new(vec![
+        ("a".into(), vec![1.0, 0.0]),
+        ("b".into(), vec![0.0, 1.0]),
+        ("c".into(), vec![0.5, 0.5]),
+    ])
+    .unwrap();
+    let mask = ArmMask::without(3, &[1]).unwrap();
+    let mut router =
+        LinearRouter::new(Policy::Thompson, prior.clone(), RouterParams::default(), 3).unwrap();
+    let scores = router.sample_scores(&[1.0, 1.0, 0.0, 2.0], &mask).unwrap();
+    assert_eq!(scores.len(), 2 * 3);
+    for row in scores.chunks(3) {
+        assert!(row[0].is_finite() && row[2].is_finite());
+        assert_eq!(row[1], f64::NEG_INFINITY);
+    }
+    let mut uniform =
+        LinearRouter::new(Policy::Uniform, prior, RouterParams::default(), 3).unwrap();
+    assert!(uniform.sample_scores(&[1.0, 1.0], &mask).is_err());
+}
