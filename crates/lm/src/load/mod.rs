@@ -1,0 +1,4 @@
+//! Reading weights from files: GGUF (with ggml dequantisation).
+
+pub(crate) mod gguf;
+pub(crate) mod quant;

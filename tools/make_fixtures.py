@@ -1,0 +1,94 @@
+"""Writes the test fixtures that the Rust tests compare against reference implementations.
+
+Run it through tools/make_fixtures.sh (a throwaway venv with pinned packages). Every fixture
+is small and seeded, so rerunning reproduces the committed bytes.
+
+Fixtures:
+- crates/lm/tests/fixtures/quants.gguf: one small tensor per ggml type the lm crate
+  dequantises, each followed by `<name>.expected`, the F32 values the `gguf` package's own
+  dequantisation gives for it; plus metadata of every GGUF value type, and a non-default
+  alignment, for the parser tests.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as T
+from gguf.quants import dequantize, quantize
+
+# Types with a quantiser in the gguf package: quantise real-valued data.
+QUANTISED = [T.BF16, T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1]
+# K-quants have only a dequantiser there: random blocks with finite f16 scales.
+K_QUANTS = {T.Q4_K: 144, T.Q5_K: 176, T.Q6_K: 210}
+ROWS, COLS = 3, 512
+
+
+def f16_bytes(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.float16).view(np.uint8).reshape(-1, 2)
+
+
+def random_k_blocks(rng: np.random.Generator, qtype: T, n_blocks: int) -> np.ndarray:
+    size = K_QUANTS[qtype]
+    blocks = rng.integers(0, 256, size=(n_blocks, size), dtype=np.uint8)
+    scales = f16_bytes(rng.uniform(-0.05, 0.05, size=n_blocks))
+    if qtype == T.Q6_K:
+        blocks[:, size - 2:] = scales  # d is the last field
+    else:
+        blocks[:, 0:2] = scales  # d
+        blocks[:, 2:4] = f16_bytes(rng.uniform(0.0, 0.05, size=n_blocks))  # dmin
+    return blocks
+
+
+def write_quants(path: Path) -> None:
+    rng = np.random.default_rng(20261126)
+    writer = gguf.GGUFWriter(path, arch="fixture")
+    writer.add_custom_alignment(64)
+    writer.add_uint8("test.u8", 200)
+    writer.add_int8("test.i8", -100)
+    writer.add_uint16("test.u16", 60000)
+    writer.add_int16("test.i16", -30000)
+    writer.add_uint32("test.u32", 4000000000)
+    writer.add_int32("test.i32", -2000000000)
+    writer.add_float32("test.f32", 0.15625)
+    writer.add_bool("test.bool", True)
+    writer.add_string("test.string", "héllo, wörld ✓")
+    writer.add_uint64("test.u64", 2**63 + 5)
+    writer.add_int64("test.i64", -(2**62))
+    writer.add_float64("test.f64", -2.5e-300)
+    writer.add_array("test.array_i32", [1, -2, 3])
+    writer.add_array("test.array_str", ["a", "", "ç"])
+
+    data = rng.standard_normal((ROWS, COLS)).astype(np.float32)
+    writer.add_tensor("f32", data)
+    writer.add_tensor("f16", data.astype(np.float16))
+    writer.add_tensor("f16.expected", data.astype(np.float16).astype(np.float32))
+    for qtype in QUANTISED:
+        raw = quantize(data, qtype)
+        name = qtype.name.lower()
+        writer.add_tensor(name, raw, raw_dtype=qtype)
+        writer.add_tensor(name + ".expected", dequantize(raw, qtype).astype(np.float32))
+    for qtype in K_QUANTS:
+        n_blocks = ROWS * COLS // 256
+        raw = random_k_blocks(rng, qtype, n_blocks).reshape(ROWS, -1)
+        name = qtype.name.lower()
+        writer.add_tensor(name, raw, raw_dtype=qtype)
+        writer.add_tensor(name + ".expected", dequantize(raw, qtype).astype(np.float32))
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def main() -> None:
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
+    fixtures = root / "crates" / "lm" / "tests" / "fixtures"
+    fixtures.mkdir(parents=True, exist_ok=True)
+    write_quants(fixtures / "quants.gguf")
+    print(f"wrote {fixtures / 'quants.gguf'}")
+
+
+if __name__ == "__main__":
+    main()
