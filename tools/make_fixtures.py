@@ -8,10 +8,17 @@ Fixtures:
   dequantises, each followed by `<name>.expected`, the F32 values the `gguf` package's own
   dequantisation gives for it; plus metadata of every GGUF value type, and a non-default
   alignment, for the parser tests.
+- crates/lm/tests/fixtures/<arch>/: tiny random-weight Hugging Face checkpoints
+  (config.json + safetensors) of every decoder family, saved the way transformers saves them
+  (tied and untied heads, a sharded checkpoint, a bf16 checkpoint, a Llama 3 RoPE scaling, a
+  sequence-classification reward model), and expected.json: a padded batch of uneven
+  sequences and transformers' float32 outputs for it.
 """
 
 import sys
 from pathlib import Path
+
+import json
 
 import numpy as np
 import gguf
@@ -82,12 +89,74 @@ def write_quants(path: Path) -> None:
     writer.close()
 
 
+# Sequences of uneven lengths, right-padded with PAD in the batch.
+SEQUENCES = [[5, 17, 99, 3, 64, 2, 11], [7, 7, 120, 45], [33]]
+PAD = 0
+
+TINY = dict(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+            rms_norm_eps=1e-5, pad_token_id=PAD, bos_token_id=1, eos_token_id=2)
+
+DECODERS = {
+    # name: (config class, model class, extra config, save options)
+    "llama": ("LlamaConfig", "LlamaForCausalLM",
+              dict(tie_word_embeddings=True, rope_theta=10000.0,
+                   rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0,
+                                     high_freq_factor=4.0, original_max_position_embeddings=16)),
+              dict()),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM",
+              dict(tie_word_embeddings=False, rope_theta=1000000.0),
+              dict(max_shard_size="100KB")),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM",
+              dict(tie_word_embeddings=True, head_dim=24, rope_theta=1000000.0),
+              dict(dtype="bfloat16")),
+    "llama-rm": ("LlamaConfig", "LlamaForSequenceClassification",
+                 dict(tie_word_embeddings=False, num_labels=1), dict()),
+}
+
+
+def write_decoders(fixtures: Path) -> None:
+    import torch
+    import transformers
+
+    torch.manual_seed(20261126)
+    for name, (config_class, model_class, extra, save) in DECODERS.items():
+        config = getattr(transformers, config_class)(**TINY, **extra)
+        model = getattr(transformers, model_class)(config).eval()
+        out = fixtures / name
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob("*"):
+            old.unlink()
+        if save.get("dtype") == "bfloat16":
+            # Store bf16 weights; the reference runs in f32 on exactly those values.
+            model = model.to(torch.bfloat16)
+            model.save_pretrained(out, safe_serialization=True)
+            model = model.to(torch.float32)
+        else:
+            model.save_pretrained(out, safe_serialization=True,
+                                  max_shard_size=save.get("max_shard_size", "10GB"))
+        width = max(len(s) for s in SEQUENCES)
+        ids = torch.tensor([s + [PAD] * (width - len(s)) for s in SEQUENCES])
+        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in SEQUENCES])
+        with torch.no_grad():
+            output = model(input_ids=ids, attention_mask=mask)
+        expected = dict(sequences=SEQUENCES, pad_token_id=PAD)
+        if model_class.endswith("ForSequenceClassification"):
+            expected["scores"] = output.logits.tolist()
+        else:
+            # Logits at real positions only (row-major [position][vocab] per sequence).
+            expected["logits"] = [output.logits[i, :len(s)].tolist() for i, s in enumerate(SEQUENCES)]
+        (out / "expected.json").write_text(json.dumps(expected))
+        print(f"wrote {out}")
+
+
 def main() -> None:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
     fixtures = root / "crates" / "lm" / "tests" / "fixtures"
     fixtures.mkdir(parents=True, exist_ok=True)
     write_quants(fixtures / "quants.gguf")
     print(f"wrote {fixtures / 'quants.gguf'}")
+    write_decoders(fixtures)
 
 
 if __name__ == "__main__":

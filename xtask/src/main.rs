@@ -23,9 +23,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Fetch the real models and data (configs/assets.toml) into ./assets, sha256-checked.
+    Assets(commands::assets::AssetsArgs),
     /// Measure hot paths against their reference implementations, side by side.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// Run language models (Hugging Face folders or GGUF files).
+    #[command(subcommand)]
+    Lm(commands::lm::LmCommand),
     /// Work with bandit routers and their logs.
     #[command(subcommand)]
     Router(commands::router::RouterCommand),
@@ -43,7 +48,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Assets(args) => commands::assets::run(&args),
         Command::Bench(command) => commands::bench::run(command),
+        Command::Lm(command) => commands::lm::run(command),
         Command::Router(command) => commands::router::run(command),
     }
 }

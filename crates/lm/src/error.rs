@@ -36,6 +36,24 @@ pub enum Error {
         /// Byte offset of the field.
         offset: u64,
     },
+    /// A device name is unknown, or its backend is not compiled in.
+    #[error("device: {reason}")]
+    Device {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Bad input to a model (an empty sequence, an out-of-vocabulary id, …).
+    #[error("input: {reason}")]
+    Input {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A model configuration is malformed or asks for something unsupported.
+    #[error("config: {reason}")]
+    Config {
+        /// What is wrong, naming the field.
+        reason: String,
+    },
     /// A metadata key the model needs is absent.
     #[error("metadata key `{key}` is missing")]
     MissingMetadata {
@@ -67,6 +85,24 @@ pub enum Error {
         expected: Vec<usize>,
         /// Shape in the file.
         found: Vec<usize>,
+    },
+    /// Weights could not be applied to a model for another reason (dtype, adapter, file).
+    #[error("weights: {reason}")]
+    Weights {
+        /// What went wrong.
+        reason: String,
+    },
+    /// A tokenizer could not be built or used.
+    #[error("tokenizer: {reason}")]
+    Tokenizer {
+        /// What went wrong.
+        reason: String,
+    },
+    /// A chat template failed to render.
+    #[error("chat template: {reason}")]
+    Template {
+        /// What went wrong, with the template's line.
+        reason: String,
     },
     /// A tensor is stored in a quantisation this crate cannot dequantise.
     #[error("tensor `{tensor}`: quantisation type {type_name} is not supported")]

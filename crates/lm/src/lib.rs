@@ -4,20 +4,44 @@
 //! transformers; this crate loads them from the formats users have — Hugging Face folders
 //! (config.json + safetensors) and GGUF files — and runs them on burn.
 //!
-//! Status: the GGUF reader and the ggml dequantisation kernels are here; the architectures,
-//! Hugging Face loading and tokenizers follow (see the project's open issues).
+//! What is here: the Llama-family decoders (Llama/SmolLM2/Mistral, Qwen2, Qwen3) with causal-LM
+//! and sequence-classification heads, loaded from Hugging Face folders (single or sharded
+//! safetensors, f32/bf16/f16) or GGUF files (dequantised, llama q/k permutation undone);
+//! tokenizers from tokenizer.json or GGUF metadata; chat templates; greedy decoding.
+//! Still to come (see the open issues): the BERT encoder, batched cached sampling, LoRA.
 //!
 //! Key design decision: bytes from a file never cause a panic or an unbounded allocation.
 //! Every length is capped (with the reason next to the cap) and checked against what is
 //! left of the stream before it is used.
 
+mod chat;
+mod config;
+mod device;
 mod error;
+mod generate;
 mod load;
+mod models;
+mod nn;
+mod tokenizer;
 
 pub use crate::{
+    chat::{ChatMessage, render_chat_template},
+    config::hf::{
+        BertConfig, DecoderConfig, DecoderFamily, Gelu, HfBertConfig, HfDecoderConfig,
+        HfRopeScaling, RopeScaling, TokenIds,
+    },
+    device::DeviceSpec,
     error::{Error, Result},
+    generate::greedy_generate,
     load::{
         gguf::{Gguf, MetadataValue, TensorInfo},
+        model::{is_gguf, load_causal_lm, load_sequence_classifier, read_decoder_config},
         quant::{GgmlType, dequantize},
+        weights::WeightDType,
     },
+    models::{
+        batch::{PaddingSide, TokenBatch},
+        decoder::{CausalLm, DecoderModel, SequenceClassifier},
+    },
+    tokenizer::Tokenizer,
 };

@@ -1,7 +1,9 @@
 //! Integration tests of the lm crate: one binary, one module per topic.
 
+mod decoder_parity;
 mod gguf_fixture;
 mod gguf_hostile;
+mod real_models;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,8 @@
 //! One module per subcommand: the group enums and their dispatch, then one file each.
 
+pub mod assets;
 pub mod bench;
 mod bench_router;
+pub mod lm;
 pub mod router;
 mod router_replay;

@@ -1,4 +1,7 @@
-//! Reading weights from files: GGUF (with ggml dequantisation).
+//! Reading weights from files: GGUF (with ggml dequantisation) and Hugging Face folders.
 
 pub(crate) mod gguf;
+pub(crate) mod gguf_decoder;
+pub(crate) mod model;
 pub(crate) mod quant;
+pub(crate) mod weights;

@@ -1,0 +1,105 @@
+//! Loading whole models from a path: a Hugging Face folder or a `.gguf` file.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::store::bridge;
+
+use crate::config::hf::{DecoderConfig, DecoderFamily, HfDecoderConfig};
+use crate::error::{Error, Result};
+use crate::load::gguf::Gguf;
+use crate::load::gguf_decoder::{decoder_config, hf_tensor_name, unpermute_rows};
+use crate::load::weights::{WeightDType, load_safetensors, load_tensors, safetensors_files};
+use crate::models::decoder::{CausalLm, SequenceClassifier};
+
+/// Reads and checks `config.json` of a decoder folder.
+pub fn read_decoder_config(dir: &Path) -> Result<DecoderConfig> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    HfDecoderConfig::from_json(&text)
+        .and_then(HfDecoderConfig::into_config)
+        .map_err(|err| Error::Config {
+            reason: format!("{}: {err}", path.display()),
+        })
+}
+
+/// Loads a causal LM from a Hugging Face folder (config.json + safetensors, f32/bf16/f16) or
+/// a GGUF file (any supported quantisation, dequantised), with weights in `dtype`.
+pub fn load_causal_lm(
+    path: &Path,
+    device: &Device,
+    dtype: WeightDType,
+) -> Result<(DecoderConfig, CausalLm)> {
+    if is_gguf(path) {
+        let mut gguf = Gguf::open(path)?;
+        let config = decoder_config(&gguf)?;
+        let mut model = CausalLm::new(&config, device);
+        let tensors = gguf_tensors(&mut gguf, &config)?;
+        load_tensors(&mut model, tensors, dtype)?;
+        Ok((config, model))
+    } else {
+        let config = read_decoder_config(path)?;
+        let mut model = CausalLm::new(&config, device);
+        load_safetensors(&mut model, &safetensors_files(path)?, dtype)?;
+        Ok((config, model))
+    }
+}
+
+/// Loads a sequence classifier (reward model) from a Hugging Face folder.
+pub fn load_sequence_classifier(
+    dir: &Path,
+    device: &Device,
+    dtype: WeightDType,
+) -> Result<(DecoderConfig, SequenceClassifier)> {
+    let config = read_decoder_config(dir)?;
+    let mut model = SequenceClassifier::new(&config, device);
+    load_safetensors(&mut model, &safetensors_files(dir)?, dtype)?;
+    Ok((config, model))
+}
+
+/// Whether `path` names a GGUF file (by extension, else by magic bytes).
+pub fn is_gguf(path: &Path) -> bool {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
+        return true;
+    }
+    let mut magic = [0; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|()| &magic == b"GGUF")
+}
+
+/// Every tensor the decoder uses, dequantised to f32 under its HF name and in PyTorch
+/// layout, with llama-arch q/k rows un-permuted.
+fn gguf_tensors<R: std::io::Read + std::io::Seek>(
+    gguf: &mut Gguf<R>,
+    config: &DecoderConfig,
+) -> Result<Vec<burn::store::burn_pack::Tensor>> {
+    let infos = gguf.tensors().to_vec();
+    let mut tensors = Vec::with_capacity(infos.len());
+    for info in infos {
+        let Some(name) = hf_tensor_name(&info.name) else {
+            continue;
+        };
+        let (shape, mut values) = gguf.tensor_f32(&info.name)?;
+        if config.family == DecoderFamily::Llama && shape.len() == 2 {
+            let cols = shape[1];
+            if name.ends_with("self_attn.q_proj.weight") {
+                unpermute_rows(&mut values, config.n_heads, cols);
+            } else if name.ends_with("self_attn.k_proj.weight") {
+                unpermute_rows(&mut values, config.n_kv_heads, cols);
+            }
+        }
+        tensors.push(bridge::from_data(
+            TensorData::new(values, shape),
+            name,
+            None,
+        ));
+    }
+    Ok(tensors)
+}

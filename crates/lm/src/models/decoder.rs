@@ -1,0 +1,199 @@
+//! The Llama-family decoder shared by Llama (SmolLM2, TinyLlama, Llama 3, Mistral), Qwen2
+//! and Qwen3, and its heads.
+//!
+//! The three families differ only in switches of [`DecoderConfig`]: Qwen2 has q/k/v biases,
+//! Qwen3 normalises each head's queries and keys. Module field names are the Hugging Face
+//! checkpoint keys (`model.layers.3.self_attn.q_proj.weight`), so safetensors files load
+//! without remapping. Structure after transformers' `modeling_llama.py`, `modeling_qwen2.py`
+//! and `modeling_qwen3.py`.
+
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
+use burn::prelude::*;
+
+use crate::config::hf::DecoderConfig;
+use crate::models::batch::TokenBatch;
+use crate::nn::attention::{Attention, AttentionShape};
+use crate::nn::mlp::Mlp;
+use crate::nn::rope;
+
+/// One pre-norm decoder layer.
+#[derive(Module, Debug)]
+struct DecoderLayer {
+    self_attn: Attention,
+    mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+}
+
+/// The decoder body: embeddings, layers and final norm; returns hidden states.
+#[derive(Module, Debug)]
+pub struct DecoderModel {
+    embed_tokens: Embedding,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    /// RoPE inverse frequencies, `[head_dim / 2]` (a constant, not a parameter).
+    inv_freq: Vec<f32>,
+}
+
+impl DecoderModel {
+    /// A decoder with uninitialised (lazy) parameters, to be loaded.
+    pub fn new(config: &DecoderConfig, device: &Device) -> Self {
+        let norm = |d| {
+            RmsNormConfig::new(d)
+                .with_epsilon(config.rms_norm_eps)
+                .init(device)
+        };
+        let shape = AttentionShape {
+            d_model: config.d_model,
+            n_heads: config.n_heads,
+            n_kv_heads: config.n_kv_heads,
+            head_dim: config.head_dim,
+            qkv_bias: config.qkv_bias,
+            o_bias: config.o_bias,
+            qk_norm_eps: config.qk_norm.then_some(config.rms_norm_eps),
+        };
+        let layers = (0..config.n_layers)
+            .map(|_| DecoderLayer {
+                self_attn: Attention::new(&shape, device),
+                mlp: Mlp::new(config.d_model, config.d_ff, config.mlp_bias, device),
+                input_layernorm: norm(config.d_model),
+                post_attention_layernorm: norm(config.d_model),
+            })
+            .collect();
+        Self {
+            embed_tokens: EmbeddingConfig::new(config.vocab_size, config.d_model).init(device),
+            layers,
+            norm: norm(config.d_model),
+            inv_freq: rope::inverse_frequencies(
+                config.head_dim,
+                config.rope_theta,
+                &config.rope_scaling,
+            ),
+        }
+    }
+
+    /// Hidden states after the final norm.
+    ///
+    /// # Shapes
+    /// Returns `[batch_size, seq_len, d_model]`.
+    pub fn forward(&self, batch: &TokenBatch) -> Tensor<3> {
+        let (cos, sin) = rope::cos_sin(batch.positions.clone(), &self.inv_freq);
+        let mask = batch.attention_block_mask();
+        let mut hidden = self.embed_tokens.forward(batch.input_ids.clone());
+        for layer in &self.layers {
+            let attended = layer.self_attn.forward(
+                layer.input_layernorm.forward(hidden.clone()),
+                &cos,
+                &sin,
+                &mask,
+            );
+            hidden = hidden + attended;
+            let transformed = layer
+                .mlp
+                .forward(layer.post_attention_layernorm.forward(hidden.clone()));
+            hidden = hidden + transformed;
+        }
+        self.norm.forward(hidden)
+    }
+
+    /// The token embedding table, `[vocab_size, d_model]`.
+    fn embedding_weight(&self) -> Tensor<2> {
+        self.embed_tokens.weight.val()
+    }
+}
+
+/// A decoder with a language-modelling head (HF `*ForCausalLM`).
+#[derive(Module, Debug)]
+pub struct CausalLm {
+    model: DecoderModel,
+    /// `None` when the head is tied to the token embedding.
+    lm_head: Option<Linear>,
+}
+
+impl CausalLm {
+    /// A causal LM with lazy parameters.
+    pub fn new(config: &DecoderConfig, device: &Device) -> Self {
+        Self {
+            model: DecoderModel::new(config, device),
+            lm_head: (!config.tie_word_embeddings).then(|| {
+                LinearConfig::new(config.d_model, config.vocab_size)
+                    .with_bias(false)
+                    .init(device)
+            }),
+        }
+    }
+
+    /// Next-token logits at every position (nats, unnormalised).
+    ///
+    /// # Shapes
+    /// Returns `[batch_size, seq_len, vocab_size]`.
+    pub fn forward(&self, batch: &TokenBatch) -> Tensor<3> {
+        self.logits(self.model.forward(batch))
+    }
+
+    /// Pooled embedding: the hidden state of each row's last real token.
+    ///
+    /// # Shapes
+    /// Returns `[batch_size, d_model]`.
+    pub fn embed(&self, batch: &TokenBatch) -> Tensor<2> {
+        last_token(self.model.forward(batch), batch)
+    }
+
+    /// # Shapes
+    /// `[batch_size, seq_len, d_model]` -> `[batch_size, seq_len, vocab_size]`.
+    fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                // Tied: logits = h · Eᵀ with E the `[vocab_size, d_model]` embedding.
+                let weight = self
+                    .model
+                    .embedding_weight()
+                    .transpose()
+                    .unsqueeze_dim::<3>(0);
+                hidden.matmul(weight)
+            }
+        }
+    }
+}
+
+/// A decoder with a scalar (or K-label) score read at the last real token: HF
+/// `*ForSequenceClassification`, the architecture of reward models such as
+/// Skywork-Reward-V2.
+#[derive(Module, Debug)]
+pub struct SequenceClassifier {
+    model: DecoderModel,
+    score: Linear,
+}
+
+impl SequenceClassifier {
+    /// A classifier with lazy parameters and `config.num_labels` outputs.
+    pub fn new(config: &DecoderConfig, device: &Device) -> Self {
+        Self {
+            model: DecoderModel::new(config, device),
+            score: LinearConfig::new(config.d_model, config.num_labels)
+                .with_bias(false)
+                .init(device),
+        }
+    }
+
+    /// Scores of every row (for a reward model: the reward, in the model's own units).
+    ///
+    /// # Shapes
+    /// Returns `[batch_size, num_labels]`.
+    pub fn forward(&self, batch: &TokenBatch) -> Tensor<2> {
+        self.score
+            .forward(last_token(self.model.forward(batch), batch))
+    }
+}
+
+/// Selects each row's last real token.
+///
+/// # Shapes
+/// `hidden`: `[batch_size, seq_len, d]` -> `[batch_size, d]`.
+fn last_token(hidden: Tensor<3>, batch: &TokenBatch) -> Tensor<2> {
+    let [batch_size, _, d] = hidden.dims();
+    (hidden * batch.last_token_selector())
+        .sum_dim(1)
+        .reshape([batch_size, d])
+}

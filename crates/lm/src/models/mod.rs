@@ -1,0 +1,4 @@
+//! Architectures and their heads.
+
+pub(crate) mod batch;
+pub(crate) mod decoder;

@@ -1,0 +1,135 @@
+//! Grouped-query self-attention with rotary positions (Llama, Qwen2, Qwen3).
+//!
+//! Written out as matmul → mask → softmax → matmul rather than calling burn's fused
+//! `attention`: in burn 0.22 the libtorch path of the fused op passes the boolean mask to
+//! PyTorch, whose convention is the opposite (true = attend), and disables GQA. The explicit
+//! form gives the same numbers on every backend.
+
+use burn::nn::{Linear, LinearConfig, RmsNorm, RmsNormConfig};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::nn::rope;
+
+/// Masked attention scores are set to this rather than −∞, so that a row with every key
+/// masked (a left-padding query) gets a uniform softmax instead of NaN. It is finite in bf16.
+pub(crate) const MASKED_SCORE: f32 = -1e30;
+
+/// Self-attention of one decoder layer. Field names match HF checkpoint keys.
+#[derive(Module, Debug)]
+pub(crate) struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    /// Qwen3: RMSNorm over each head's queries.
+    q_norm: Option<RmsNorm>,
+    /// Qwen3: RMSNorm over each head's keys.
+    k_norm: Option<RmsNorm>,
+    n_heads: usize,
+    n_kv_heads: usize,
+    head_dim: usize,
+}
+
+/// Shape and options of an [`Attention`].
+pub(crate) struct AttentionShape {
+    pub(crate) d_model: usize,
+    pub(crate) n_heads: usize,
+    pub(crate) n_kv_heads: usize,
+    pub(crate) head_dim: usize,
+    pub(crate) qkv_bias: bool,
+    pub(crate) o_bias: bool,
+    pub(crate) qk_norm_eps: Option<f64>,
+}
+
+impl Attention {
+    pub(crate) fn new(shape: &AttentionShape, device: &Device) -> Self {
+        let linear =
+            |d_in, d_out, bias| LinearConfig::new(d_in, d_out).with_bias(bias).init(device);
+        let norm = |eps| {
+            RmsNormConfig::new(shape.head_dim)
+                .with_epsilon(eps)
+                .init(device)
+        };
+        let (q_width, kv_width) = (
+            shape.n_heads * shape.head_dim,
+            shape.n_kv_heads * shape.head_dim,
+        );
+        Self {
+            q_proj: linear(shape.d_model, q_width, shape.qkv_bias),
+            k_proj: linear(shape.d_model, kv_width, shape.qkv_bias),
+            v_proj: linear(shape.d_model, kv_width, shape.qkv_bias),
+            o_proj: linear(q_width, shape.d_model, shape.o_bias),
+            q_norm: shape.qk_norm_eps.map(norm),
+            k_norm: shape.qk_norm_eps.map(norm),
+            n_heads: shape.n_heads,
+            n_kv_heads: shape.n_kv_heads,
+            head_dim: shape.head_dim,
+        }
+    }
+
+    /// # Shapes
+    /// `x`: `[batch_size, seq_len, d_model]`; `cos`, `sin`: `[batch_size, 1, seq_len,
+    /// head_dim]`; `mask`: `[batch_size, 1, seq_len, seq_len]`, true where a query may not see
+    /// a key. Returns `[batch_size, seq_len, d_model]`.
+    pub(crate) fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: &Tensor<4, Bool>,
+    ) -> Tensor<3> {
+        let [batch_size, seq_len, _] = x.dims();
+        let (n_heads, n_kv_heads, head_dim) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let heads = |t: Tensor<3>, n: usize, norm: &Option<RmsNorm>| {
+            // [batch_size, seq_len, n, head_dim]
+            let t = t.reshape([batch_size, seq_len, n, head_dim]);
+            let t = match norm {
+                Some(norm) => norm.forward(t),
+                None => t,
+            };
+            // [batch_size, n, seq_len, head_dim]
+            t.swap_dims(1, 2)
+        };
+        let q = heads(self.q_proj.forward(x.clone()), n_heads, &self.q_norm);
+        let k = heads(self.k_proj.forward(x.clone()), n_kv_heads, &self.k_norm);
+        let v = heads(self.v_proj.forward(x), n_kv_heads, &None);
+        let q = rope::apply(q, cos, sin);
+        let k = repeat_kv(rope::apply(k, cos, sin), n_heads / n_kv_heads);
+        let v = repeat_kv(v, n_heads / n_kv_heads);
+
+        // [batch_size, n_heads, seq_len, seq_len]
+        let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt();
+        let scores = scores.mask_fill(
+            mask.clone().expand([batch_size, n_heads, seq_len, seq_len]),
+            MASKED_SCORE,
+        );
+        let probs = softmax(scores, 3);
+        // [batch_size, n_heads, seq_len, head_dim] -> [batch_size, seq_len, n_heads · head_dim]
+        let out =
+            probs
+                .matmul(v)
+                .swap_dims(1, 2)
+                .reshape([batch_size, seq_len, n_heads * head_dim]);
+        self.o_proj.forward(out)
+    }
+}
+
+/// Repeats each key/value head `n_rep` times so that query head i reads kv head i / n_rep.
+///
+/// # Shapes
+/// `[batch_size, n_kv_heads, seq_len, head_dim]` -> `[batch_size, n_kv_heads · n_rep,
+/// seq_len, head_dim]`.
+fn repeat_kv(x: Tensor<4>, n_rep: usize) -> Tensor<4> {
+    if n_rep == 1 {
+        return x;
+    }
+    let [batch_size, n_kv_heads, seq_len, head_dim] = x.dims();
+    // [batch_size, n_kv_heads, n_rep, seq_len, head_dim]
+    x.unsqueeze_dim::<5>(2).repeat_dim(2, n_rep).reshape([
+        batch_size,
+        n_kv_heads * n_rep,
+        seq_len,
+        head_dim,
+    ])
+}

@@ -1,0 +1,5 @@
+//! Building blocks shared by the architectures.
+
+pub(crate) mod attention;
+pub(crate) mod mlp;
+pub(crate) mod rope;

@@ -1,0 +1,74 @@
+//! Real models fetched by `cargo xtask assets` (see configs/assets.toml). These tests are
+//! not ignored: CI fetches the assets first; locally a missing asset fails with the command
+//! to run.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use lm::{ChatMessage, Gguf, Tokenizer, WeightDType, greedy_generate, load_causal_lm};
+
+/// An asset file, from $RM_ROUTING_ASSETS or the workspace's ./assets.
+fn asset(relative: &str) -> PathBuf {
+    let root = std::env::var_os("RM_ROUTING_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets"));
+    let path = root.join(relative);
+    assert!(
+        path.exists(),
+        "missing asset {}: run `cargo xtask assets` first",
+        path.display()
+    );
+    path
+}
+
+const SMOLLM2: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// SmolLM2-135M-Instruct, loaded from its Q4_1 GGUF (llama q/k permutation undone, tied head,
+/// tokenizer and ChatML template from the metadata), answers the question greedily.
+#[test]
+fn smollm2_gguf_knows_the_capital_of_france() {
+    let path = asset(SMOLLM2);
+    let device = Device::flex();
+    let (config, model) = load_causal_lm(&path, &device, WeightDType::F32).unwrap();
+    assert_eq!(
+        (
+            config.n_layers,
+            config.d_model,
+            config.n_heads,
+            config.n_kv_heads
+        ),
+        (30, 576, 9, 3)
+    );
+    assert!(config.tie_word_embeddings);
+
+    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&path).unwrap()).unwrap();
+    let text = tokenizer
+        .apply_chat_template(&[ChatMessage::user("What is the capital of France?")], true)
+        .unwrap();
+    assert!(text.ends_with("<|im_start|>assistant\n"), "{text}");
+    let prompt = tokenizer.encode(&text, false).unwrap();
+    let stop: Vec<u32> = tokenizer.eos_id().into_iter().collect();
+    let answer = greedy_generate(&model, &prompt, 12, &stop, &device).unwrap();
+    let answer = tokenizer.decode(&answer, true).unwrap();
+    assert!(answer.contains("Paris"), "answer: {answer:?}");
+}
+
+/// The GGUF tokenizer round-trips awkward text and keeps special tokens whole.
+#[test]
+fn smollm2_gguf_tokenizer_round_trips() {
+    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&asset(SMOLLM2)).unwrap()).unwrap();
+    for text in [
+        "Hello, world!",
+        "  leading and trailing  ",
+        "tabs\tand\nnewlines\n\n",
+        "numbers 12345 and 3.14",
+        "unicode: héllo wörld — 東京 🙂",
+    ] {
+        let ids = tokenizer.encode(text, false).unwrap();
+        assert_eq!(tokenizer.decode(&ids, false).unwrap(), text);
+    }
+    let ids = tokenizer.encode("<|im_start|>user", false).unwrap();
+    assert_eq!(tokenizer.decode(&ids[..1], false).unwrap(), "<|im_start|>");
+    // SmolLM splits digits one by one.
+    assert_eq!(tokenizer.encode("2024", false).unwrap().len(), 4);
+}

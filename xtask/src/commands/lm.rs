@@ -1,0 +1,85 @@
+//! `cargo xtask lm …`: run language models from Hugging Face folders or GGUF files.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use lm::{ChatMessage, DeviceSpec, Gguf, Tokenizer, WeightDType, greedy_generate, is_gguf};
+
+/// Language-model tools.
+#[derive(Debug, Subcommand)]
+pub enum LmCommand {
+    /// Generate text greedily from a prompt.
+    Generate(GenerateArgs),
+}
+
+/// Arguments of `lm generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// A Hugging Face folder (config.json, safetensors, tokenizer.json) or a .gguf file.
+    #[arg(long)]
+    model: PathBuf,
+    /// The prompt text.
+    #[arg(long)]
+    prompt: String,
+    /// Wrap the prompt in the model's chat template as a user turn.
+    #[arg(long)]
+    chat: bool,
+    /// Most new tokens.
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    /// cpu, libtorch or cuda[:N] (the last two need a build with --features tch).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+}
+
+/// Runs an lm subcommand.
+pub fn run(command: LmCommand) -> Result<()> {
+    match command {
+        LmCommand::Generate(args) => generate(&args),
+    }
+}
+
+fn generate(args: &GenerateArgs) -> Result<()> {
+    let device = args.device.device()?;
+    let start = Instant::now();
+    let (config, model) = lm::load_causal_lm(&args.model, &device, WeightDType::F32)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let tokenizer = if is_gguf(&args.model) {
+        Tokenizer::from_gguf(&Gguf::open(&args.model)?)?
+    } else {
+        Tokenizer::from_hf_dir(&args.model)?
+    };
+    eprintln!(
+        "loaded {} ({} layers, d = {}) in {:.1} s on {}",
+        args.model.display(),
+        config.n_layers,
+        config.d_model,
+        start.elapsed().as_secs_f64(),
+        args.device
+    );
+    let text = if args.chat {
+        tokenizer.apply_chat_template(&[ChatMessage::user(&args.prompt)], true)?
+    } else {
+        args.prompt.clone()
+    };
+    // A chat template already spells out its special tokens.
+    let prompt = tokenizer.encode(&text, !args.chat)?;
+    let stop: Vec<u32> = config
+        .eos_token_ids
+        .iter()
+        .copied()
+        .chain(tokenizer.eos_id())
+        .collect();
+    let start = Instant::now();
+    let new_tokens = greedy_generate(&model, &prompt, args.max_new_tokens, &stop, &device)?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!("{}", tokenizer.decode(&new_tokens, true)?);
+    eprintln!(
+        "{} prompt tokens, {} new tokens in {seconds:.1} s",
+        prompt.len(),
+        new_tokens.len()
+    );
+    Ok(())
+}
