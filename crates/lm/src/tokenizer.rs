@@ -182,10 +182,11 @@ impl Tokenizer {
                     reason: format!("encoding: {err}"),
                 })?;
         let mut ids = encoding.get_ids().to_vec();
-        if add_special_tokens && self.prepend_bos {
-            if let Some((bos, _)) = &self.bos {
-                ids.insert(0, *bos);
-            }
+        if add_special_tokens
+            && self.prepend_bos
+            && let Some((bos, _)) = &self.bos
+        {
+            ids.insert(0, *bos);
         }
         Ok(ids)
     }

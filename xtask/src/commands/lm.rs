@@ -29,7 +29,7 @@ pub struct GenerateArgs {
     /// Most new tokens.
     #[arg(long, default_value_t = 64)]
     max_new_tokens: usize,
-    /// cpu, libtorch or cuda[:N] (the last two need a build with --features tch).
+    /// `cpu`, `libtorch` or `cuda[:N]` (the last two need a build with `--features tch`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
 }

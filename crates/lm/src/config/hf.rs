@@ -231,7 +231,7 @@ impl HfDecoderConfig {
         let head_dim = self
             .head_dim
             .unwrap_or(self.hidden_size / self.num_attention_heads);
-        if head_dim == 0 || head_dim % 2 != 0 {
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
             return Err(invalid(
                 "head_dim",
                 &head_dim.to_string(),

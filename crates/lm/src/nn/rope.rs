@@ -15,7 +15,7 @@ use crate::config::hf::RopeScaling;
 /// If `head_dim` is odd or `theta <= 0` (configs are checked before this is called).
 pub(crate) fn inverse_frequencies(head_dim: usize, theta: f64, scaling: &RopeScaling) -> Vec<f32> {
     assert!(
-        head_dim % 2 == 0 && theta > 0.0,
+        head_dim.is_multiple_of(2) && theta > 0.0,
         "RoPE needs an even head_dim and theta > 0"
     );
     (0..head_dim / 2)
