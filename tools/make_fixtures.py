@@ -13,6 +13,9 @@ Fixtures:
   (tied and untied heads, a sharded checkpoint, a bf16 checkpoint, a Llama 3 RoPE scaling, a
   sequence-classification reward model), and expected.json: a padded batch of uneven
   sequences and transformers' float32 outputs for it.
+- crates/lm/tests/fixtures/minilm.json: three sentences, their token ids and their
+  all-MiniLM-L6-v2 sentence embeddings (mean pooling + L2 norm, as sentence-transformers
+  computes them), from the real model fetched by `cargo xtask assets`.
 """
 
 import sys
@@ -150,6 +153,34 @@ def write_decoders(fixtures: Path) -> None:
         print(f"wrote {out}")
 
 
+MINILM_SENTENCES = [
+    "The capital of France is Paris.",
+    "A reward model scores how good a response is.",
+    "Café au lait — 3 croissants, s'il vous plaît!",
+]
+
+
+def write_minilm(root: Path, fixtures: Path) -> None:
+    import torch
+    import transformers
+
+    model_dir = root / "assets" / "models" / "all-MiniLM-L6-v2"
+    if not model_dir.exists():
+        sys.exit(f"{model_dir} is missing: run `cargo xtask assets` first")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    model = transformers.AutoModel.from_pretrained(model_dir).eval()
+    batch = tokenizer(MINILM_SENTENCES, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    embeddings = torch.nn.functional.normalize(pooled, p=2, dim=1)
+    token_ids = [ids[: int(m.sum())].tolist() for ids, m in zip(batch["input_ids"], batch["attention_mask"])]
+    (fixtures / "minilm.json").write_text(json.dumps(dict(
+        sentences=MINILM_SENTENCES, token_ids=token_ids, embeddings=embeddings.tolist())))
+    print(f"wrote {fixtures / 'minilm.json'}")
+
+
 def main() -> None:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
     fixtures = root / "crates" / "lm" / "tests" / "fixtures"
@@ -157,6 +188,7 @@ def main() -> None:
     write_quants(fixtures / "quants.gguf")
     print(f"wrote {fixtures / 'quants.gguf'}")
     write_decoders(fixtures)
+    write_minilm(root, fixtures)
 
 
 if __name__ == "__main__":
