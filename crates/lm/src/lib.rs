@@ -8,7 +8,8 @@
 //! and sequence-classification heads, loaded from Hugging Face folders (single or sharded
 //! safetensors, f32/bf16/f16) or GGUF files (dequantised, llama q/k permutation undone);
 //! tokenizers from tokenizer.json or GGUF metadata; chat templates; greedy decoding.
-//! Still to come (see the open issues): the BERT encoder, batched cached sampling, LoRA.
+//! The BERT encoder (sentence embeddings: mean pooling + L2 norm) loads from HF folders.
+//! Still to come (see the open issues): batched cached sampling, LoRA.
 //!
 //! Key design decision: bytes from a file never cause a panic or an unbounded allocation.
 //! Every length is capped (with the reason next to the cap) and checked against what is
@@ -35,12 +36,15 @@ pub use crate::{
     generate::greedy_generate,
     load::{
         gguf::{Gguf, MetadataValue, TensorInfo},
-        model::{is_gguf, load_causal_lm, load_sequence_classifier, read_decoder_config},
+        model::{
+            is_gguf, load_bert, load_causal_lm, load_sequence_classifier, read_decoder_config,
+        },
         quant::{GgmlType, dequantize},
         weights::WeightDType,
     },
     models::{
         batch::{PaddingSide, TokenBatch},
+        bert::BertModel,
         decoder::{CausalLm, DecoderModel, SequenceClassifier},
     },
     tokenizer::Tokenizer,

@@ -41,9 +41,13 @@ impl Tokenizer {
     /// present) for the chat template and the BOS/EOS/PAD tokens.
     pub fn from_hf_dir(dir: &Path) -> Result<Self> {
         let path = dir.join("tokenizer.json");
-        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|err| Error::Tokenizer {
-            reason: format!("{}: {err}", path.display()),
-        })?;
+        let mut inner =
+            tokenizers::Tokenizer::from_file(&path).map_err(|err| Error::Tokenizer {
+                reason: format!("{}: {err}", path.display()),
+            })?;
+        // Padding is the batch's business (`TokenBatch`), not each encoding's; some
+        // tokenizer.json files (all-MiniLM-L6-v2's) pad every text to a fixed length.
+        inner.with_padding(None);
         #[derive(Deserialize, Default)]
         struct TokenizerConfig {
             chat_template: Option<String>,

@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use lm::{ChatMessage, Gguf, Tokenizer, WeightDType, greedy_generate, load_causal_lm};
+use lm::{
+    ChatMessage, Gguf, PaddingSide, TokenBatch, Tokenizer, WeightDType, greedy_generate, load_bert,
+    load_causal_lm,
+};
+use serde::Deserialize;
 
 /// An asset file, from $RM_ROUTING_ASSETS or the workspace's ./assets.
 fn asset(relative: &str) -> PathBuf {
@@ -71,4 +75,52 @@ fn smollm2_gguf_tokenizer_round_trips() {
     assert_eq!(tokenizer.decode(&ids[..1], false).unwrap(), "<|im_start|>");
     // SmolLM splits digits one by one.
     assert_eq!(tokenizer.encode("2024", false).unwrap().len(), 4);
+}
+
+const MINILM: &str = "models/all-MiniLM-L6-v2";
+
+/// Largest |ours − reference| allowed for unit-length sentence embeddings.
+const EMBEDDING_ATOL: f32 = 1e-4;
+
+/// all-MiniLM-L6-v2 from its Hugging Face folder: the tokenizer gives transformers' ids and
+/// the padded batch of three sentences gives the sentence-transformers embeddings that
+/// tools/make_fixtures.py computed with torch.
+#[test]
+fn minilm_embeddings_match_the_reference() {
+    #[derive(Deserialize)]
+    struct Reference {
+        sentences: Vec<String>,
+        token_ids: Vec<Vec<u32>>,
+        embeddings: Vec<Vec<f32>>,
+    }
+    let reference: Reference =
+        serde_json::from_str(&std::fs::read_to_string(crate::fixture("minilm.json")).unwrap())
+            .unwrap();
+    let dir = asset(MINILM);
+    let tokenizer = Tokenizer::from_hf_dir(&dir).unwrap();
+    let ids: Vec<Vec<u32>> = reference
+        .sentences
+        .iter()
+        .map(|s| tokenizer.encode(s, true).unwrap())
+        .collect();
+    assert_eq!(ids, reference.token_ids);
+
+    let device = Device::flex();
+    let (config, model) = load_bert(&dir, &device, WeightDType::F32).unwrap();
+    assert_eq!((config.d_model, config.n_layers), (384, 6));
+    let batch = TokenBatch::new(&ids, 0, PaddingSide::Right, &device).unwrap();
+    let embeddings: Vec<f32> = model.embed(&batch).try_into_vec_as::<f32>().unwrap();
+    for (row, expected) in reference.embeddings.iter().enumerate() {
+        let ours = &embeddings[row * 384..(row + 1) * 384];
+        let diff = ours
+            .iter()
+            .zip(expected)
+            .fold(0.0_f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            diff < EMBEDDING_ATOL,
+            "sentence {row}: max abs diff {diff:e}"
+        );
+        let norm: f32 = ours.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5);
+    }
 }

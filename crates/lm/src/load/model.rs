@@ -5,11 +5,12 @@ use std::path::Path;
 use burn::prelude::*;
 use burn::store::bridge;
 
-use crate::config::hf::{DecoderConfig, DecoderFamily, HfDecoderConfig};
+use crate::config::hf::{BertConfig, DecoderConfig, DecoderFamily, HfBertConfig, HfDecoderConfig};
 use crate::error::{Error, Result};
 use crate::load::gguf::Gguf;
 use crate::load::gguf_decoder::{decoder_config, hf_tensor_name, unpermute_rows};
 use crate::load::weights::{WeightDType, load_safetensors, load_tensors, safetensors_files};
+use crate::models::bert::{BERT_KEY_REMAPS, BertModel};
 use crate::models::decoder::{CausalLm, SequenceClassifier};
 
 /// Reads and checks `config.json` of a decoder folder.
@@ -43,7 +44,7 @@ pub fn load_causal_lm(
     } else {
         let config = read_decoder_config(path)?;
         let mut model = CausalLm::new(&config, device);
-        load_safetensors(&mut model, &safetensors_files(path)?, dtype)?;
+        load_safetensors(&mut model, &safetensors_files(path)?, dtype, &[])?;
         Ok((config, model))
     }
 }
@@ -56,7 +57,33 @@ pub fn load_sequence_classifier(
 ) -> Result<(DecoderConfig, SequenceClassifier)> {
     let config = read_decoder_config(dir)?;
     let mut model = SequenceClassifier::new(&config, device);
-    load_safetensors(&mut model, &safetensors_files(dir)?, dtype)?;
+    load_safetensors(&mut model, &safetensors_files(dir)?, dtype, &[])?;
+    Ok((config, model))
+}
+
+/// Loads a BERT encoder (e.g. all-MiniLM-L6-v2) from a Hugging Face folder.
+pub fn load_bert(
+    dir: &Path,
+    device: &Device,
+    dtype: WeightDType,
+) -> Result<(BertConfig, BertModel)> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let config = HfBertConfig::from_json(&text)
+        .and_then(HfBertConfig::into_config)
+        .map_err(|err| Error::Config {
+            reason: format!("{}: {err}", path.display()),
+        })?;
+    let mut model = BertModel::new(&config, device);
+    load_safetensors(
+        &mut model,
+        &safetensors_files(dir)?,
+        dtype,
+        &BERT_KEY_REMAPS,
+    )?;
     Ok((config, model))
 }
 

@@ -65,11 +65,13 @@ pub(crate) fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(shards.into_iter().map(|shard| dir.join(shard)).collect())
 }
 
-/// Loads every parameter of `module` from `files`, which together must cover it.
+/// Loads every parameter of `module` from `files`, which together must cover it, after
+/// rewriting checkpoint keys with `remaps` (regex, replacement).
 pub(crate) fn load_safetensors<M: ModuleSnapshot>(
     module: &mut M,
     files: &[PathBuf],
     dtype: WeightDType,
+    remaps: &[(&str, &str)],
 ) -> Result<()> {
     let mut loaded = BTreeSet::new();
     for file in files {
@@ -83,6 +85,9 @@ pub(crate) fn load_safetensors<M: ModuleSnapshot>(
             .with_from_adapter(adapter(dtype))
             .allow_partial(true)
             .validate(false);
+        for (pattern, replacement) in remaps {
+            store = store.with_key_remapping(*pattern, *replacement);
+        }
         let result = module.load_from(&mut store).map_err(|err| Error::Weights {
             reason: format!("{}: {err}", file.display()),
         })?;

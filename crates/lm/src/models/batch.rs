@@ -103,13 +103,20 @@ impl TokenBatch {
         let causal = Tensor::<2, Bool>::tril_mask([seq_len, seq_len], 0, &device)
             .reshape([1, 1, seq_len, seq_len])
             .expand([batch_size, 1, seq_len, seq_len]);
-        let padding = self
-            .attention_mask
+        causal.bool_or(self.padding_block_mask())
+    }
+
+    /// True where a key is padding (no causal part: encoders see both directions).
+    ///
+    /// # Shapes
+    /// Returns `[batch_size, 1, seq_len, seq_len]`.
+    pub(crate) fn padding_block_mask(&self) -> Tensor<4, Bool> {
+        let [batch_size, seq_len] = self.dims();
+        self.attention_mask
             .clone()
             .equal_elem(0)
             .reshape([batch_size, 1, 1, seq_len])
-            .expand([batch_size, 1, seq_len, seq_len]);
-        causal.bool_or(padding)
+            .expand([batch_size, 1, seq_len, seq_len])
     }
 
     /// One-hot selector of each row's last real token.

@@ -1,4 +1,5 @@
 //! Architectures and their heads.
 
 pub(crate) mod batch;
+pub(crate) mod bert;
 pub(crate) mod decoder;
