@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use burn::prelude::*;
 use lm::{PaddingSide, TokenBatch, WeightDType, load_causal_lm, load_sequence_classifier};
 use serde::Deserialize;
 
@@ -36,7 +35,7 @@ fn relative_error(ours: &[f32], reference: &[f32]) -> f32 {
 fn check_causal_lm(name: &str) {
     let dir = fixture(name);
     let expected = expected(&dir);
-    let device = Device::flex();
+    let device = crate::test_device();
     let (config, model) = load_causal_lm(&dir, &device, WeightDType::F32).unwrap();
     let batch = TokenBatch::new(
         &expected.sequences,
@@ -87,7 +86,7 @@ fn qwen3_matches_transformers() {
 fn reward_model_matches_transformers() {
     let dir = fixture("llama-rm");
     let expected = expected(&dir);
-    let device = Device::flex();
+    let device = crate::test_device();
     let (_, model) = load_sequence_classifier(&dir, &device, WeightDType::F32).unwrap();
     let batch = TokenBatch::new(
         &expected.sequences,
@@ -110,7 +109,7 @@ fn reward_model_matches_transformers() {
 fn left_padding_gives_the_same_logits() {
     let dir = fixture("llama");
     let expected = expected(&dir);
-    let device = Device::flex();
+    let device = crate::test_device();
     let (_, model) = load_causal_lm(&dir, &device, WeightDType::F32).unwrap();
     let right = TokenBatch::new(&expected.sequences, 0, PaddingSide::Right, &device).unwrap();
     let left = TokenBatch::new(&expected.sequences, 0, PaddingSide::Left, &device).unwrap();
@@ -132,7 +131,7 @@ fn missing_and_misshapen_tensors_are_named() {
     let source = fixture("llama");
     std::fs::copy(source.join("config.json"), dir.path().join("config.json")).unwrap();
     // No weights at all.
-    let err = load_causal_lm(dir.path(), &Device::flex(), WeightDType::F32)
+    let err = load_causal_lm(dir.path(), &crate::test_device(), WeightDType::F32)
         .unwrap_err()
         .to_string();
     assert!(err.contains("model.safetensors"), "{err}");
@@ -146,7 +145,7 @@ fn missing_and_misshapen_tensors_are_named() {
         .unwrap()
         .replace("\"intermediate_size\": 96", "\"intermediate_size\": 80");
     std::fs::write(dir.path().join("config.json"), config).unwrap();
-    let err = load_causal_lm(dir.path(), &Device::flex(), WeightDType::F32)
+    let err = load_causal_lm(dir.path(), &crate::test_device(), WeightDType::F32)
         .unwrap_err()
         .to_string();
     assert!(

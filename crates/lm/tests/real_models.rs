@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::prelude::*;
 use lm::{
     ChatMessage, Gguf, PaddingSide, TokenBatch, Tokenizer, WeightDType, greedy_generate, load_bert,
     load_causal_lm,
@@ -32,7 +31,7 @@ const SMOLLM2: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 #[test]
 fn smollm2_gguf_knows_the_capital_of_france() {
     let path = asset(SMOLLM2);
-    let device = Device::flex();
+    let device = crate::test_device();
     let (config, model) = load_causal_lm(&path, &device, WeightDType::F32).unwrap();
     assert_eq!(
         (
@@ -105,7 +104,7 @@ fn minilm_embeddings_match_the_reference() {
         .collect();
     assert_eq!(ids, reference.token_ids);
 
-    let device = Device::flex();
+    let device = crate::test_device();
     let (config, model) = load_bert(&dir, &device, WeightDType::F32).unwrap();
     assert_eq!((config.d_model, config.n_layers), (384, 6));
     let batch = TokenBatch::new(&ids, 0, PaddingSide::Right, &device).unwrap();

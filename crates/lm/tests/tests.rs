@@ -7,9 +7,23 @@ mod real_models;
 
 use std::path::PathBuf;
 
+use burn::prelude::Device;
+use lm::DeviceSpec;
+
 /// A committed fixture (made by tools/make_fixtures.sh).
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
+}
+
+/// The device the model tests run on: `$LM_TEST_DEVICE` (`cpu`, `libtorch`, `cuda[:N]`; the
+/// last two need `--features tch`), default `cpu`.
+pub fn test_device() -> Device {
+    let spec: DeviceSpec = std::env::var("LM_TEST_DEVICE")
+        .unwrap_or_else(|_| "cpu".into())
+        .parse()
+        .expect("LM_TEST_DEVICE");
+    spec.device()
+        .expect("LM_TEST_DEVICE names a backend this build has")
 }
