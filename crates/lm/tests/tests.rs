@@ -10,10 +10,12 @@ use std::path::PathBuf;
 use burn::prelude::Device;
 use lm::DeviceSpec;
 
-/// A committed fixture (made by tools/make_fixtures.sh).
+/// A committed fixture (made by tools/make_fixtures.sh), from `$LM_FIXTURES` when set (a test
+/// binary run on another machine) or else this crate's tests/fixtures.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+    std::env::var_os("LM_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
         .join(name)
 }
 
