@@ -13,18 +13,23 @@ use crate::load::weights::{WeightDType, load_safetensors, load_tensors, safetens
 use crate::models::bert::{BERT_KEY_REMAPS, BertModel};
 use crate::models::decoder::{CausalLm, SequenceClassifier};
 
-/// Reads and checks `config.json` of a decoder folder.
-pub fn read_decoder_config(dir: &Path) -> Result<DecoderConfig> {
+/// Reads a folder's `config.json` and resolves it with `resolve`, naming the file in errors.
+fn read_config<C>(dir: &Path, resolve: impl FnOnce(&str) -> Result<C>) -> Result<C> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
         source,
     })?;
-    HfDecoderConfig::from_json(&text)
-        .and_then(HfDecoderConfig::into_config)
-        .map_err(|err| Error::Config {
-            reason: format!("{}: {err}", path.display()),
-        })
+    resolve(&text).map_err(|err| Error::Config {
+        reason: format!("{}: {err}", path.display()),
+    })
+}
+
+/// Reads and checks `config.json` of a decoder folder.
+pub fn read_decoder_config(dir: &Path) -> Result<DecoderConfig> {
+    read_config(dir, |text| {
+        HfDecoderConfig::from_json(text).and_then(HfDecoderConfig::into_config)
+    })
 }
 
 /// Loads a causal LM from a Hugging Face folder (config.json + safetensors, f32/bf16/f16) or
@@ -67,16 +72,9 @@ pub fn load_bert(
     device: &Device,
     dtype: WeightDType,
 ) -> Result<(BertConfig, BertModel)> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
+    let config = read_config(dir, |text| {
+        HfBertConfig::from_json(text).and_then(HfBertConfig::into_config)
     })?;
-    let config = HfBertConfig::from_json(&text)
-        .and_then(HfBertConfig::into_config)
-        .map_err(|err| Error::Config {
-            reason: format!("{}: {err}", path.display()),
-        })?;
     let mut model = BertModel::new(&config, device);
     load_safetensors(
         &mut model,
