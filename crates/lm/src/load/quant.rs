@@ -261,32 +261,32 @@ fn k_scale_min(scales: &[u8], j: usize) -> (f32, f32) {
 /// Q4_K: 8 sub-blocks of 32; x = (d·scale_j)·q − (dmin·min_j). Bytes 32c..32c+32 of the codes
 /// hold sub-block 2c in their low nibbles and 2c + 1 in their high nibbles.
 fn q4_k(block: &[u8], out: &mut Vec<f32>) {
-    let (d, dmin) = (half_at(block, 0), half_at(block, 2));
-    let scales = &block[4..16];
-    let codes = &block[16..144];
-    for j in 0..8 {
-        let (scale, min) = k_scale_min(scales, j);
-        let (dl, ml) = (d * scale, dmin * min);
-        let shift = 4 * (j % 2);
-        let chunk = &codes[32 * (j / 2)..32 * (j / 2) + 32];
-        out.extend(chunk.iter().map(|q| dl * ((q >> shift) & 0x0F) as f32 - ml));
-    }
+    k_quant(&block[..4], &block[4..16], None, &block[16..144], out);
 }
 
 /// Q5_K: Q4_K plus a fifth bit: bit j of high-bit byte l belongs to element l of sub-block j.
 fn q5_k(block: &[u8], out: &mut Vec<f32>) {
-    let (d, dmin) = (half_at(block, 0), half_at(block, 2));
-    let scales = &block[4..16];
-    let high = &block[16..48];
-    let codes = &block[48..176];
+    k_quant(
+        &block[..4],
+        &block[4..16],
+        Some(&block[16..48]),
+        &block[48..176],
+        out,
+    );
+}
+
+/// The shared Q4_K/Q5_K loop: `header` holds d and dmin (f16), `scales` the packed 6-bit
+/// scales and mins, `high` the optional fifth bits, `codes` the nibbles.
+fn k_quant(header: &[u8], scales: &[u8], high: Option<&[u8]>, codes: &[u8], out: &mut Vec<f32>) {
+    let (d, dmin) = (half_at(header, 0), half_at(header, 2));
     for j in 0..8 {
         let (scale, min) = k_scale_min(scales, j);
         let (dl, ml) = (d * scale, dmin * min);
         let shift = 4 * (j % 2);
         let chunk = &codes[32 * (j / 2)..32 * (j / 2) + 32];
-        out.extend(chunk.iter().zip(high).map(|(q, h)| {
-            let q = ((q >> shift) & 0x0F) | (((h >> j) & 1) << 4);
-            dl * q as f32 - ml
+        out.extend(chunk.iter().enumerate().map(|(l, q)| {
+            let fifth = high.map_or(0, |h| ((h[l] >> j) & 1) << 4);
+            dl * (((q >> shift) & 0x0F) | fifth) as f32 - ml
         }));
     }
 }
