@@ -16,6 +16,10 @@ Fixtures:
 - crates/lm/tests/fixtures/minilm.json: three sentences, their token ids and their
   all-MiniLM-L6-v2 sentence embeddings (mean pooling + L2 norm, as sentence-transformers
   computes them), from the real model fetched by `cargo xtask assets`.
+- crates/lm/tests/fixtures/tokenizers.json: awkward strings and the token ids reference
+  tokenizers give them (the Python `tokenizers` library on the real tokenizer.json files,
+  transformers' own GGUF conversion for SmolLM2), and conversations with the text
+  transformers' `apply_chat_template` renders from each model's own chat template.
 """
 
 import sys
@@ -181,6 +185,105 @@ def write_minilm(root: Path, fixtures: Path) -> None:
     print(f"wrote {fixtures / 'minilm.json'}")
 
 
+# Strings that trip tokenizers: unicode, whitespace runs, digits, contractions, special tokens.
+AWKWARD_TEXTS = [
+    "Hello, world!",
+    "  leading and trailing  ",
+    "tabs\tand\nnewlines\n\n\n",
+    "numbers 12345 and 3.14159 and 1,000,000",
+    "unicode: héllo wörld — 東京 🙂 🇫🇷",
+    "don't we'll I'M",
+    "    def f(x):\n        return x**2\n",
+    "\u00a0non-breaking\u2009thin space",
+    "emoji 👩\u200d👩\u200d👧 zwj",
+    "Ĳ ǅ ﬁ ligatures",
+    "a\r\nb\rc",
+    " ",
+    "ａｂｃ fullwidth",
+    "<|im_start|>user\nHi<|im_end|>",
+    "<|endoftext|> mid <|im_end|>",
+]
+
+# SmolLM2's published tokenizer.json pre-tokenizer (every digit alone, then byte-level BPE
+# with the GPT-2 pattern). transformers' GGUF converter gives plain byte-level instead, so
+# the reference takes the vocabulary and merges from that converter and this step from the
+# published file.
+SMOLLM2_PRE_TOKENIZER = dict(type="Sequence", pretokenizers=[
+    dict(type="Digits", individual_digits=True),
+    dict(type="ByteLevel", add_prefix_space=False, trim_offsets=True, use_regex=True),
+])
+
+CONVERSATIONS = [
+    dict(messages=[dict(role="user", content="What is the capital of France?")],
+         add_generation_prompt=True),
+    dict(messages=[dict(role="system", content="You are terse."),
+                   dict(role="user", content="Hi"),
+                   dict(role="assistant", content="Hello!"),
+                   dict(role="user", content="  Bye  ")],
+         add_generation_prompt=True),
+    dict(messages=[dict(role="user", content="2 + 2?"),
+                   dict(role="assistant", content="4")],
+         add_generation_prompt=False),
+]
+
+
+def write_tokenizers(root: Path, fixtures: Path) -> None:
+    import tokenizers
+    import transformers
+
+    models = root / "assets" / "models"
+    smollm2 = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    qwen = "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf"
+    for needed in [models / smollm2, models / qwen, models / "qwen-tokenizer", models / "all-MiniLM-L6-v2"]:
+        if not needed.exists():
+            sys.exit(f"{needed} is missing: run `cargo xtask assets` first")
+
+    def encode_all(tokenizer: "tokenizers.Tokenizer", add_special_tokens: bool) -> list:
+        return [tokenizer.encode(t, add_special_tokens=add_special_tokens).ids for t in AWKWARD_TEXTS]
+
+    smollm2_hf = transformers.AutoTokenizer.from_pretrained(models, gguf_file=smollm2)
+    smollm2_spec = json.loads(smollm2_hf.backend_tokenizer.to_str())
+    smollm2_spec["pre_tokenizer"] = SMOLLM2_PRE_TOKENIZER
+    smollm2_backend = tokenizers.Tokenizer.from_str(json.dumps(smollm2_spec))
+    qwen_json = tokenizers.Tokenizer.from_file(str(models / "qwen-tokenizer" / "tokenizer.json"))
+    minilm = tokenizers.Tokenizer.from_file(str(models / "all-MiniLM-L6-v2" / "tokenizer.json"))
+    minilm.no_padding()
+    minilm.no_truncation()
+    encodings = {
+        # name: (how the Rust test loads it, asset path, add_special_tokens, ids)
+        "smollm2-gguf": ("gguf", "models/" + smollm2, False, encode_all(smollm2_backend, False)),
+        "qwen-gguf": ("gguf", "models/" + qwen, False, encode_all(qwen_json, False)),
+        "qwen-json": ("hf_dir", "models/qwen-tokenizer", False, encode_all(qwen_json, False)),
+        "minilm": ("hf_dir", "models/all-MiniLM-L6-v2", True, encode_all(minilm, True)),
+    }
+
+    qwen_hf = transformers.AutoTokenizer.from_pretrained(models, gguf_file=qwen)
+    qwen3_hf = transformers.AutoTokenizer.from_pretrained(models / "qwen-tokenizer")
+    templates = {
+        # name: (how the Rust test loads the tokenizer, asset path, transformers tokenizer)
+        "smollm2-gguf": ("gguf", "models/" + smollm2, smollm2_hf),
+        "qwen-gguf": ("gguf", "models/" + qwen, qwen_hf),
+        "qwen3-json": ("hf_dir", "models/qwen-tokenizer", qwen3_hf),
+    }
+    chats = []
+    for name, (source, path, tokenizer) in templates.items():
+        for conversation in CONVERSATIONS:
+            text = tokenizer.apply_chat_template(
+                conversation["messages"], tokenize=False,
+                add_generation_prompt=conversation["add_generation_prompt"])
+            chats.append(dict(tokenizer=name, source=source, path=path, text=text, **conversation))
+
+    out = fixtures / "tokenizers.json"
+    out.write_text(json.dumps(dict(
+        texts=AWKWARD_TEXTS,
+        encodings=[dict(tokenizer=name, source=source, path=path,
+                        add_special_tokens=special, ids=ids)
+                   for name, (source, path, special, ids) in encodings.items()],
+        chats=chats,
+    ), ensure_ascii=False, indent=1))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
     fixtures = root / "crates" / "lm" / "tests" / "fixtures"
@@ -189,6 +292,7 @@ def main() -> None:
     print(f"wrote {fixtures / 'quants.gguf'}")
     write_decoders(fixtures)
     write_minilm(root, fixtures)
+    write_tokenizers(root, fixtures)
 
 
 if __name__ == "__main__":

