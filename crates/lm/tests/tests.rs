@@ -4,6 +4,7 @@ mod decoder_parity;
 mod gguf_fixture;
 mod gguf_hostile;
 mod real_models;
+mod safetensors_hostile;
 mod tokenizer_parity;
 
 use std::path::{Path, PathBuf};
