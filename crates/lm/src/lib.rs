@@ -27,9 +27,15 @@ mod tokenizer;
 
 pub use crate::{
     chat::{ChatMessage, render_chat_template},
-    config::hf::{
-        BertConfig, DecoderConfig, DecoderFamily, Gelu, HfBertConfig, HfDecoderConfig,
-        HfRopeScaling, RopeScaling, TokenIds,
+    config::{
+        bert::{BertConfig, Gelu, HfBertConfig},
+        decoder::{
+            DecoderConfig, DecoderFamily, HfDecoderCommon, HfDecoderConfig, HfRopeScaling,
+            RopeScaling, TokenIds,
+        },
+        llama::LlamaConfig,
+        qwen2::Qwen2Config,
+        qwen3::Qwen3Config,
     },
     device::DeviceSpec,
     error::{Error, Result},

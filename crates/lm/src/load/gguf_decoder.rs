@@ -7,7 +7,12 @@
 //! checkpoint loads into and uses the same rotate-half RoPE. (qwen2/qwen3 GGUF files are not
 //! permuted: llama.cpp runs them with NEOX-style RoPE.)
 
-use crate::config::hf::{DecoderConfig, HfDecoderConfig, HfRopeScaling, TokenIds};
+use crate::config::decoder::{
+    DecoderConfig, HfDecoderCommon, HfDecoderConfig, HfRopeScaling, TokenIds,
+};
+use crate::config::llama::LlamaConfig;
+use crate::config::qwen2::Qwen2Config;
+use crate::config::qwen3::Qwen3Config;
 use crate::error::{Error, Result};
 use crate::load::gguf::{Gguf, MetadataValue};
 
@@ -57,8 +62,7 @@ pub(crate) fn decoder_config<R: std::io::Read + std::io::Seek>(
             .and_then(MetadataValue::as_u64)
             .map(|id| id as u32)
     };
-    let hf = HfDecoderConfig {
-        model_type: arch.clone(),
+    let common = HfDecoderCommon {
         vocab_size,
         hidden_size,
         intermediate_size: usize_of("feed_forward_length")?,
@@ -68,12 +72,8 @@ pub(crate) fn decoder_config<R: std::io::Read + std::io::Seek>(
             .get(&key("attention.head_count_kv"))
             .and_then(MetadataValue::as_u64)
             .map(|v| v as usize),
-        head_dim: gguf
-            .get(&key("attention.key_length"))
-            .and_then(MetadataValue::as_u64)
-            .map(|v| v as usize),
         hidden_act: "silu".into(),
-        max_position_embeddings: usize_of("context_length")?,
+        max_position_embeddings: Some(usize_of("context_length")?),
         rms_norm_eps: gguf.require_f64(&key("attention.layer_norm_rms_epsilon"))?,
         rope_theta: gguf
             .get(&key("rope.freq_base"))
@@ -82,12 +82,37 @@ pub(crate) fn decoder_config<R: std::io::Read + std::io::Seek>(
         rope_scaling,
         // No separate output projection in the file means it is tied to the embedding.
         tie_word_embeddings: gguf.tensor_info("output.weight").is_err(),
-        attention_bias: false,
-        mlp_bias: false,
         bos_token_id: token("tokenizer.ggml.bos_token_id").map(TokenIds::One),
         eos_token_id: token("tokenizer.ggml.eos_token_id").map(TokenIds::One),
         pad_token_id: token("tokenizer.ggml.padding_token_id"),
         id2label: None,
+    };
+    // llama.cpp's own default for the key length is n_embd / n_head.
+    let head_dim = gguf
+        .get(&key("attention.key_length"))
+        .and_then(MetadataValue::as_u64)
+        .map(|v| v as usize)
+        .unwrap_or_else(|| common.default_head_dim());
+    let hf = match arch.as_str() {
+        "llama" => HfDecoderConfig::Llama(LlamaConfig {
+            model_type: arch,
+            common,
+            head_dim: Some(head_dim),
+            attention_bias: false,
+            mlp_bias: false,
+            sliding_window: None,
+        }),
+        "qwen2" => HfDecoderConfig::Qwen2(Qwen2Config {
+            common,
+            head_dim: Some(head_dim),
+            use_sliding_window: false,
+        }),
+        _ => HfDecoderConfig::Qwen3(Qwen3Config {
+            common,
+            head_dim,
+            attention_bias: false,
+            use_sliding_window: false,
+        }),
     };
     hf.into_config()
 }

@@ -5,7 +5,8 @@ use std::path::Path;
 use burn::prelude::*;
 use burn::store::bridge;
 
-use crate::config::hf::{BertConfig, DecoderConfig, DecoderFamily, HfBertConfig, HfDecoderConfig};
+use crate::config::bert::{BertConfig, HfBertConfig};
+use crate::config::decoder::{DecoderConfig, DecoderFamily, HfDecoderConfig};
 use crate::error::{Error, Result};
 use crate::load::gguf::Gguf;
 use crate::load::gguf_decoder::{decoder_config, hf_tensor_name, unpermute_rows};

@@ -10,7 +10,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, L
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, gelu_approximate, softmax};
 
-use crate::config::hf::{BertConfig, Gelu};
+use crate::config::bert::{BertConfig, Gelu};
 use crate::models::batch::TokenBatch;
 use crate::nn::attention::MASKED_SCORE;
 

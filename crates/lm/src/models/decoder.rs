@@ -1,7 +1,8 @@
 //! The Llama-family decoder shared by Llama (SmolLM2, TinyLlama, Llama 3, Mistral), Qwen2
 //! and Qwen3, and its heads.
 //!
-//! The three families differ only in switches of [`DecoderConfig`]: Qwen2 has q/k/v biases,
+//! The three families differ only in switches of [`DecoderConfig`], set by each architecture's
+//! config mirror (`config/llama.rs`, `config/qwen2.rs`, `config/qwen3.rs`): Qwen2 has q/k/v biases,
 //! Qwen3 normalises each head's queries and keys. Module field names are the Hugging Face
 //! checkpoint keys (`model.layers.3.self_attn.q_proj.weight`), so safetensors files load
 //! without remapping. Structure after transformers' `modeling_llama.py`, `modeling_qwen2.py`
@@ -10,7 +11,7 @@
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
 
-use crate::config::hf::DecoderConfig;
+use crate::config::decoder::DecoderConfig;
 use crate::models::batch::TokenBatch;
 use crate::nn::attention::{Attention, AttentionShape};
 use crate::nn::mlp::Mlp;

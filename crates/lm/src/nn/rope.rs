@@ -7,7 +7,7 @@
 
 use burn::prelude::*;
 
-use crate::config::hf::RopeScaling;
+use crate::config::decoder::RopeScaling;
 
 /// Inverse frequencies θ^(−2i/head_dim), i < head_dim/2, with the config's scaling applied.
 ///
