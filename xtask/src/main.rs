@@ -28,6 +28,9 @@ enum Command {
     /// Measure hot paths against their reference implementations, side by side.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// Score benchmarks as their official tools do.
+    #[command(subcommand)]
+    Eval(commands::eval::EvalCommand),
     /// Run language models (Hugging Face folders or GGUF files).
     #[command(subcommand)]
     Lm(commands::lm::LmCommand),
@@ -50,6 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Assets(args) => commands::assets::run(&args),
         Command::Bench(command) => commands::bench::run(command),
+        Command::Eval(command) => commands::eval::run(command),
         Command::Lm(command) => commands::lm::run(command),
         Command::Router(command) => commands::router::run(command),
     }

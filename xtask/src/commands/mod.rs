@@ -3,6 +3,8 @@
 pub mod assets;
 pub mod bench;
 mod bench_router;
+pub mod eval;
+mod eval_score;
 pub mod lm;
 pub mod router;
 mod router_replay;

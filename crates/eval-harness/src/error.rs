@@ -1,0 +1,38 @@
+//! Errors of the evaluation harness.
+
+use std::path::PathBuf;
+
+/// What went wrong, naming the file, line and field where there is one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A line of a JSONL file (or a JSON file) is not a valid record.
+    #[error("{path}:{line}: {reason}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number (1 for a whole-file JSON document).
+        line: usize,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+    /// The inputs of a metric are unusable (empty, inconsistent, out of range).
+    #[error("{metric}: {reason}")]
+    Metric {
+        /// The metric.
+        metric: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
