@@ -99,6 +99,7 @@ def write_quants(path: Path) -> None:
 # Sequences of uneven lengths, right-padded with PAD in the batch.
 SEQUENCES = [[5, 17, 99, 3, 64, 2, 11], [7, 7, 120, 45], [33]]
 PAD = 0
+GENERATE_TOKENS = 10
 
 TINY = dict(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
@@ -153,6 +154,13 @@ def write_decoders(fixtures: Path) -> None:
         else:
             # Logits at real positions only (row-major [position][vocab] per sequence).
             expected["logits"] = [output.logits[i, :len(s)].tolist() for i, s in enumerate(SEQUENCES)]
+            # Greedy continuations from transformers' own generate (no EOS stop).
+            greedy = transformers.GenerationConfig(max_new_tokens=GENERATE_TOKENS, do_sample=False,
+                                                   eos_token_id=None, pad_token_id=PAD)
+            with torch.no_grad():
+                expected["greedy"] = [
+                    model.generate(torch.tensor([s]), generation_config=greedy)[0, len(s):].tolist()
+                    for s in SEQUENCES]
         (out / "expected.json").write_text(json.dumps(expected))
         print(f"wrote {out}")
 

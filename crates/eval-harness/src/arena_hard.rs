@@ -5,7 +5,12 @@
 //! predicted win rate against the baseline, with a 95% interval from 100 bootstrap
 //! resamples of the battles.
 //!
-//! The point score is exact. The interval is a bootstrap like the official one, but drawn
+//! [`evaluate_v2`] scores as arena-hard-auto v2 does (the Arena-Hard v2.0 data here): each
+//! label becomes per-battle scores from the model's side (strong verdicts three times),
+//! and a model's score is the mean of 100 bootstrap means of its scores, with the 5th and
+//! 95th percentiles as its interval.
+//!
+//! v0.1's point score is exact. The interval is a bootstrap like the official one, but drawn
 //! from our own seeded generator (the official one uses numpy's global generator seeded with
 //! 42), so its ends differ from the official ones by Monte-Carlo noise.
 
@@ -206,6 +211,85 @@ pub fn evaluate(judgments: &[Judgment], seed: u64) -> Result<BTreeMap<String, Ar
         .collect())
 }
 
+/// The model's scores (1 = win, 0.5 = tie, 0 = loss) of a v2 label read from answer A's side.
+fn v2_scores(label: &str) -> Option<Vec<f64>> {
+    let strong = |s: f64| vec![s; STRONG_WEIGHT];
+    Some(match label {
+        "A>B" | "B<A" => vec![1.0],
+        "A>>B" | "B<<A" => strong(1.0),
+        "A=B" | "B=A" => vec![0.5],
+        "A<B" | "B>A" => vec![0.0],
+        "A<<B" | "B>>A" => strong(0.0),
+        _ => return None,
+    })
+}
+
+/// One model's Arena-Hard v2 score.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ArenaScoreV2 {
+    /// Mean of the bootstrap means of the model's battle scores, in percent.
+    pub score: f64,
+    /// 5th percentile of the bootstrap means, in percent.
+    pub lower: f64,
+    /// 95th percentile, in percent.
+    pub upper: f64,
+    /// Battle scores after weighting.
+    pub battles: usize,
+    /// Judgments left out because a game had no verdict.
+    pub dropped: usize,
+}
+
+/// Scores every model in `judgments` as arena-hard-auto v2 does (see the module docs); a
+/// label outside the ten known ones is an error naming it.
+pub fn evaluate_v2(judgments: &[Judgment], seed: u64) -> Result<BTreeMap<String, ArenaScoreV2>> {
+    let mut per_model: BTreeMap<String, (Vec<f64>, usize)> = BTreeMap::new();
+    for (i, j) in judgments.iter().enumerate() {
+        let entry = per_model.entry(j.model.clone()).or_default();
+        let (Some(game1), Some(game2)) = (&j.game1, &j.game2) else {
+            entry.1 += 1;
+            continue;
+        };
+        let scores = |label: &str| {
+            v2_scores(label).ok_or_else(|| Error::Metric {
+                metric: "arena-hard v2",
+                reason: format!("judgment {i}: unknown verdict label {label:?}"),
+            })
+        };
+        // Game 2 has the model as answer A; game 1 has the baseline there.
+        entry.0.extend(scores(game2)?);
+        entry.0.extend(scores(game1)?.into_iter().map(|s| 1.0 - s));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    per_model
+        .into_iter()
+        .map(|(model, (scores, dropped))| {
+            if scores.is_empty() {
+                return Err(Error::Metric {
+                    metric: "arena-hard v2",
+                    reason: format!("model {model:?} has no judgment with both verdicts"),
+                });
+            }
+            let mut means: Vec<f64> = (0..BOOTSTRAP_ROUNDS)
+                .map(|_| {
+                    let total: f64 = (0..scores.len())
+                        .map(|_| scores[rng.random_range(0..scores.len())])
+                        .sum();
+                    total / scores.len() as f64
+                })
+                .collect();
+            means.sort_by(f64::total_cmp);
+            let score = ArenaScoreV2 {
+                score: 100.0 * means.iter().sum::<f64>() / means.len() as f64,
+                lower: 100.0 * percentile(&means, 5.0),
+                upper: 100.0 * percentile(&means, 95.0),
+                battles: scores.len(),
+                dropped,
+            };
+            Ok((model, score))
+        })
+        .collect()
+}
+
 /// P(model beats the baseline) for a model rated `rating`, in percent.
 pub fn win_rate_vs_baseline(rating: f64) -> f64 {
     100.0 / (1.0 + 10f64.powf((INIT_RATING - rating) / SCALE))
@@ -327,6 +411,27 @@ mod tests {
         assert_eq!(m.battles, 7);
         assert!((m.score - 100.0 * 5.5 / 7.0).abs() < 1e-6, "{m:?}");
         assert!(m.lower <= m.score && m.score <= m.upper, "{m:?}");
+    }
+
+    #[test]
+    fn v2_scores_by_hand() {
+        // Scores: game 2 "A>>B" → 1, 1, 1; game 1 "A=B" → 0.5. Mean 3.5 / 4.
+        let judgments = vec![
+            judgment("A=B", "A>>B"),
+            Judgment {
+                model: "m".into(),
+                game1: None,
+                game2: Some("A>B".into()),
+            },
+        ];
+        let m = &evaluate_v2(&judgments, 0).unwrap()["m"];
+        assert_eq!((m.battles, m.dropped), (4, 1));
+        assert!((m.score - 87.5).abs() < 10.0, "{m:?}");
+        assert!(m.lower <= m.score && m.score <= m.upper);
+        let err = evaluate_v2(&[judgment("A?B", "A>B")], 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"A?B\""), "{err}");
     }
 
     #[test]

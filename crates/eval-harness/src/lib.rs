@@ -6,6 +6,7 @@
 
 pub mod alpaca_eval;
 pub mod arena_hard;
+pub mod data;
 mod error;
 pub mod gsm8k;
 mod jsonl;

@@ -21,6 +21,7 @@ mod device;
 mod error;
 mod generate;
 mod load;
+mod logprobs;
 mod models;
 mod nn;
 mod tokenizer;
@@ -39,7 +40,10 @@ pub use crate::{
     },
     device::DeviceSpec,
     error::{Error, Result},
-    generate::greedy_generate,
+    generate::{
+        FinishReason, Generation, GenerationRequest, SamplingParams, generate, greedy_generate,
+        greedy_generate_uncached,
+    },
     load::{
         gguf::{Gguf, MetadataValue, TensorInfo},
         model::{
@@ -48,10 +52,12 @@ pub use crate::{
         quant::{GgmlType, dequantize},
         weights::WeightDType,
     },
+    logprobs::{SequenceLogprobs, sequence_logprobs},
     models::{
         batch::{PaddingSide, TokenBatch},
         bert::BertModel,
         decoder::{CausalLm, DecoderModel, SequenceClassifier},
     },
+    nn::kv_cache::KvCache,
     tokenizer::Tokenizer,
 };

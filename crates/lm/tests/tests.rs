@@ -1,6 +1,7 @@
 //! Integration tests of the lm crate: one binary, one module per topic.
 
 mod decoder_parity;
+mod generation;
 mod gguf_fixture;
 mod gguf_hostile;
 mod real_models;

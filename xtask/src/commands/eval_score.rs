@@ -18,8 +18,11 @@ pub enum Task {
     Mmlu,
     /// alpaca_eval annotations.json: raw and length-controlled win rates.
     AlpacaEval,
-    /// JSONL of judgments (arena-hard-auto model_judgment lines): scores with 95% intervals.
+    /// JSONL of judgments (arena-hard-auto model_judgment lines), v0.1 scoring:
+    /// Bradley–Terry scores with 95% bootstrap intervals.
     ArenaHard,
+    /// The same judgments scored as arena-hard-auto v2 does (Arena-Hard v2.0 data).
+    ArenaHardV2,
     /// JSONL of FastChat single-answer judgments: turn and overall means.
     MtBench,
 }
@@ -84,6 +87,10 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         Task::ArenaHard => {
             let judgments: Vec<arena_hard::Judgment> = read_jsonl(path).with_context(context)?;
             json!(arena_hard::evaluate(&judgments, args.seed).with_context(context)?)
+        }
+        Task::ArenaHardV2 => {
+            let judgments: Vec<arena_hard::Judgment> = read_jsonl(path).with_context(context)?;
+            json!(arena_hard::evaluate_v2(&judgments, args.seed).with_context(context)?)
         }
         Task::MtBench => {
             let judgments: Vec<mt_bench::MtBenchJudgment> =

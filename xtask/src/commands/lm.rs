@@ -5,12 +5,15 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use lm::{ChatMessage, DeviceSpec, Gguf, Tokenizer, WeightDType, greedy_generate, is_gguf};
+use lm::{
+    ChatMessage, DeviceSpec, GenerationRequest, Gguf, SamplingParams, Tokenizer, WeightDType,
+    is_gguf,
+};
 
 /// Language-model tools.
 #[derive(Debug, Subcommand)]
 pub enum LmCommand {
-    /// Generate text greedily from a prompt.
+    /// Generate text from a prompt (greedy unless a temperature is given).
     Generate(GenerateArgs),
 }
 
@@ -29,6 +32,18 @@ pub struct GenerateArgs {
     /// Most new tokens.
     #[arg(long, default_value_t = 64)]
     max_new_tokens: usize,
+    /// Sampling temperature; 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Sample among the k most likely tokens; 0 = all.
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Sample among the most likely tokens holding this much probability.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// `cpu`, `libtorch` or `cuda[:N]` (the last two need a build with `--features tch`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
@@ -72,14 +87,28 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         .copied()
         .chain(tokenizer.eos_id())
         .collect();
+    let request = GenerationRequest {
+        prompt: prompt.clone(),
+        params: SamplingParams {
+            max_new_tokens: args.max_new_tokens,
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+            stop_token_ids: stop,
+            stop_strings: Vec::new(),
+        },
+    };
+    let pad_id = tokenizer.pad_id().unwrap_or(0);
     let start = Instant::now();
-    let new_tokens = greedy_generate(&model, &prompt, args.max_new_tokens, &stop, &device)?;
+    let output = lm::generate(&model, &[request], pad_id, Some(&tokenizer), &device)?.remove(0);
     let seconds = start.elapsed().as_secs_f64();
-    println!("{}", tokenizer.decode(&new_tokens, true)?);
+    println!("{}", output.text.unwrap_or_default());
     eprintln!(
-        "{} prompt tokens, {} new tokens in {seconds:.1} s",
+        "{} prompt tokens, {} new tokens in {seconds:.1} s ({:?})",
         prompt.len(),
-        new_tokens.len()
+        output.tokens.len(),
+        output.finish_reason
     );
     Ok(())
 }

@@ -14,6 +14,7 @@ use burn::prelude::*;
 use crate::config::decoder::DecoderConfig;
 use crate::models::batch::TokenBatch;
 use crate::nn::attention::{Attention, AttentionShape};
+use crate::nn::kv_cache::KvCache;
 use crate::nn::mlp::Mlp;
 use crate::nn::rope;
 
@@ -97,6 +98,40 @@ impl DecoderModel {
         self.norm.forward(hidden)
     }
 
+    /// Hidden states of new positions, attending to the cached ones; extends `cache`.
+    ///
+    /// # Shapes
+    /// `input_ids`, `positions`: `[batch_size, new_len]`; `mask`: `[batch_size, 1, new_len,
+    /// cache.len() + new_len]`, true = blocked. Returns `[batch_size, new_len, d_model]`.
+    pub fn forward_cached(
+        &self,
+        input_ids: Tensor<2, Int>,
+        positions: Tensor<2, Int>,
+        mask: &Tensor<4, Bool>,
+        cache: &mut KvCache,
+    ) -> Tensor<3> {
+        let [_, new_len] = input_ids.dims();
+        let (cos, sin) = rope::cos_sin(positions, &self.inv_freq);
+        let mut hidden = self.embed_tokens.forward(input_ids);
+        for (index, layer) in self.layers.iter().enumerate() {
+            let (attended, layer_cache) = layer.self_attn.forward_cached(
+                layer.input_layernorm.forward(hidden.clone()),
+                &cos,
+                &sin,
+                mask,
+                cache.take(index),
+            );
+            cache.put(index, layer_cache);
+            hidden = hidden + attended;
+            let transformed = layer
+                .mlp
+                .forward(layer.post_attention_layernorm.forward(hidden.clone()));
+            hidden = hidden + transformed;
+        }
+        cache.advance(new_len);
+        self.norm.forward(hidden)
+    }
+
     /// The token embedding table, `[vocab_size, d_model]`.
     fn embedding_weight(&self) -> Tensor<2> {
         self.embed_tokens.weight.val()
@@ -130,6 +165,27 @@ impl CausalLm {
     /// Returns `[batch_size, seq_len, vocab_size]`.
     pub fn forward(&self, batch: &TokenBatch) -> Tensor<3> {
         self.logits(self.model.forward(batch))
+    }
+
+    /// Next-token logits after the new positions (the last one only), extending `cache`;
+    /// see [`DecoderModel::forward_cached`].
+    ///
+    /// # Shapes
+    /// `input_ids`, `positions`: `[batch_size, new_len]`; returns `[batch_size, vocab_size]`.
+    pub fn forward_cached(
+        &self,
+        input_ids: Tensor<2, Int>,
+        positions: Tensor<2, Int>,
+        mask: &Tensor<4, Bool>,
+        cache: &mut KvCache,
+    ) -> Tensor<2> {
+        let hidden = self.model.forward_cached(input_ids, positions, mask, cache);
+        let [batch_size, new_len, _] = hidden.dims();
+        // [batch_size, 1, d_model]: only the last position is needed for the next token.
+        let last = hidden.narrow(1, new_len - 1, 1);
+        let logits = self.logits(last);
+        let [_, _, vocab_size] = logits.dims();
+        logits.reshape([batch_size, vocab_size])
     }
 
     /// Pooled embedding: the hidden state of each row's last real token.

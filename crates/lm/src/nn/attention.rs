@@ -68,10 +68,12 @@ impl Attention {
         }
     }
 
+    /// Attention over the sequence itself (no cache).
+    ///
     /// # Shapes
     /// `x`: `[batch_size, seq_len, d_model]`; `cos`, `sin`: `[batch_size, 1, seq_len,
-    /// head_dim]`; `mask`: `[batch_size, 1, seq_len, seq_len]`, true where a query may not see
-    /// a key. Returns `[batch_size, seq_len, d_model]`.
+    /// head_dim]`; `mask`: `[batch_size, 1, seq_len, seq_len]`, true = blocked. Returns
+    /// `[batch_size, seq_len, d_model]`.
     pub(crate) fn forward(
         &self,
         x: Tensor<3>,
@@ -79,47 +81,93 @@ impl Attention {
         sin: &Tensor<4>,
         mask: &Tensor<4, Bool>,
     ) -> Tensor<3> {
-        let [batch_size, seq_len, _] = x.dims();
+        self.forward_cached(x, cos, sin, mask, None).0
+    }
+
+    /// Attention of new positions over the cached ones and themselves; returns the output
+    /// and the cache extended by the new positions.
+    ///
+    /// # Shapes
+    /// `x`: `[batch_size, new_len, d_model]`; `cos`, `sin`: `[batch_size, 1, new_len,
+    /// head_dim]` (the new positions'); `mask`: `[batch_size, 1, new_len, cached_len +
+    /// new_len]`, true = blocked. Returns `[batch_size, new_len, d_model]`.
+    pub(crate) fn forward_cached(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: &Tensor<4, Bool>,
+        cache: Option<LayerCache>,
+    ) -> (Tensor<3>, LayerCache) {
+        let [batch_size, new_len, _] = x.dims();
         let (n_heads, n_kv_heads, head_dim) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        // [batch_size, new_len, n * head_dim] -> [batch_size, n, new_len, head_dim]
         let heads = |t: Tensor<3>, n: usize, norm: &Option<RmsNorm>| {
-            // [batch_size, seq_len, n, head_dim]
-            let t = t.reshape([batch_size, seq_len, n, head_dim]);
+            let t = t.reshape([batch_size, new_len, n, head_dim]);
             let t = match norm {
                 Some(norm) => norm.forward(t),
                 None => t,
             };
-            // [batch_size, n, seq_len, head_dim]
             t.swap_dims(1, 2)
         };
         let q = heads(self.q_proj.forward(x.clone()), n_heads, &self.q_norm);
         let k = heads(self.k_proj.forward(x.clone()), n_kv_heads, &self.k_norm);
         let v = heads(self.v_proj.forward(x), n_kv_heads, &None);
         let q = rope::apply(q, cos, sin);
-        let k = repeat_kv(rope::apply(k, cos, sin), n_heads / n_kv_heads);
+        let k = rope::apply(k, cos, sin);
+        // [batch_size, n_kv_heads, total_len, head_dim]
+        let (k, v) = match cache {
+            Some(cache) => (
+                Tensor::cat(vec![cache.k, k], 2),
+                Tensor::cat(vec![cache.v, v], 2),
+            ),
+            None => (k, v),
+        };
+        let cache = LayerCache {
+            k: k.clone(),
+            v: v.clone(),
+        };
+        let total_len = k.dims()[2];
+        let k = repeat_kv(k, n_heads / n_kv_heads);
         let v = repeat_kv(v, n_heads / n_kv_heads);
 
-        // [batch_size, n_heads, seq_len, seq_len]
+        // [batch_size, n_heads, new_len, total_len]
         let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt();
         let scores = scores.mask_fill(
-            mask.clone().expand([batch_size, n_heads, seq_len, seq_len]),
+            mask.clone()
+                .expand([batch_size, n_heads, new_len, total_len]),
             MASKED_SCORE,
         );
         let probs = softmax(scores, 3);
-        // [batch_size, n_heads, seq_len, head_dim] -> [batch_size, seq_len, n_heads · head_dim]
+        // [batch_size, n_heads, new_len, head_dim] -> [batch_size, new_len, n_heads * head_dim]
         let out =
             probs
                 .matmul(v)
                 .swap_dims(1, 2)
-                .reshape([batch_size, seq_len, n_heads * head_dim]);
-        self.o_proj.forward(out)
+                .reshape([batch_size, new_len, n_heads * head_dim]);
+        (self.o_proj.forward(out), cache)
     }
 }
 
-/// Repeats each key/value head `n_rep` times so that query head i reads kv head i / n_rep.
-///
-/// # Shapes
-/// `[batch_size, n_kv_heads, seq_len, head_dim]` -> `[batch_size, n_kv_heads · n_rep,
-/// seq_len, head_dim]`.
+/// The keys and values one layer has computed so far (after RoPE, before the GQA repeat).
+#[derive(Clone, Debug)]
+pub(crate) struct LayerCache {
+    /// `[batch_size, n_kv_heads, cached_len, head_dim]`.
+    k: Tensor<4>,
+    /// `[batch_size, n_kv_heads, cached_len, head_dim]`.
+    v: Tensor<4>,
+}
+
+impl LayerCache {
+    /// Keeps only the batch rows in `rows` (in that order).
+    pub(crate) fn select_rows(self, rows: &Tensor<1, Int>) -> Self {
+        Self {
+            k: self.k.select(0, rows.clone()),
+            v: self.v.select(0, rows.clone()),
+        }
+    }
+}
+
 fn repeat_kv(x: Tensor<4>, n_rep: usize) -> Tensor<4> {
     if n_rep == 1 {
         return x;

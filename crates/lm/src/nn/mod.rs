@@ -1,5 +1,6 @@
 //! Building blocks shared by the architectures.
 
 pub(crate) mod attention;
+pub(crate) mod kv_cache;
 pub(crate) mod mlp;
 pub(crate) mod rope;

@@ -1,0 +1,82 @@
+//! Log-probabilities of given responses after given prompts: what DPO needs from the policy
+//! (with gradients, on an autodiff device) and from the frozen reference, and what
+//! log-likelihood benchmarks (MMLU's " A" … " D") need.
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+
+use crate::error::{Error, Result};
+use crate::models::batch::{PaddingSide, TokenBatch};
+use crate::models::decoder::CausalLm;
+
+/// Per sequence: the summed and mean log-probability of its response tokens, in nats.
+#[derive(Clone, Debug)]
+pub struct SequenceLogprobs {
+    /// Σ_t log P(response_t | prompt, response_<t), `[batch_size]`; differentiable when the
+    /// model's parameters are.
+    pub sum: Tensor<1>,
+    /// `sum` divided by the response length, `[batch_size]`.
+    pub mean: Tensor<1>,
+    /// Response tokens per sequence.
+    pub response_lengths: Vec<usize>,
+}
+
+/// Scores each `(prompt, response)` pair in one right-padded batch: the model reads
+/// `prompt ++ response`, and only the positions predicting response tokens count.
+///
+/// # Shapes
+/// Returns tensors of `[pairs.len()]`.
+pub fn sequence_logprobs(
+    model: &CausalLm,
+    pairs: &[(Vec<u32>, Vec<u32>)],
+    pad_id: u32,
+    device: &Device,
+) -> Result<SequenceLogprobs> {
+    for (i, (prompt, response)) in pairs.iter().enumerate() {
+        if prompt.is_empty() || response.is_empty() {
+            return Err(Error::Input {
+                reason: format!(
+                    "pair {i}: prompt has {} tokens and response {}; both need at least one",
+                    prompt.len(),
+                    response.len()
+                ),
+            });
+        }
+    }
+    let sequences: Vec<Vec<u32>> = pairs
+        .iter()
+        .map(|(prompt, response)| [prompt.as_slice(), response].concat())
+        .collect();
+    let batch = TokenBatch::new(&sequences, pad_id, PaddingSide::Right, device)?;
+    let [batch_size, seq_len] = batch.dims();
+    // Position t predicts token t + 1: targets are the sequence shifted left, and a weight
+    // of 1 marks the positions whose target is a response token.
+    let mut targets = vec![0_i64; batch_size * seq_len];
+    let mut weights = vec![0.0_f32; batch_size * seq_len];
+    for (row, ((prompt, _), sequence)) in pairs.iter().zip(&sequences).enumerate() {
+        for t in prompt.len() - 1..sequence.len() - 1 {
+            targets[row * seq_len + t] = i64::from(sequence[t + 1]);
+            weights[row * seq_len + t] = 1.0;
+        }
+    }
+    let targets =
+        Tensor::<3, Int>::from_data(TensorData::new(targets, [batch_size, seq_len, 1]), device);
+    let weights = Tensor::<2>::from_data(TensorData::new(weights, [batch_size, seq_len]), device);
+    // [batch_size, seq_len, vocab_size] → gathered [batch_size, seq_len, 1] → [batch_size, seq_len]
+    let log_probs = log_softmax(model.forward(&batch), 2);
+    let token_log_probs = log_probs.gather(2, targets).reshape([batch_size, seq_len]);
+    let sum = (token_log_probs * weights).sum_dim(1).reshape([batch_size]);
+    let response_lengths: Vec<usize> = pairs.iter().map(|(_, r)| r.len()).collect();
+    let lengths = Tensor::<1>::from_data(
+        TensorData::new(
+            response_lengths.iter().map(|&n| n as f32).collect(),
+            [batch_size],
+        ),
+        device,
+    );
+    Ok(SequenceLogprobs {
+        mean: sum.clone() / lengths,
+        sum,
+        response_lengths,
+    })
+}
