@@ -191,7 +191,7 @@ fn response_logprobs_match_a_hand_loop() {
     // Greedy generation's per-token log-probs add up to the same total.
     let generated = generate(
         &model,
-        &requests(&[prompt.clone()], &SamplingParams::greedy(5)),
+        &requests(std::slice::from_ref(&prompt), &SamplingParams::greedy(5)),
         0,
         None,
         &device,

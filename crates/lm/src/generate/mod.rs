@@ -110,10 +110,9 @@ pub fn generate(
 
     loop {
         let [rows, vocab_size] = logits.dims();
+        // [rows * vocab_size] on the host, in f32 whatever the model's float type.
         let host: Vec<f32> = logits
-            .into_data()
-            .convert::<f32>()
-            .into_vec()
+            .try_into_vec_as::<f32>()
             .map_err(|err| Error::Input {
                 reason: format!("reading logits: {err:?}"),
             })?;
