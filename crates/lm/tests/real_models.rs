@@ -3,8 +3,8 @@
 //! to run.
 
 use lm::{
-    ChatMessage, Gguf, PaddingSide, TokenBatch, Tokenizer, WeightDType, greedy_generate, load_bert,
-    load_causal_lm,
+    ChatMessage, GenerationRequest, Gguf, PaddingSide, SamplingParams, TokenBatch, Tokenizer,
+    WeightDType, greedy_generate, load_bert, load_causal_lm,
 };
 use serde::Deserialize;
 
@@ -38,6 +38,24 @@ fn smollm2_gguf_knows_the_capital_of_france() {
     let answer = greedy_generate(&model, &prompt, 12, &stop, &device).unwrap();
     let answer = tokenizer.decode(&answer, true).unwrap();
     assert!(answer.contains("Paris"), "answer: {answer:?}");
+
+    // A stop string ends the sequence and is cut from the text.
+    let request = GenerationRequest {
+        prompt,
+        params: SamplingParams {
+            stop_strings: vec![" Paris".into()],
+            ..SamplingParams::greedy(12)
+        },
+    };
+    let output = lm::generate(&model, &[request], 0, Some(&tokenizer), &device)
+        .unwrap()
+        .remove(0);
+    assert_eq!(output.finish_reason, lm::FinishReason::StopString);
+    let text = output.text.unwrap();
+    assert!(
+        answer.starts_with(&text) && !text.contains("Paris"),
+        "{text:?}"
+    );
 }
 
 /// The GGUF tokenizer round-trips awkward text and keeps special tokens whole.
