@@ -1,8 +1,12 @@
-//! The paper's benchmarks, scored exactly as their official tools score them: GSM8K as
-//! lm-evaluation-harness does (strict and flexible exact match), with more to come (MMLU,
-//! AlpacaEval 2's length-controlled win rate, Arena-Hard's Bradley–Terry scores, MT-Bench).
+//! The paper's benchmarks, scored exactly as their official tools score them:
+//! [`gsm8k`] (lm-evaluation-harness's strict and flexible exact match), [`mmlu`]
+//! (lm-evaluation-harness's prompt and log-likelihood accuracy), [`alpaca_eval`] (raw and
+//! length-controlled win rates), [`arena_hard`] (v0.1 Bradley–Terry scores and v2 bootstrap
+//! means), [`mt_bench`] (FastChat's rating parsing and averages), and the RM/router metrics
+//! shared with the offline router ([`routing`]); [`data`] reads the benchmark files.
 //!
-//! The scoring half needs no model: it reads predictions files and returns metrics.
+//! The scoring half needs no model: it reads predictions or judgment files and returns
+//! metrics. Generating the predictions and judging them (LLM judges, RM judges) come next.
 
 pub mod alpaca_eval;
 pub mod arena_hard;
