@@ -79,23 +79,13 @@ impl DecoderModel {
     /// # Shapes
     /// Returns `[batch_size, seq_len, d_model]`.
     pub fn forward(&self, batch: &TokenBatch) -> Tensor<3> {
-        let (cos, sin) = rope::cos_sin(batch.positions.clone(), &self.inv_freq);
-        let mask = batch.attention_block_mask();
-        let mut hidden = self.embed_tokens.forward(batch.input_ids.clone());
-        for layer in &self.layers {
-            let attended = layer.self_attn.forward(
-                layer.input_layernorm.forward(hidden.clone()),
-                &cos,
-                &sin,
-                &mask,
-            );
-            hidden = hidden + attended;
-            let transformed = layer
-                .mlp
-                .forward(layer.post_attention_layernorm.forward(hidden.clone()));
-            hidden = hidden + transformed;
-        }
-        self.norm.forward(hidden)
+        // The whole sequence is "new"; the throwaway cache is only the shared code path.
+        self.forward_cached(
+            batch.input_ids.clone(),
+            batch.positions.clone(),
+            &batch.attention_block_mask(),
+            &mut KvCache::new(),
+        )
     }
 
     /// Hidden states of new positions, attending to the cached ones; extends `cache`.

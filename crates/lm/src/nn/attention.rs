@@ -68,22 +68,6 @@ impl Attention {
         }
     }
 
-    /// Attention over the sequence itself (no cache).
-    ///
-    /// # Shapes
-    /// `x`: `[batch_size, seq_len, d_model]`; `cos`, `sin`: `[batch_size, 1, seq_len,
-    /// head_dim]`; `mask`: `[batch_size, 1, seq_len, seq_len]`, true = blocked. Returns
-    /// `[batch_size, seq_len, d_model]`.
-    pub(crate) fn forward(
-        &self,
-        x: Tensor<3>,
-        cos: &Tensor<4>,
-        sin: &Tensor<4>,
-        mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
-        self.forward_cached(x, cos, sin, mask, None).0
-    }
-
     /// Attention of new positions over the cached ones and themselves; returns the output
     /// and the cache extended by the new positions.
     ///
