@@ -14,6 +14,7 @@ pub mod data;
 mod error;
 pub mod gsm8k;
 mod jsonl;
+pub mod judge;
 mod logistic;
 pub mod mmlu;
 pub mod mt_bench;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use eval_harness::{data, mmlu};
+use eval_harness::{data, judge, mmlu};
 
 fn asset(relative: &str) -> PathBuf {
     let root = std::env::var_os("RM_ROUTING_ASSETS")
@@ -59,4 +59,28 @@ fn benchmark_files_load() {
             .iter()
             .any(|p| p.name == "single-v1" && p.output_format == "[[rating]]")
     );
+    // Every FastChat template fills with the fields our MT-Bench grading supplies.
+    let fields: Vec<(&str, &str)> = [
+        "question",
+        "answer",
+        "answer_a",
+        "answer_b",
+        "question_1",
+        "question_2",
+        "answer_1",
+        "answer_2",
+        "answer_a_1",
+        "answer_a_2",
+        "answer_b_1",
+        "answer_b_2",
+        "ref_answer_1",
+        "ref_answer_2",
+    ]
+    .iter()
+    .map(|f| (*f, "x"))
+    .collect();
+    for prompt in &prompts {
+        judge::fill_template(&prompt.prompt_template, &fields)
+            .unwrap_or_else(|err| panic!("{}: {err}", prompt.name));
+    }
 }

@@ -1,0 +1,191 @@
+//! A judge behind an OpenAI-compatible `POST /v1/chat/completions` endpoint (OpenAI, vLLM,
+//! llama.cpp and most serving stacks), with a per-request timeout and bounded retries.
+
+use std::thread::sleep;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::judge::Judge;
+
+/// Where the judge is served and how patiently to call it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OpenAiJudgeConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8000` (the path `/v1/chat/completions` is added).
+    pub base_url: String,
+    /// The served model's name.
+    pub model: String,
+    /// Name of the environment variable holding the API key, if the server wants one.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Sampling temperature (0 = greedy, the benchmarks' setting).
+    #[serde(default)]
+    pub temperature: f32,
+    /// Most tokens in a judgment.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// Per-request timeout, seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_s: f64,
+    /// Retries after a timeout, a connection error, 429 or 5xx (not after other errors).
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// First retry delay, seconds; doubled each retry.
+    #[serde(default = "default_backoff")]
+    pub backoff_s: f64,
+}
+
+fn default_max_tokens() -> u32 {
+    2048
+}
+fn default_timeout() -> f64 {
+    120.0
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_backoff() -> f64 {
+    1.0
+}
+
+/// An OpenAI-compatible chat judge.
+#[derive(Debug)]
+pub struct OpenAiJudge {
+    config: OpenAiJudgeConfig,
+    url: String,
+    api_key: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl OpenAiJudge {
+    /// A judge for `config`; reads the API key from its environment variable now.
+    pub fn new(config: OpenAiJudgeConfig) -> Result<Self> {
+        let api_key = match &config.api_key_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| Error::Metric {
+                metric: "openai judge",
+                reason: format!("environment variable {var} (the API key) is not set"),
+            })?),
+            None => None,
+        };
+        if !(config.timeout_s > 0.0 && config.backoff_s >= 0.0) {
+            return Err(Error::Metric {
+                metric: "openai judge",
+                reason: format!(
+                    "timeout_s = {} and backoff_s = {}; need timeout_s > 0 and backoff_s ≥ 0",
+                    config.timeout_s, config.backoff_s
+                ),
+            });
+        }
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs_f64(config.timeout_s)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!(
+            "{}/v1/chat/completions",
+            config.base_url.trim_end_matches('/')
+        );
+        Ok(Self {
+            config,
+            url,
+            api_key,
+            agent,
+        })
+    }
+
+    /// One attempt: `Ok(Ok(text))`, or `Ok(Err(reason))` for a failure worth retrying, or
+    /// `Err` for one that is not.
+    fn attempt(&self, body: &serde_json::Value) -> Result<std::result::Result<String, String>> {
+        let mut request = self.agent.post(&self.url);
+        if let Some(key) = &self.api_key {
+            request = request.header("Authorization", &format!("Bearer {key}"));
+        }
+        let mut response = match request.send_json(body) {
+            Ok(response) => response,
+            // Timeouts and connection failures: the server may come back.
+            Err(err) => return Ok(Err(err.to_string())),
+        };
+        let status = response.status().as_u16();
+        let text = match response.body_mut().read_to_string() {
+            Ok(text) => text,
+            Err(err) => return Ok(Err(format!("reading the body: {err}"))),
+        };
+        if status == 429 || status >= 500 {
+            return Ok(Err(format!("HTTP {status}: {}", snippet(&text))));
+        }
+        let fail = |reason: String| Error::Metric {
+            metric: "openai judge",
+            reason: format!("{}: {reason}", self.url),
+        };
+        if status != 200 {
+            return Err(fail(format!("HTTP {status}: {}", snippet(&text))));
+        }
+        #[derive(Deserialize)]
+        struct Completion {
+            choices: Vec<Choice>,
+        }
+        #[derive(Deserialize)]
+        struct Choice {
+            message: Message,
+        }
+        #[derive(Deserialize)]
+        struct Message {
+            content: Option<String>,
+        }
+        let completion: Completion = serde_json::from_str(&text)
+            .map_err(|err| fail(format!("malformed response ({err}): {}", snippet(&text))))?;
+        completion
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|c| c.message.content)
+            .map(Ok)
+            .ok_or_else(|| fail("the response has no choices[0].message.content".into()))
+    }
+}
+
+/// The first 200 characters of a body, for messages.
+fn snippet(text: &str) -> String {
+    text.chars().take(200).collect()
+}
+
+impl Judge for OpenAiJudge {
+    fn name(&self) -> &str {
+        &self.config.model
+    }
+
+    fn judge(&self, system_prompt: &str, user_prompt: &str) -> Result<String> {
+        let body = json!({
+            "model": self.config.model,
+            "messages": [
+                {"role": "system", "content": system_prompt},
+                {"role": "user", "content": user_prompt},
+            ],
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+        });
+        let mut delay = self.config.backoff_s;
+        let mut failures = Vec::new();
+        for attempt in 0..=self.config.max_retries {
+            if attempt > 0 {
+                sleep(Duration::from_secs_f64(delay));
+                delay *= 2.0;
+            }
+            match self.attempt(&body)? {
+                Ok(text) => return Ok(text),
+                Err(reason) => failures.push(reason),
+            }
+        }
+        Err(Error::Metric {
+            metric: "openai judge",
+            reason: format!(
+                "{}: gave up after {} attempts: {}",
+                self.url,
+                failures.len(),
+                failures.join("; ")
+            ),
+        })
+    }
+}
