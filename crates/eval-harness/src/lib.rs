@@ -19,6 +19,7 @@ mod logistic;
 pub mod mmlu;
 pub mod mt_bench;
 pub mod routing;
+pub mod run;
 mod stats;
 
 pub use crate::{

@@ -48,23 +48,27 @@ pub fn sequence_logprobs(
         .map(|(prompt, response)| [prompt.as_slice(), response].concat())
         .collect();
     let batch = TokenBatch::new(&sequences, pad_id, PaddingSide::Right, device)?;
-    let [batch_size, seq_len] = batch.dims();
-    // Position t predicts token t + 1: targets are the sequence shifted left, and a weight
-    // of 1 marks the positions whose target is a response token.
-    let mut targets = vec![0_i64; batch_size * seq_len];
-    let mut weights = vec![0.0_f32; batch_size * seq_len];
+    let [batch_size, _] = batch.dims();
+    // Position t predicts token t + 1. Only positions predicting response tokens count, so
+    // logits are computed for the window of positions that covers them in every row.
+    let start = pairs.iter().map(|(p, _)| p.len() - 1).min().unwrap_or(0);
+    let end = sequences.iter().map(|s| s.len() - 1).max().unwrap_or(0);
+    let window = end - start;
+    // Targets are the next tokens; a weight of 1 marks a response token's position.
+    let mut targets = vec![0_i64; batch_size * window];
+    let mut weights = vec![0.0_f32; batch_size * window];
     for (row, ((prompt, _), sequence)) in pairs.iter().zip(&sequences).enumerate() {
         for t in prompt.len() - 1..sequence.len() - 1 {
-            targets[row * seq_len + t] = i64::from(sequence[t + 1]);
-            weights[row * seq_len + t] = 1.0;
+            targets[row * window + t - start] = i64::from(sequence[t + 1]);
+            weights[row * window + t - start] = 1.0;
         }
     }
     let targets =
-        Tensor::<3, Int>::from_data(TensorData::new(targets, [batch_size, seq_len, 1]), device);
-    let weights = Tensor::<2>::from_data(TensorData::new(weights, [batch_size, seq_len]), device);
-    // [batch_size, seq_len, vocab_size] → gathered [batch_size, seq_len, 1] → [batch_size, seq_len]
-    let log_probs = log_softmax(model.forward(&batch), 2);
-    let token_log_probs = log_probs.gather(2, targets).reshape([batch_size, seq_len]);
+        Tensor::<3, Int>::from_data(TensorData::new(targets, [batch_size, window, 1]), device);
+    let weights = Tensor::<2>::from_data(TensorData::new(weights, [batch_size, window]), device);
+    // [batch_size, window, vocab_size] → gathered [batch_size, window, 1] → [batch_size, window]
+    let log_probs = log_softmax(model.forward_window(&batch, start, end), 2);
+    let token_log_probs = log_probs.gather(2, targets).reshape([batch_size, window]);
     let sum = (token_log_probs * weights).sum_dim(1).reshape([batch_size]);
     let response_lengths: Vec<usize> = pairs.iter().map(|(_, r)| r.len()).collect();
     let lengths = Tensor::<1>::from_data(

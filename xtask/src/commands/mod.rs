@@ -4,6 +4,7 @@ pub mod assets;
 pub mod bench;
 mod bench_router;
 pub mod eval;
+mod eval_run;
 mod eval_score;
 pub mod lm;
 pub mod router;

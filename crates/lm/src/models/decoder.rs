@@ -157,6 +157,17 @@ impl CausalLm {
         self.logits(self.model.forward(batch))
     }
 
+    /// Next-token logits at positions `start..end` only (the head is the costly part for a
+    /// large vocabulary, so callers that need a window ask for just that).
+    ///
+    /// # Shapes
+    /// Returns `[batch_size, end - start, vocab_size]`.
+    pub fn forward_window(&self, batch: &TokenBatch, start: usize, end: usize) -> Tensor<3> {
+        let hidden = self.model.forward(batch);
+        // [batch_size, end - start, d_model]
+        self.logits(hidden.narrow(1, start, end - start))
+    }
+
     /// Next-token logits after the new positions (the last one only), extending `cache`;
     /// see [`DecoderModel::forward_cached`].
     ///

@@ -1,0 +1,147 @@
+//! Producing predictions with a language model from the `lm` crate: GSM8K by batched greedy
+//! generation, MMLU by the log-likelihood of each answer letter, both with lm-eval's prompts.
+
+use burn::prelude::Device;
+use lm::{CausalLm, GenerationRequest, SamplingParams, Tokenizer, generate, sequence_logprobs};
+
+use crate::error::{Error, Result};
+use crate::gsm8k::{self, Gsm8kDoc, Gsm8kPrediction};
+use crate::mmlu::{self, MmluDoc, MmluPrediction};
+
+/// A model with its tokenizer, on a device.
+pub struct LanguageModel<'a> {
+    /// The causal LM.
+    pub model: &'a CausalLm,
+    /// Its tokenizer.
+    pub tokenizer: &'a Tokenizer,
+    /// Where it runs.
+    pub device: &'a Device,
+}
+
+impl LanguageModel<'_> {
+    fn pad_id(&self) -> u32 {
+        self.tokenizer
+            .pad_id()
+            .or(self.tokenizer.eos_id())
+            .unwrap_or(0)
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        // As lm-eval's HF models do by default: no special tokens (no BOS) added.
+        self.tokenizer.encode(text, false).map_err(lm_error)
+    }
+}
+
+fn lm_error(err: lm::Error) -> Error {
+    Error::Metric {
+        metric: "language model",
+        reason: err.to_string(),
+    }
+}
+
+/// Greedy completions of GSM8K problems after `shots`, `batch_size` prompts at a time,
+/// stopping at lm-eval's stop sequences or EOS, at most `max_new_tokens` each; `progress`
+/// is told how many problems are done after each batch.
+pub fn run_gsm8k(
+    lm: &LanguageModel<'_>,
+    docs: &[Gsm8kDoc],
+    shots: &[Gsm8kDoc],
+    batch_size: usize,
+    max_new_tokens: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Gsm8kPrediction>> {
+    let params = SamplingParams {
+        stop_token_ids: lm.tokenizer.eos_id().into_iter().collect(),
+        stop_strings: gsm8k::STOP_SEQUENCES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ..SamplingParams::greedy(max_new_tokens)
+    };
+    let mut predictions = Vec::with_capacity(docs.len());
+    for chunk in docs.chunks(batch_size.max(1)) {
+        let requests = chunk
+            .iter()
+            .map(|doc| {
+                Ok(GenerationRequest {
+                    prompt: lm.encode(&gsm8k::prompt(doc, shots))?,
+                    params: params.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let outputs = generate(
+            lm.model,
+            &requests,
+            lm.pad_id(),
+            Some(lm.tokenizer),
+            lm.device,
+        )
+        .map_err(lm_error)?;
+        for (doc, output) in chunk.iter().zip(outputs) {
+            predictions.push(Gsm8kPrediction {
+                completion: output.text.unwrap_or_default(),
+                answer: doc.answer.clone(),
+            });
+        }
+        progress(predictions.len());
+    }
+    Ok(predictions)
+}
+
+/// lm-eval's context/continuation split: trailing whitespace of the context moves to the
+/// continuation, the pair is encoded whole, and the continuation is what follows the
+/// context's own tokens (so a merge across the boundary is not double-counted). Unlike
+/// lm-eval, at least one token is always left to the continuation.
+fn encode_pair(
+    lm: &LanguageModel<'_>,
+    context: &str,
+    continuation: &str,
+) -> Result<(Vec<u32>, Vec<u32>)> {
+    let trimmed = context.trim_end();
+    let moved = &context[trimmed.len()..];
+    let continuation = format!("{moved}{continuation}");
+    let whole = lm.encode(&format!("{trimmed}{continuation}"))?;
+    let context_ids = lm.encode(trimmed)?;
+    let split = context_ids.len().min(whole.len().saturating_sub(1));
+    Ok((whole[..split].to_vec(), whole[split..].to_vec()))
+}
+
+/// Log-likelihoods of `" A"` … `" D"` after each MMLU prompt (the first `n_shots` questions
+/// of each subject in `shots` as examples), `batch_size` questions at a time.
+pub fn run_mmlu(
+    lm: &LanguageModel<'_>,
+    docs: &[MmluDoc],
+    shots: &std::collections::BTreeMap<String, Vec<MmluDoc>>,
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<MmluPrediction>> {
+    let mut predictions = Vec::with_capacity(docs.len());
+    for chunk in docs.chunks(batch_size.max(1)) {
+        let mut pairs = Vec::with_capacity(chunk.len() * 4);
+        for doc in chunk {
+            let examples = shots.get(&doc.subject).map_or(&[][..], Vec::as_slice);
+            let context = mmlu::prompt(doc, examples);
+            for continuation in mmlu::CONTINUATIONS {
+                pairs.push(encode_pair(lm, &context, continuation)?);
+            }
+        }
+        let scores = sequence_logprobs(lm.model, &pairs, lm.pad_id(), lm.device)
+            .map_err(lm_error)?
+            .sum
+            .try_into_vec_as::<f32>()
+            .map_err(|err| Error::Metric {
+                metric: "mmlu",
+                reason: format!("reading log-likelihoods: {err:?}"),
+            })?;
+        for (doc, ll) in chunk.iter().zip(scores.chunks(4)) {
+            predictions.push(MmluPrediction {
+                subject: doc.subject.clone(),
+                gold: mmlu::LETTERS[doc.answer].to_string(),
+                loglikelihoods: Some([ll[0], ll[1], ll[2], ll[3]].map(f64::from)),
+                completion: None,
+            });
+        }
+        progress(predictions.len());
+    }
+    Ok(predictions)
+}
