@@ -47,7 +47,7 @@ pub struct RunArgs {
     /// The benchmark file; default: the one `cargo xtask assets` fetches.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Where predictions.jsonl and metrics.json go; default runs/eval/<task>-<model name>.
+    /// Where predictions.jsonl and metrics.json go; default `runs/eval/<task>-<model name>`.
     #[arg(long)]
     out: Option<PathBuf>,
     /// `cpu`, `libtorch` or `cuda[:N]` (the last two need `--features tch`).
