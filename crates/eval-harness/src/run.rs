@@ -92,18 +92,30 @@ pub fn run_gsm8k(
 /// continuation, the pair is encoded whole, and the continuation is what follows the
 /// context's own tokens (so a merge across the boundary is not double-counted). Unlike
 /// lm-eval, at least one token is always left to the continuation.
-fn encode_pair(
-    lm: &LanguageModel<'_>,
-    context: &str,
-    continuation: &str,
-) -> Result<(Vec<u32>, Vec<u32>)> {
-    let trimmed = context.trim_end();
-    let moved = &context[trimmed.len()..];
-    let continuation = format!("{moved}{continuation}");
-    let whole = lm.encode(&format!("{trimmed}{continuation}"))?;
-    let context_ids = lm.encode(trimmed)?;
-    let split = context_ids.len().min(whole.len().saturating_sub(1));
-    Ok((whole[..split].to_vec(), whole[split..].to_vec()))
+struct ContextEncoder<'c> {
+    /// The context without its trailing whitespace.
+    trimmed: &'c str,
+    /// That whitespace, which starts every continuation.
+    moved: &'c str,
+    /// How many tokens `trimmed` encodes to (encoded once for all continuations).
+    ids_len: usize,
+}
+
+impl<'c> ContextEncoder<'c> {
+    fn new(lm: &LanguageModel<'_>, context: &'c str) -> Result<Self> {
+        let trimmed = context.trim_end();
+        Ok(Self {
+            trimmed,
+            moved: &context[trimmed.len()..],
+            ids_len: lm.encode(trimmed)?.len(),
+        })
+    }
+
+    fn pair(&self, lm: &LanguageModel<'_>, continuation: &str) -> Result<(Vec<u32>, Vec<u32>)> {
+        let whole = lm.encode(&format!("{}{}{continuation}", self.trimmed, self.moved))?;
+        let split = self.ids_len.min(whole.len().saturating_sub(1));
+        Ok((whole[..split].to_vec(), whole[split..].to_vec()))
+    }
 }
 
 /// Log-likelihoods of `" A"` … `" D"` after each MMLU prompt (the first `n_shots` questions
@@ -121,8 +133,9 @@ pub fn run_mmlu(
         for doc in chunk {
             let examples = shots.get(&doc.subject).map_or(&[][..], Vec::as_slice);
             let context = mmlu::prompt(doc, examples);
+            let encoder = ContextEncoder::new(lm, &context)?;
             for continuation in mmlu::CONTINUATIONS {
-                pairs.push(encode_pair(lm, &context, continuation)?);
+                pairs.push(encoder.pair(lm, continuation)?);
             }
         }
         let scores = sequence_logprobs(lm.model, &pairs, lm.pad_id(), lm.device)

@@ -129,7 +129,10 @@ pub fn generate(
             if params.stop_token_ids.contains(&token) {
                 finished = Some(FinishReason::StopToken);
             }
-            if let Some(tokenizer) = tokenizer {
+            // Stop strings need the text so far; without them, text is decoded once at the end.
+            if let Some(tokenizer) = tokenizer
+                && !params.stop_strings.is_empty()
+            {
                 let text = tokenizer.decode(&output.tokens, true)?;
                 let cut = params
                     .stop_strings
@@ -139,8 +142,6 @@ pub fn generate(
                 if let Some(at) = cut {
                     finished = Some(FinishReason::StopString);
                     output.text = Some(text[..at].to_string());
-                } else {
-                    output.text = Some(text);
                 }
             }
             if finished.is_none() && output.tokens.len() >= params.max_new_tokens {
@@ -187,6 +188,13 @@ pub fn generate(
         logits = model.forward_cached(ids, positions, &mask, &mut cache);
         for position in &mut next_position {
             *position += 1;
+        }
+    }
+    if let Some(tokenizer) = tokenizer {
+        for output in &mut outputs {
+            if output.finish_reason != FinishReason::StopString {
+                output.text = Some(tokenizer.decode(&output.tokens, true)?);
+            }
         }
     }
     Ok(outputs)
