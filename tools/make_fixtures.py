@@ -165,6 +165,48 @@ def write_decoders(fixtures: Path) -> None:
         print(f"wrote {out}")
 
 
+LORA = dict(r=4, lora_alpha=8.0, lora_dropout=0.0,
+            target_modules=["q_proj", "v_proj", "o_proj", "down_proj"])
+
+
+def write_lora(fixtures: Path) -> None:
+    """A PEFT LoRA adapter on the tiny llama (B made non-zero so it changes the output),
+    saved by PEFT itself, with the adapted and the merged model's logits."""
+    import peft
+    import torch
+    import transformers
+
+    base = transformers.LlamaForCausalLM.from_pretrained(fixtures / "llama").eval()
+    model = peft.get_peft_model(base, peft.LoraConfig(task_type="CAUSAL_LM", **LORA)).eval()
+    torch.manual_seed(20261127)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.normal_(0.0, 0.1)
+    out = fixtures / "llama-lora"
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*"):
+        old.unlink()
+    model.save_pretrained(out)
+    (out / "README.md").unlink()  # PEFT's model-card template
+    config_path = out / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = "llama"  # not this machine's absolute path
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
+    width = max(len(s) for s in SEQUENCES)
+    ids = torch.tensor([s + [PAD] * (width - len(s)) for s in SEQUENCES])
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in SEQUENCES])
+    with torch.no_grad():
+        adapted = model(input_ids=ids, attention_mask=mask).logits
+        merged = model.merge_and_unload()(input_ids=ids, attention_mask=mask).logits
+    expected = dict(
+        sequences=SEQUENCES, pad_token_id=PAD, peft_version=peft.__version__,
+        logits=[adapted[i, :len(s)].tolist() for i, s in enumerate(SEQUENCES)],
+        merged_logits=[merged[i, :len(s)].tolist() for i, s in enumerate(SEQUENCES)])
+    (out / "expected.json").write_text(json.dumps(expected))
+    print(f"wrote {out}")
+
+
 MINILM_SENTENCES = [
     "The capital of France is Paris.",
     "A reward model scores how good a response is.",
@@ -299,6 +341,7 @@ def main() -> None:
     write_quants(fixtures / "quants.gguf")
     print(f"wrote {fixtures / 'quants.gguf'}")
     write_decoders(fixtures)
+    write_lora(fixtures)
     write_minilm(root, fixtures)
     write_tokenizers(root, fixtures)
 

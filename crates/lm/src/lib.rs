@@ -9,7 +9,9 @@
 //! safetensors, f32/bf16/f16) or GGUF files (dequantised, llama q/k permutation undone);
 //! tokenizers from tokenizer.json or GGUF metadata; chat templates; greedy decoding.
 //! The BERT encoder (sentence embeddings: mean pooling + L2 norm) loads from HF folders.
-//! Still to come (see the open issues): batched cached sampling, LoRA.
+//! Batched KV-cached sampling, differentiable sequence log-probabilities, LoRA adapters in
+//! PEFT's format, an AdamW step with global-norm clipping and accumulation, and saving as a
+//! Hugging Face folder make it a DPO policy.
 //!
 //! Key design decision: bytes from a file never cause a panic or an unbounded allocation.
 //! Every length is capped (with the reason next to the cap) and checked against what is
@@ -24,6 +26,9 @@ mod load;
 mod logprobs;
 mod models;
 mod nn;
+mod optimizer;
+mod peft;
+mod save;
 mod tokenizer;
 
 pub use crate::{
@@ -58,6 +63,12 @@ pub use crate::{
         bert::BertModel,
         decoder::{CausalLm, DecoderModel, SequenceClassifier},
     },
-    nn::kv_cache::KvCache,
+    nn::{
+        kv_cache::KvCache,
+        lora::{LORA_TARGETS, LoraConfig},
+    },
+    optimizer::{Optimizer, OptimizerConfig, StepOutcome, StepReport},
+    peft::{load_adapter, save_adapter},
+    save::save_pretrained,
     tokenizer::Tokenizer,
 };

@@ -69,6 +69,7 @@ pub fn sequence_logprobs(
     // [batch_size, window, vocab_size] → gathered [batch_size, window, 1] → [batch_size, window]
     let log_probs = log_softmax(model.forward_window(&batch, start, end), 2);
     let token_log_probs = log_probs.gather(2, targets).reshape([batch_size, window]);
+    let weights = weights.cast(token_log_probs.dtype());
     let sum = (token_log_probs * weights).sum_dim(1).reshape([batch_size]);
     let response_lengths: Vec<usize> = pairs.iter().map(|(_, r)| r.len()).collect();
     let lengths = Tensor::<1>::from_data(
@@ -79,7 +80,7 @@ pub fn sequence_logprobs(
         device,
     );
     Ok(SequenceLogprobs {
-        mean: sum.clone() / lengths,
+        mean: sum.clone() / lengths.cast(sum.dtype()),
         sum,
         response_lengths,
     })

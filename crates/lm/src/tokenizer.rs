@@ -9,6 +9,7 @@ use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior};
 
 use crate::chat::{ChatMessage, render_chat_template};
@@ -217,6 +218,42 @@ impl Tokenizer {
     /// Vocabulary size including added tokens.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
+    }
+
+    /// Writes `tokenizer.json` and a `tokenizer_config.json` (chat template, BOS/EOS/PAD)
+    /// into `dir`, as Hugging Face tokenizers are stored. A GGUF tokenizer that prepends BOS
+    /// gets a post-processor doing so, since tokenizer.json files carry that themselves.
+    pub fn save_hf(&self, dir: &Path) -> Result<()> {
+        let mut inner = self.inner.clone();
+        if let (true, Some((bos_id, bos))) = (self.prepend_bos, &self.bos) {
+            let processor = TemplateProcessing::builder()
+                .try_single(format!("{bos} $A"))
+                .and_then(|b| b.try_pair(format!("{bos} $A {bos} $B")))
+                .map_err(|err| Error::Tokenizer {
+                    reason: format!("BOS post-processor: {err}"),
+                })?
+                .special_tokens(vec![(bos.clone(), *bos_id)])
+                .build()
+                .map_err(|err| Error::Tokenizer {
+                    reason: format!("BOS post-processor: {err}"),
+                })?;
+            inner.with_post_processor(Some(processor));
+        }
+        let path = dir.join("tokenizer.json");
+        inner.save(&path, false).map_err(|err| Error::Tokenizer {
+            reason: format!("{}: {err}", path.display()),
+        })?;
+        let token = |t: &Option<(u32, String)>| t.as_ref().map(|(_, text)| text.clone());
+        let pad = self.pad_id.and_then(|id| self.inner.id_to_token(id));
+        let config = serde_json::json!({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "bos_token": token(&self.bos),
+            "eos_token": token(&self.eos),
+            "pad_token": pad,
+            "add_bos_token": self.prepend_bos,
+            "chat_template": self.chat_template,
+        });
+        crate::save::write_json(&dir.join("tokenizer_config.json"), &config)
     }
 
     /// The model's chat template, if it has one.

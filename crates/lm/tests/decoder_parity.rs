@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::fixture;
 
 /// Largest |ours − reference| allowed, relative to the largest |reference| of a sequence.
-const PARITY_RTOL: f32 = 1e-4;
+pub const PARITY_RTOL: f32 = 1e-4;
 
 #[derive(Deserialize)]
 struct Expected {
@@ -23,7 +23,7 @@ fn expected(dir: &Path) -> Expected {
     serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap()
 }
 
-fn relative_error(ours: &[f32], reference: &[f32]) -> f32 {
+pub fn relative_error(ours: &[f32], reference: &[f32]) -> f32 {
     let scale = reference.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
     let diff = ours
         .iter()

@@ -4,8 +4,11 @@ mod decoder_parity;
 mod generation;
 mod gguf_fixture;
 mod gguf_hostile;
+mod lora;
+mod optimizer;
 mod real_models;
 mod safetensors_hostile;
+mod save;
 mod tokenizer_parity;
 
 use std::path::{Path, PathBuf};

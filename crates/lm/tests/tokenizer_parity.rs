@@ -108,3 +108,30 @@ fn chat_templates_render_as_transformers_does() {
         );
     }
 }
+
+/// Every tokenizer, saved as a Hugging Face tokenizer.json + tokenizer_config.json and read
+/// back, encodes the awkward strings (with and without special tokens) and renders chats as
+/// before: a policy saved from a GGUF keeps its tokenizer and template.
+#[test]
+fn tokenizers_survive_saving_as_hugging_face_files() {
+    let fixture = fixture();
+    for encodings in &fixture.encodings {
+        let original = load(&encodings.source, &encodings.path);
+        let dir = tempfile::tempdir().unwrap();
+        original.save_hf(dir.path()).unwrap();
+        let saved = Tokenizer::from_hf_dir(dir.path()).unwrap();
+        for text in &fixture.texts {
+            for special in [false, true] {
+                assert_eq!(
+                    saved.encode(text, special).unwrap(),
+                    original.encode(text, special).unwrap(),
+                    "{} ({}), special tokens {special}: {text:?}",
+                    encodings.tokenizer,
+                    encodings.source
+                );
+            }
+        }
+        assert_eq!(saved.eos_id(), original.eos_id(), "{}", encodings.tokenizer);
+        assert_eq!(saved.chat_template(), original.chat_template());
+    }
+}

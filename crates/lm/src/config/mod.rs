@@ -10,3 +10,4 @@ pub(crate) mod decoder;
 pub(crate) mod llama;
 pub(crate) mod qwen2;
 pub(crate) mod qwen3;
+pub(crate) mod write;

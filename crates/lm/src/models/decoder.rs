@@ -12,9 +12,11 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNor
 use burn::prelude::*;
 
 use crate::config::decoder::DecoderConfig;
+use crate::error::Result;
 use crate::models::batch::TokenBatch;
 use crate::nn::attention::{Attention, AttentionShape};
 use crate::nn::kv_cache::KvCache;
+use crate::nn::lora::{LoraConfig, LoraInit};
 use crate::nn::mlp::Mlp;
 use crate::nn::rope;
 
@@ -101,8 +103,11 @@ impl DecoderModel {
         cache: &mut KvCache,
     ) -> Tensor<3> {
         let [_, new_len] = input_ids.dims();
-        let (cos, sin) = rope::cos_sin(positions, &self.inv_freq);
         let mut hidden = self.embed_tokens.forward(input_ids);
+        // Angles in f32, then the weights' float type (as transformers does).
+        let dtype = hidden.dtype();
+        let (cos, sin) = rope::cos_sin(positions, &self.inv_freq);
+        let (cos, sin) = (cos.cast(dtype), sin.cast(dtype));
         for (index, layer) in self.layers.iter().enumerate() {
             let (attended, layer_cache) = layer.self_attn.forward_cached(
                 layer.input_layernorm.forward(hidden.clone()),
@@ -126,6 +131,40 @@ impl DecoderModel {
     fn embedding_weight(&self) -> Tensor<2> {
         self.embed_tokens.weight.val()
     }
+
+    /// Freezes every parameter and attaches fresh adapters per `config`.
+    fn with_lora(self, config: &LoraConfig) -> Self {
+        let mut init = LoraInit::new(config);
+        let frozen = self.no_grad();
+        Self {
+            layers: frozen
+                .layers
+                .into_iter()
+                .map(|layer| DecoderLayer {
+                    self_attn: layer.self_attn.attach_lora(&mut init),
+                    mlp: layer.mlp.attach_lora(&mut init),
+                    ..layer
+                })
+                .collect(),
+            ..frozen
+        }
+    }
+
+    /// Folds every adapter into its base weight.
+    fn merge_lora(self) -> Self {
+        Self {
+            layers: self
+                .layers
+                .into_iter()
+                .map(|layer| DecoderLayer {
+                    self_attn: layer.self_attn.merge_lora(),
+                    mlp: layer.mlp.merge_lora(),
+                    ..layer
+                })
+                .collect(),
+            ..self
+        }
+    }
 }
 
 /// A decoder with a language-modelling head (HF `*ForCausalLM`).
@@ -134,6 +173,9 @@ pub struct CausalLm {
     model: DecoderModel,
     /// `None` when the head is tied to the token embedding.
     lm_head: Option<Linear>,
+    /// The adapters' configuration, when LoRA is attached.
+    #[module(skip)]
+    lora: Option<LoraConfig>,
 }
 
 impl CausalLm {
@@ -146,6 +188,34 @@ impl CausalLm {
                     .with_bias(false)
                     .init(device)
             }),
+            lora: None,
+        }
+    }
+
+    /// Freezes every base parameter and attaches zero-initialised LoRA adapters (so the
+    /// adapted model computes exactly what the base does until trained). Replaces adapters
+    /// already attached.
+    pub fn with_lora(self, config: &LoraConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            model: self.model.with_lora(config),
+            lm_head: self.lm_head.map(|head| head.no_grad()),
+            lora: Some(config.clone()),
+        })
+    }
+
+    /// The attached adapters' configuration.
+    pub fn lora(&self) -> Option<&LoraConfig> {
+        self.lora.as_ref()
+    }
+
+    /// Folds the adapters into the base weights (`W + s·A·B`) and drops them: the result
+    /// computes the same function as a plain model.
+    pub fn merge_lora(self) -> Self {
+        Self {
+            model: self.model.merge_lora(),
+            lm_head: self.lm_head,
+            lora: None,
         }
     }
 
@@ -251,7 +321,6 @@ impl SequenceClassifier {
 /// `hidden`: `[batch_size, seq_len, d]` -> `[batch_size, d]`.
 fn last_token(hidden: Tensor<3>, batch: &TokenBatch) -> Tensor<2> {
     let [batch_size, _, d] = hidden.dims();
-    (hidden * batch.last_token_selector())
-        .sum_dim(1)
-        .reshape([batch_size, d])
+    let selector = batch.last_token_selector().cast(hidden.dtype());
+    (hidden * selector).sum_dim(1).reshape([batch_size, d])
 }

@@ -9,6 +9,7 @@ use burn::nn::{Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
+use crate::nn::lora::{LoraAdapter, LoraInit, project};
 use crate::nn::rope;
 
 /// Masked attention scores are set to this rather than −∞, so that a row with every key
@@ -26,6 +27,8 @@ pub(crate) struct Attention {
     q_norm: Option<RmsNorm>,
     /// Qwen3: RMSNorm over each head's keys.
     k_norm: Option<RmsNorm>,
+    /// LoRA adapters (none until attached).
+    lora: AttentionLora,
     n_heads: usize,
     n_kv_heads: usize,
     head_dim: usize,
@@ -62,6 +65,7 @@ impl Attention {
             o_proj: linear(q_width, shape.d_model, shape.o_bias),
             q_norm: shape.qk_norm_eps.map(norm),
             k_norm: shape.qk_norm_eps.map(norm),
+            lora: AttentionLora::default(),
             n_heads: shape.n_heads,
             n_kv_heads: shape.n_kv_heads,
             head_dim: shape.head_dim,
@@ -94,9 +98,13 @@ impl Attention {
             };
             t.swap_dims(1, 2)
         };
-        let q = heads(self.q_proj.forward(x.clone()), n_heads, &self.q_norm);
-        let k = heads(self.k_proj.forward(x.clone()), n_kv_heads, &self.k_norm);
-        let v = heads(self.v_proj.forward(x), n_kv_heads, &None);
+        let lora = &self.lora;
+        let q = project(&self.q_proj, lora.q_proj.as_ref(), x.clone());
+        let k = project(&self.k_proj, lora.k_proj.as_ref(), x.clone());
+        let v = project(&self.v_proj, lora.v_proj.as_ref(), x);
+        let q = heads(q, n_heads, &self.q_norm);
+        let k = heads(k, n_kv_heads, &self.k_norm);
+        let v = heads(v, n_kv_heads, &None);
         let q = rope::apply(q, cos, sin);
         let k = rope::apply(k, cos, sin);
         // [batch_size, n_kv_heads, total_len, head_dim]
@@ -129,8 +137,46 @@ impl Attention {
                 .matmul(v)
                 .swap_dims(1, 2)
                 .reshape([batch_size, new_len, n_heads * head_dim]);
-        (self.o_proj.forward(out), cache)
+        (project(&self.o_proj, lora.o_proj.as_ref(), out), cache)
     }
+
+    /// Attaches adapters to the projections `init` targets (replacing any present).
+    pub(crate) fn attach_lora(mut self, init: &mut LoraInit) -> Self {
+        let mut adapter = |name, linear: &Linear| init.adapter(name, linear);
+        self.lora = AttentionLora {
+            q_proj: adapter("q_proj", &self.q_proj),
+            k_proj: adapter("k_proj", &self.k_proj),
+            v_proj: adapter("v_proj", &self.v_proj),
+            o_proj: adapter("o_proj", &self.o_proj),
+        };
+        self
+    }
+
+    /// Folds the adapters into the projection weights and drops them.
+    pub(crate) fn merge_lora(self) -> Self {
+        let lora = self.lora;
+        let merge = |linear: Linear, adapter: Option<LoraAdapter>| match adapter {
+            Some(adapter) => adapter.merged_into(linear),
+            None => linear,
+        };
+        Self {
+            q_proj: merge(self.q_proj, lora.q_proj),
+            k_proj: merge(self.k_proj, lora.k_proj),
+            v_proj: merge(self.v_proj, lora.v_proj),
+            o_proj: merge(self.o_proj, lora.o_proj),
+            lora: AttentionLora::default(),
+            ..self
+        }
+    }
+}
+
+/// LoRA adapters of the attention projections; field names are the projections'.
+#[derive(Module, Debug, Default)]
+pub(crate) struct AttentionLora {
+    q_proj: Option<LoraAdapter>,
+    k_proj: Option<LoraAdapter>,
+    v_proj: Option<LoraAdapter>,
+    o_proj: Option<LoraAdapter>,
 }
 
 /// The keys and values one layer has computed so far (after RoPE, before the GQA repeat).

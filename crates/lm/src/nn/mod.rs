@@ -2,5 +2,6 @@
 
 pub(crate) mod attention;
 pub(crate) mod kv_cache;
+pub(crate) mod lora;
 pub(crate) mod mlp;
 pub(crate) mod rope;

@@ -1,0 +1,134 @@
+//! Saving a model as a Hugging Face folder (`config.json`, `model.safetensors`,
+//! `tokenizer.json`, `tokenizer_config.json`) that transformers, vLLM and this crate load.
+//!
+//! Every file is written to a temporary name and renamed into place; a new folder appears
+//! whole (it is assembled beside the target and renamed), so a crash never leaves a
+//! half-written model where a complete one is expected.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, burn_pack};
+use burn::tensor::DType;
+use safetensors::{Dtype, tensor::TensorView};
+
+use crate::config::decoder::DecoderConfig;
+use crate::error::{Error, Result};
+use crate::models::decoder::CausalLm;
+use crate::tokenizer::Tokenizer;
+
+/// Writes `model` (with any LoRA adapters merged into its weights) and `config` as a Hugging
+/// Face folder at `dir`, with `tokenizer` when given. Weights keep their float type; tied
+/// embeddings are stored once, as transformers stores them.
+pub fn save_pretrained(
+    dir: &Path,
+    model: &CausalLm,
+    config: &DecoderConfig,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<()> {
+    let merged;
+    let model = if model.lora().is_some() {
+        merged = model.clone().merge_lora();
+        &merged
+    } else {
+        model
+    };
+    let tensors: Vec<burn_pack::Tensor> =
+        model.collect(None, Some(Box::new(BurnToPyTorchAdapter)), false);
+    let torch_dtype = match tensors.first().map(|t| t.dtype) {
+        Some(DType::BF16) => "bfloat16",
+        Some(DType::F16) => "float16",
+        _ => "float32",
+    };
+    let config_json = config.to_hf_json(torch_dtype);
+    write_folder(dir, |staging| {
+        write_safetensors(
+            &staging.join("model.safetensors"),
+            tensors.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            HashMap::from([("format".to_string(), "pt".to_string())]),
+        )?;
+        write_json(&staging.join("config.json"), &config_json)?;
+        if let Some(tokenizer) = tokenizer {
+            tokenizer.save_hf(staging)?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `write` on a fresh staging folder beside `dir`, then moves its files into `dir`
+/// (renaming the whole folder when `dir` does not exist yet).
+pub(crate) fn write_folder(dir: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".saving-")
+        .tempdir_in(&parent)
+        .map_err(io(&parent))?;
+    write(staging.path())?;
+    if !dir.exists() {
+        let staged = staging.keep();
+        return std::fs::rename(&staged, dir).map_err(io(dir));
+    }
+    for entry in std::fs::read_dir(staging.path()).map_err(io(staging.path()))? {
+        let entry = entry.map_err(io(staging.path()))?;
+        let target = dir.join(entry.file_name());
+        std::fs::rename(entry.path(), &target).map_err(io(&target))?;
+    }
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON to `path` (inside a staging folder).
+pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialise");
+    std::fs::write(path, text + "\n").map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `tensors` (already in PyTorch layout, under their final names) as one safetensors
+/// file with `metadata`.
+pub(crate) fn write_safetensors(
+    path: &Path,
+    tensors: Vec<(String, burn_pack::Tensor)>,
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let mut owned = Vec::with_capacity(tensors.len());
+    for (name, tensor) in tensors {
+        let dtype = match tensor.dtype {
+            DType::F32 => Dtype::F32,
+            DType::BF16 => Dtype::BF16,
+            DType::F16 => Dtype::F16,
+            other => {
+                return Err(Error::Weights {
+                    reason: format!("tensor `{name}`: cannot save dtype {other:?}"),
+                });
+            }
+        };
+        let shape = tensor.shape.to_vec();
+        let bytes = tensor.to_bytes().map_err(|err| Error::Weights {
+            reason: format!("tensor `{name}`: {err}"),
+        })?;
+        owned.push((name, dtype, shape, bytes));
+    }
+    let views = owned
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes)
+                .map(|view| (name.clone(), view))
+                .map_err(|err| Error::Weights {
+                    reason: format!("tensor `{name}`: {err}"),
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize_to_file(views, Some(metadata), path).map_err(|err| Error::Weights {
+        reason: format!("{}: {err}", path.display()),
+    })
+}
