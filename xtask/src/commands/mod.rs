@@ -7,5 +7,7 @@ pub mod eval;
 mod eval_run;
 mod eval_score;
 pub mod lm;
+mod lm_bench;
+mod lm_generate;
 pub mod router;
 mod router_replay;

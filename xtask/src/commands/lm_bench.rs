@@ -1,0 +1,380 @@
+//! `cargo xtask lm bench`: the policy's hot paths — prefill, cached decoding and a
+//! DPO-shaped training step — timed here and, in the same run, in Hugging Face transformers
+//! (benches/lm_bench_hf.py) on the same machine, reported as ratios.
+//!
+//! Workload (identical on both sides): `batch` prompts of `prompt_len` random token ids
+//! (seeded); prefill = one forward over them keeping the last position's logits; decode =
+//! greedy generation of exactly `new_tokens` tokens (no early stop), timed end to end minus
+//! the prefill; DPO step = policy log-probabilities of `batch` chosen and `batch` rejected
+//! responses of `new_tokens` tokens with backward, the same under a frozen reference, the DPO
+//! loss (β = 0.1), global-norm clipping at 1.0 and an AdamW update of every parameter.
+//! Each figure is the median over `repeats` timed runs after one warm-up run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use burn::tensor::activation::log_sigmoid;
+use clap::{Args, ValueEnum};
+use lm::{
+    CausalLm, DeviceSpec, GenerationRequest, HfDecoderConfig, Optimizer, OptimizerConfig,
+    PaddingSide, SamplingParams, StepOutcome, TokenBatch, WeightDType, load_causal_lm,
+    sequence_logprobs,
+};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Value, json};
+
+/// DPO's β (TRL's default).
+const DPO_BETA: f64 = 0.1;
+/// Learning rate of the timed update (its value does not change the cost).
+const LEARNING_RATE: f64 = 1e-6;
+
+/// Float type of the weights.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BenchDType {
+    /// 32-bit floats.
+    F32,
+    /// bfloat16.
+    Bf16,
+}
+
+/// Arguments of `lm bench`.
+#[derive(Debug, Args)]
+pub struct LmBenchArgs {
+    /// A Hugging Face folder, a .gguf file, or a config.json file (e.g.
+    /// configs/models/smollm2-135m.json): a model of that shape with random weights, saved
+    /// to a temporary folder that both sides load (speed does not depend on the values).
+    #[arg(long)]
+    model: PathBuf,
+    /// Prompts per batch (and preference pairs per DPO step).
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Generated tokens per prompt (and response tokens per DPO sequence).
+    #[arg(long, default_value_t = 32)]
+    new_tokens: usize,
+    /// Prompt tokens.
+    #[arg(long, default_value_t = 64)]
+    prompt_len: usize,
+    /// Timed runs per measurement (after one warm-up).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// `cpu`, `libtorch` or `cuda[:N]` (the last two need `--features tch`).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+    /// Weight float type.
+    #[arg(long, value_enum, default_value_t = BenchDType::F32)]
+    dtype: BenchDType,
+    /// A Python interpreter with torch and transformers (benches/requirements-hf.txt): runs
+    /// benches/lm_bench_hf.py on the same workload and adds the hf_* figures and ratios.
+    #[arg(long)]
+    baseline_python: Option<PathBuf>,
+    /// Skip the DPO step (e.g. for a model too large to train here).
+    #[arg(long)]
+    no_dpo: bool,
+    /// Seed of the random prompts and responses.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Runs the benchmark and prints the table, then one JSON line.
+pub fn run(args: &LmBenchArgs) -> Result<()> {
+    if args.batch == 0 || args.new_tokens == 0 || args.prompt_len == 0 || args.repeats == 0 {
+        bail!("--batch, --new-tokens, --prompt-len and --repeats must be at least 1");
+    }
+    let dtype = match args.dtype {
+        BenchDType::F32 => WeightDType::F32,
+        BenchDType::Bf16 => WeightDType::BF16,
+    };
+    let device = args.device.device()?;
+    let random_folder = random_weights_folder(&args.model)?;
+    let model_path = match &random_folder {
+        Some(dir) => dir.path().to_path_buf(),
+        None => args.model.clone(),
+    };
+    let (config, model) = load_causal_lm(&model_path, &device, dtype)
+        .with_context(|| format!("loading {}", model_path.display()))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let vocab = config.vocab_size as u32;
+    let mut random_ids =
+        |n: usize| -> Vec<u32> { (0..n).map(|_| rng.random_range(10..vocab - 10)).collect() };
+    let prompts: Vec<Vec<u32>> = (0..args.batch)
+        .map(|_| random_ids(args.prompt_len))
+        .collect();
+    let chosen: Vec<Vec<u32>> = (0..args.batch)
+        .map(|_| random_ids(args.new_tokens))
+        .collect();
+    let rejected: Vec<Vec<u32>> = (0..args.batch)
+        .map(|_| random_ids(args.new_tokens))
+        .collect();
+
+    let prefill_s = median_seconds(args.repeats, || prefill(&model, &prompts, &device))?;
+    let generate_s = median_seconds(args.repeats, || {
+        decode(&model, &prompts, args.new_tokens, &device)
+    })?;
+    let decode_s = (generate_s - prefill_s).max(f64::MIN_POSITIVE);
+    let mut report = Map::new();
+    report.insert("model".into(), json!(args.model.display().to_string()));
+    report.insert("device".into(), json!(args.device.to_string()));
+    report.insert(
+        "dtype".into(),
+        json!(format!("{:?}", args.dtype).to_lowercase()),
+    );
+    report.insert("batch".into(), json!(args.batch));
+    report.insert("prompt_len".into(), json!(args.prompt_len));
+    report.insert("new_tokens".into(), json!(args.new_tokens));
+    report.insert(
+        "prefill_tokens_per_s".into(),
+        json!((args.batch * args.prompt_len) as f64 / prefill_s),
+    );
+    report.insert(
+        "decode_tokens_per_s".into(),
+        json!((args.batch * args.new_tokens) as f64 / decode_s),
+    );
+    if !args.no_dpo {
+        let train_device = device.clone().autodiff();
+        let (_, policy) = load_causal_lm(&model_path, &train_device, dtype)?;
+        let pairs = DpoPairs {
+            prompts: &prompts,
+            chosen: &chosen,
+            rejected: &rejected,
+        };
+        let mut policy = Some(policy);
+        let mut optimizer = Optimizer::new(OptimizerConfig::default())?;
+        let dpo_s = median_seconds(args.repeats, || {
+            let current = policy.take().expect("policy is put back after each step");
+            let next = dpo_step(
+                current,
+                &model,
+                &pairs,
+                &mut optimizer,
+                &device,
+                &train_device,
+            )?;
+            policy = Some(next);
+            Ok(())
+        })?;
+        report.insert("dpo_pairs_per_s".into(), json!(args.batch as f64 / dpo_s));
+    }
+    if let Some(python) = &args.baseline_python {
+        let hf = run_baseline(python, &model_path, args)?;
+        for (key, value) in hf {
+            report.insert(key, value);
+        }
+        for (ours, theirs, ratio) in [
+            (
+                "prefill_tokens_per_s",
+                "hf_prefill_tokens_per_s",
+                "prefill_ratio_vs_hf",
+            ),
+            (
+                "decode_tokens_per_s",
+                "hf_decode_tokens_per_s",
+                "decode_ratio_vs_hf",
+            ),
+            ("dpo_pairs_per_s", "hf_dpo_pairs_per_s", "dpo_ratio_vs_hf"),
+        ] {
+            if let (Some(a), Some(b)) = (
+                report.get(ours).and_then(Value::as_f64),
+                report.get(theirs).and_then(Value::as_f64),
+            ) {
+                report.insert(ratio.into(), json!(a / b));
+            }
+        }
+    }
+    print_table(&report);
+    println!("{}", Value::Object(report));
+    Ok(())
+}
+
+/// When `path` is a config.json file: a temporary Hugging Face folder holding a model of
+/// that shape with burn's default random initialisation.
+fn random_weights_folder(path: &Path) -> Result<Option<tempfile::TempDir>> {
+    if path.extension().is_none_or(|e| e != "json") {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let config = HfDecoderConfig::from_json(&text)
+        .and_then(HfDecoderConfig::into_config)
+        .with_context(|| format!("{}", path.display()))?;
+    let model = CausalLm::new(&config, &Device::default());
+    let dir = tempfile::tempdir()?;
+    lm::save_pretrained(dir.path(), &model, &config, None)?;
+    eprintln!(
+        "random {} model in {}",
+        path.display(),
+        dir.path().display()
+    );
+    Ok(Some(dir))
+}
+
+/// The median wall time of `repeats` calls of `run`, after one untimed warm-up call.
+fn median_seconds(repeats: usize, mut run: impl FnMut() -> Result<()>) -> Result<f64> {
+    run()?;
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let start = Instant::now();
+        run()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// One forward over the prompts, keeping the last position's logits (read back, so the
+/// work is done when this returns).
+fn prefill(model: &CausalLm, prompts: &[Vec<u32>], device: &Device) -> Result<()> {
+    let batch = TokenBatch::new(prompts, 0, PaddingSide::Left, device)?;
+    let [_, len] = batch.dims();
+    let logits = model.forward_window(&batch, len - 1, len);
+    logits.sum().into_scalar::<f32>();
+    Ok(())
+}
+
+/// Greedy generation of exactly `new_tokens` tokens per prompt.
+fn decode(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    new_tokens: usize,
+    device: &Device,
+) -> Result<()> {
+    let requests: Vec<GenerationRequest> = prompts
+        .iter()
+        .map(|prompt| GenerationRequest {
+            prompt: prompt.clone(),
+            params: SamplingParams::greedy(new_tokens),
+        })
+        .collect();
+    let outputs = lm::generate(model, &requests, 0, None, device)?;
+    if let Some(short) = outputs.iter().find(|o| o.tokens.len() != new_tokens) {
+        bail!("generation stopped early ({} tokens)", short.tokens.len());
+    }
+    Ok(())
+}
+
+/// The preference pairs of a DPO step: `prompts[i]` with `chosen[i]` ≻ `rejected[i]`.
+struct DpoPairs<'a> {
+    prompts: &'a [Vec<u32>],
+    chosen: &'a [Vec<u32>],
+    rejected: &'a [Vec<u32>],
+}
+
+impl DpoPairs<'_> {
+    /// Chosen sequences, then rejected ones, as (prompt, response).
+    fn sequences(&self) -> Vec<(Vec<u32>, Vec<u32>)> {
+        let with = |responses: &[Vec<u32>]| {
+            self.prompts
+                .iter()
+                .cloned()
+                .zip(responses.iter().cloned())
+                .collect::<Vec<_>>()
+        };
+        [with(self.chosen), with(self.rejected)].concat()
+    }
+}
+
+/// One DPO update of `policy` against the frozen `reference`.
+fn dpo_step(
+    policy: CausalLm,
+    reference: &CausalLm,
+    pairs: &DpoPairs<'_>,
+    optimizer: &mut Optimizer,
+    device: &Device,
+    train_device: &Device,
+) -> Result<CausalLm> {
+    let sequences = pairs.sequences();
+    let n = pairs.prompts.len();
+    let policy_logps = sequence_logprobs(&policy, &sequences, 0, train_device)?.sum;
+    let reference_logps = sequence_logprobs(reference, &sequences, 0, device)?.sum;
+    // The reference carries no graph: bring its values onto the training device as constants.
+    let reference_logps = Tensor::<1>::from_data(reference_logps.into_data(), train_device);
+    let margins = (policy_logps.clone().narrow(0, 0, n) - policy_logps.narrow(0, n, n))
+        - (reference_logps.clone().narrow(0, 0, n) - reference_logps.narrow(0, n, n));
+    let loss = log_sigmoid(margins * DPO_BETA).mean().neg();
+    let (policy, outcome) = optimizer.backward_step(policy, loss, LEARNING_RATE);
+    match outcome {
+        StepOutcome::Updated(_) => Ok(policy),
+        other => bail!("DPO step did not update: {other:?}"),
+    }
+}
+
+/// Runs benches/lm_bench_hf.py with `python` on the same workload; returns its JSON fields.
+fn run_baseline(python: &Path, model: &Path, args: &LmBenchArgs) -> Result<Map<String, Value>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/lm_bench_hf.py");
+    let device = match args.device {
+        DeviceSpec::Cuda(index) => format!("cuda:{index}"),
+        _ => "cpu".into(),
+    };
+    let mut command = Command::new(python);
+    command
+        .arg(&script)
+        .arg("--model")
+        .arg(model)
+        .args(["--batch", &args.batch.to_string()])
+        .args(["--new-tokens", &args.new_tokens.to_string()])
+        .args(["--prompt-len", &args.prompt_len.to_string()])
+        .args(["--repeats", &args.repeats.to_string()])
+        .args(["--device", &device])
+        .args(["--dtype", &format!("{:?}", args.dtype).to_lowercase()])
+        .args(["--seed", &args.seed.to_string()]);
+    if args.no_dpo {
+        command.arg("--no-dpo");
+    }
+    eprintln!("running the transformers baseline: {command:?}");
+    let output = command
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed ({}): {}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    match serde_json::from_str(last) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        _ => bail!(
+            "{}: last line is not a JSON object: {last:?}",
+            script.display()
+        ),
+    }
+}
+
+/// The figures side by side, on stderr.
+fn print_table(report: &Map<String, Value>) {
+    let get = |key: &str| report.get(key).and_then(Value::as_f64);
+    eprintln!(
+        "{:<24} {:>12} {:>14} {:>8}",
+        "", "ours", "transformers", "ratio"
+    );
+    for (label, ours, theirs) in [
+        (
+            "prefill tokens/s",
+            "prefill_tokens_per_s",
+            "hf_prefill_tokens_per_s",
+        ),
+        (
+            "decode tokens/s",
+            "decode_tokens_per_s",
+            "hf_decode_tokens_per_s",
+        ),
+        ("DPO pairs/s", "dpo_pairs_per_s", "hf_dpo_pairs_per_s"),
+    ] {
+        let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        let ratio = match (get(ours), get(theirs)) {
+            (Some(a), Some(b)) => format!("{:.2}", a / b),
+            _ => "-".into(),
+        };
+        eprintln!(
+            "{label:<24} {:>12} {:>14} {ratio:>8}",
+            cell(get(ours)),
+            cell(get(theirs))
+        );
+    }
+}
