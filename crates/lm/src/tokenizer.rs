@@ -39,7 +39,8 @@ pub struct Tokenizer {
 
 impl Tokenizer {
     /// From a Hugging Face folder: `tokenizer.json`, plus `tokenizer_config.json` (if
-    /// present) for the chat template and the BOS/EOS/PAD tokens.
+    /// present) for the BOS/EOS/PAD tokens and the chat template, which newer transformers
+    /// versions write to `chat_template.jinja` instead.
     pub fn from_hf_dir(dir: &Path) -> Result<Self> {
         let path = dir.join("tokenizer.json");
         let mut inner =
@@ -77,6 +78,18 @@ impl Tokenizer {
                 inner.token_to_id(&text).map(|id| (id, text))
             })
         };
+        // transformers ≥ 4.43 may keep the template in its own file instead.
+        let template_path = dir.join("chat_template.jinja");
+        let chat_template = match config.chat_template {
+            Some(template) => Some(template),
+            None if template_path.exists() => Some(
+                std::fs::read_to_string(&template_path).map_err(|source| Error::Io {
+                    path: template_path.clone(),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
         let bos = resolve(config.bos_token);
         let eos = resolve(config.eos_token);
         let pad_id = resolve(config.pad_token).map(|(id, _)| id);
@@ -86,7 +99,7 @@ impl Tokenizer {
             eos,
             pad_id,
             prepend_bos: false,
-            chat_template: config.chat_template,
+            chat_template,
         })
     }
 

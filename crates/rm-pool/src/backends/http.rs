@@ -1,0 +1,330 @@
+//! Remote reward models over HTTP, in the two protocols users serve RMs with:
+//!
+//! - `openrlhf`: OpenRLHF's `serve_rm` — `POST {url}` (usually `…/get_reward`) with
+//!   `{"query": [text, …]}`, answered by `{"rewards": [float, …]}`;
+//! - `vllm-pooling`: vLLM's pooling API for reward models — `POST {url}` (usually
+//!   `…/pooling`) with `{"model", "input": [text, …]}`, answered by `{"data": [{"index",
+//!   "data"}]}` where `data` is a number, `[number]`, or per-token rows (the last row's
+//!   first value is taken: a reward model's score at its last token);
+//! - `vllm-classify`: vLLM's `…/classify` — same request, answered by `{"data": [{"index",
+//!   "probs": [...]}]}`; the score is `probs[label_index]`.
+//!
+//! Texts are rendered client-side from a Jinja template over `messages` (the conversation
+//! with the response as the last, assistant turn), `prompt` and `response`; give the RM's
+//! own chat template there to score as the model expects.
+//!
+//! Each request has a timeout; timeouts, connection errors, HTTP 429/5xx and malformed
+//! bodies are retried with exponential backoff; when the retries are spent the call fails
+//! as `Unavailable` and counts toward the circuit breaker (`breaker.rs`). Other HTTP
+//! errors are not retried.
+
+use std::thread::sleep;
+use std::time::Duration;
+
+use minijinja::Environment;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::breaker::CircuitBreaker;
+use crate::error::{Error, Result};
+use crate::item::ScoreItem;
+use crate::reward_model::{RewardModel, RmInfo};
+
+/// The wire protocol of a remote RM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HttpProtocol {
+    /// OpenRLHF `serve_rm` (`/get_reward`).
+    Openrlhf,
+    /// vLLM pooling API (`/pooling`, reward models).
+    VllmPooling,
+    /// vLLM classification API (`/classify`).
+    VllmClassify,
+}
+
+/// Connection settings of a remote RM.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRmConfig {
+    /// The endpoint URL (e.g. `http://127.0.0.1:5000/get_reward`).
+    pub url: String,
+    /// Wire protocol.
+    pub protocol: HttpProtocol,
+    /// The served model name (vLLM's `model` field).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Jinja template of the scored text (see the module docs).
+    #[serde(default = "default_template")]
+    pub template: String,
+    /// `vllm-classify`: which class probability is the score.
+    #[serde(default)]
+    pub label_index: usize,
+    /// Items per request.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Per-request timeout, seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_s: f64,
+    /// Retries after a failed attempt.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// First retry delay, seconds; doubled each retry.
+    #[serde(default = "default_backoff")]
+    pub backoff_s: f64,
+    /// Consecutive failed calls that open the circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// Seconds the breaker stays open before a trial call.
+    #[serde(default = "default_breaker_cooldown")]
+    pub breaker_cooldown_s: f64,
+}
+
+fn default_template() -> String {
+    "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}".into()
+}
+fn default_batch() -> usize {
+    16
+}
+fn default_timeout() -> f64 {
+    30.0
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_backoff() -> f64 {
+    0.5
+}
+fn default_breaker_failures() -> u32 {
+    3
+}
+fn default_breaker_cooldown() -> f64 {
+    30.0
+}
+
+/// A remote RM.
+pub struct HttpRm {
+    name: String,
+    config: HttpRmConfig,
+    agent: ureq::Agent,
+    breaker: CircuitBreaker,
+}
+
+impl HttpRm {
+    /// A client for `config` (no request is made yet).
+    pub fn new(name: &str, config: HttpRmConfig) -> Result<Self> {
+        if !(config.timeout_s > 0.0 && config.backoff_s >= 0.0 && config.breaker_cooldown_s >= 0.0)
+        {
+            return Err(Error::backend(
+                name,
+                "timeout_s must be > 0, backoff_s and breaker_cooldown_s ≥ 0",
+            ));
+        }
+        Environment::new()
+            .template_from_str(&config.template)
+            .map_err(|err| Error::backend(name, format!("template: {err}")))?;
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs_f64(config.timeout_s)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let breaker = CircuitBreaker::new(
+            config.breaker_failures,
+            Duration::from_secs_f64(config.breaker_cooldown_s),
+        );
+        Ok(Self {
+            name: name.into(),
+            config,
+            agent,
+            breaker,
+        })
+    }
+
+    fn render(&self, items: &[ScoreItem]) -> Result<Vec<String>> {
+        let env = Environment::new();
+        let template = env
+            .template_from_str(&self.config.template)
+            .map_err(|err| Error::backend(&self.name, format!("template: {err}")))?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                template
+                    .render(minijinja::context! {
+                        messages => item.conversation(),
+                        prompt => item.question(),
+                        response => &item.response,
+                    })
+                    .map_err(|err| Error::Input {
+                        rm: self.name.clone(),
+                        item: i,
+                        reason: format!("template: {err}"),
+                    })
+            })
+            .collect()
+    }
+
+    fn body(&self, texts: &[String]) -> Value {
+        match self.config.protocol {
+            HttpProtocol::Openrlhf => json!({ "query": texts }),
+            HttpProtocol::VllmPooling | HttpProtocol::VllmClassify => {
+                json!({ "model": self.config.model, "input": texts })
+            }
+        }
+    }
+
+    /// One request: `Ok(Ok(scores))`, `Ok(Err(reason))` for a failure worth retrying, or
+    /// `Err` for one that is not.
+    fn attempt(&self, body: &Value, n: usize) -> Result<std::result::Result<Vec<f32>, String>> {
+        let mut response = match self.agent.post(&self.config.url).send_json(body) {
+            Ok(response) => response,
+            Err(err) => return Ok(Err(err.to_string())),
+        };
+        let status = response.status().as_u16();
+        let text = match response.body_mut().read_to_string() {
+            Ok(text) => text,
+            Err(err) => return Ok(Err(format!("reading the body: {err}"))),
+        };
+        if status == 429 || status >= 500 {
+            return Ok(Err(format!("HTTP {status}: {}", snippet(&text))));
+        }
+        if status != 200 {
+            return Err(Error::backend(
+                &self.name,
+                format!("{}: HTTP {status}: {}", self.config.url, snippet(&text)),
+            ));
+        }
+        Ok(self.parse(&text, n))
+    }
+
+    /// Scores from a response body, or why it is malformed.
+    fn parse(&self, text: &str, n: usize) -> std::result::Result<Vec<f32>, String> {
+        let malformed = |why: &str| format!("malformed response ({why}): {}", snippet(text));
+        let value: Value = serde_json::from_str(text).map_err(|err| malformed(&err.to_string()))?;
+        let scores: Vec<f32> = match self.config.protocol {
+            HttpProtocol::Openrlhf => value
+                .get("rewards")
+                .and_then(Value::as_array)
+                .ok_or_else(|| malformed("no `rewards` array"))?
+                .iter()
+                .map(|v| {
+                    v.as_f64()
+                        .map(|v| v as f32)
+                        .ok_or_else(|| malformed("a reward is not a number"))
+                })
+                .collect::<std::result::Result<_, _>>()?,
+            HttpProtocol::VllmPooling | HttpProtocol::VllmClassify => {
+                let data = value
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| malformed("no `data` array"))?;
+                let mut scores = vec![f32::NAN; data.len()];
+                for (position, entry) in data.iter().enumerate() {
+                    let index = entry
+                        .get("index")
+                        .and_then(Value::as_u64)
+                        .map_or(position, |i| i as usize);
+                    let score = match self.config.protocol {
+                        HttpProtocol::VllmClassify => entry
+                            .get("probs")
+                            .and_then(|p| p.get(self.config.label_index))
+                            .and_then(Value::as_f64),
+                        _ => entry.get("data").and_then(pooled_score),
+                    }
+                    .ok_or_else(|| malformed("an entry has no score"))?;
+                    *scores
+                        .get_mut(index)
+                        .ok_or_else(|| malformed("an index out of range"))? = score as f32;
+                }
+                scores
+            }
+        };
+        if scores.len() != n {
+            return Err(malformed(&format!("{} scores for {n} texts", scores.len())));
+        }
+        Ok(scores)
+    }
+}
+
+/// A pooled reward: a number, `[number]`, or per-token rows (the last row's first value).
+fn pooled_score(data: &Value) -> Option<f64> {
+    match data {
+        Value::Number(n) => n.as_f64(),
+        Value::Array(items) => match items.last()? {
+            Value::Array(row) => row.first()?.as_f64(),
+            Value::Number(_) if items.len() == 1 => items[0].as_f64(),
+            Value::Number(n) => n.as_f64(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The first 200 characters of a body, for messages.
+fn snippet(text: &str) -> String {
+    text.chars().take(200).collect()
+}
+
+impl RewardModel for HttpRm {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn info(&self) -> RmInfo {
+        RmInfo {
+            kind: "http",
+            description: format!("{:?} at {}", self.config.protocol, self.config.url),
+            score_range: (f32::NEG_INFINITY, f32::INFINITY),
+        }
+    }
+
+    fn is_available(&self) -> bool {
+        self.breaker.allows_call()
+    }
+
+    fn score(&mut self, items: &[ScoreItem]) -> Result<Vec<f32>> {
+        if !self.breaker.allows_call() {
+            return Err(Error::Unavailable {
+                rm: self.name.clone(),
+                reason: "circuit breaker open after repeated failures".into(),
+            });
+        }
+        let texts = self.render(items)?;
+        let mut scores = Vec::with_capacity(items.len());
+        for chunk in texts.chunks(self.config.batch_size.max(1)) {
+            let body = self.body(chunk);
+            let mut delay = self.config.backoff_s;
+            let mut failures = Vec::new();
+            let mut chunk_scores = None;
+            for attempt in 0..=self.config.max_retries {
+                if attempt > 0 {
+                    sleep(Duration::from_secs_f64(delay));
+                    delay *= 2.0;
+                }
+                match self.attempt(&body, chunk.len())? {
+                    Ok(values) => {
+                        chunk_scores = Some(values);
+                        break;
+                    }
+                    Err(reason) => failures.push(reason),
+                }
+            }
+            match chunk_scores {
+                Some(values) => scores.extend(values),
+                None => {
+                    self.breaker.record_failure();
+                    return Err(Error::Unavailable {
+                        rm: self.name.clone(),
+                        reason: format!(
+                            "{}: gave up after {} attempts: {}",
+                            self.config.url,
+                            failures.len(),
+                            failures.join("; ")
+                        ),
+                    });
+                }
+            }
+        }
+        self.breaker.record_success();
+        Ok(scores)
+    }
+}

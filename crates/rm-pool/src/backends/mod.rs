@@ -1,0 +1,7 @@
+//! One module per kind of reward model.
+
+pub mod classifier;
+pub mod embedding;
+pub mod http;
+pub mod llm_judge;
+pub mod verifier;

@@ -1,0 +1,198 @@
+//! Pool services: the cache (one backend call per distinct item), accounting, errors that
+//! name the RM and item and leave the cache untouched, configuration files, and the K×
+//! baselines.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rm_pool::{Error, PoolConfig, RewardModel, RmInfo, RmPool, ScoreItem, Verdict};
+
+use crate::fixture;
+
+/// Scores a response by its length times `scale` (NaN for the response "nan"), counting
+/// backend calls and items.
+struct LengthRm {
+    name: String,
+    scale: f32,
+    calls: Arc<AtomicUsize>,
+    items: Arc<AtomicUsize>,
+}
+
+impl LengthRm {
+    fn boxed(name: &str, scale: f32) -> (Box<dyn RewardModel>, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let items = Arc::new(AtomicUsize::new(0));
+        let rm = Self {
+            name: name.into(),
+            scale,
+            calls: calls.clone(),
+            items: items.clone(),
+        };
+        (Box::new(rm), calls, items)
+    }
+}
+
+impl RewardModel for LengthRm {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn info(&self) -> RmInfo {
+        RmInfo {
+            kind: "test",
+            description: "response length".into(),
+            score_range: (0.0, f32::INFINITY),
+        }
+    }
+    fn score(&mut self, items: &[ScoreItem]) -> rm_pool::Result<Vec<f32>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.items.fetch_add(items.len(), Ordering::SeqCst);
+        Ok(items
+            .iter()
+            .map(|i| {
+                if i.response == "nan" {
+                    f32::NAN
+                } else {
+                    i.response.len() as f32 * self.scale
+                }
+            })
+            .collect())
+    }
+}
+
+fn items(responses: &[&str]) -> Vec<ScoreItem> {
+    responses
+        .iter()
+        .map(|r| ScoreItem::single_turn("question", *r))
+        .collect()
+}
+
+#[test]
+fn scoring_the_same_items_twice_makes_one_call() {
+    let (rm, calls, scored) = LengthRm::boxed("length", 1.0);
+    let mut pool = RmPool::new(vec![rm]).unwrap();
+    // Duplicates inside a batch are scored once too.
+    let batch = items(&["a", "bb", "a", "ccc"]);
+    assert_eq!(pool.score(0, &batch).unwrap(), [1.0, 2.0, 1.0, 3.0]);
+    assert_eq!(pool.score(0, &batch).unwrap(), [1.0, 2.0, 1.0, 3.0]);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(scored.load(Ordering::SeqCst), 3);
+    // A different conversation is a different item.
+    let other = vec![ScoreItem::single_turn("another question", "a")];
+    pool.score(0, &other).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let stats = pool.stats(0);
+    assert_eq!((stats.calls, stats.items, stats.cache_hits), (2, 4, 5));
+    assert_eq!(pool.moments(0).n, 4);
+}
+
+#[test]
+fn a_nan_score_names_the_rm_and_item_and_caches_nothing() {
+    let (rm, calls, _) = LengthRm::boxed("length", 1.0);
+    let mut pool = RmPool::new(vec![rm]).unwrap();
+    let err = pool.score(0, &items(&["a", "a", "nan"])).unwrap_err();
+    match &err {
+        Error::NonFinite { rm, item, .. } => assert_eq!((rm.as_str(), *item), ("length", 2)),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("length"));
+    assert_eq!(pool.stats(0).failures, 1);
+    // Nothing was cached: the good item is scored again.
+    pool.score(0, &items(&["a"])).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn names_must_be_unique() {
+    let (a, _, _) = LengthRm::boxed("same", 1.0);
+    let (b, _, _) = LengthRm::boxed("same", 2.0);
+    assert!(RmPool::new(vec![a, b]).is_err());
+}
+
+#[test]
+fn ensemble_standardises_each_rm_and_majority_votes() {
+    let (short, _, _) = LengthRm::boxed("short-is-better", -1.0);
+    let (long, _, _) = LengthRm::boxed("long-is-better", 100.0);
+    let (long2, _, _) = LengthRm::boxed("long-is-better-too", 1.0);
+    let mut pool = RmPool::new(vec![short, long, long2]).unwrap();
+    let batch = items(&["a", "bbb", "cccccc"]);
+    let (scores, members) = pool.ensemble_mean(&batch).unwrap();
+    assert_eq!(members, 3);
+    // Two of three RMs prefer long: the standardised mean ranks by length despite the
+    // ×100 scale of one member.
+    assert!(scores[0] < scores[1] && scores[1] < scores[2], "{scores:?}");
+    let pairs = vec![
+        (batch[0].clone(), batch[2].clone()),
+        (batch[1].clone(), batch[1].clone()),
+    ];
+    assert_eq!(
+        pool.majority_vote(&pairs, 0.0).unwrap(),
+        [Verdict::Second, Verdict::Tie]
+    );
+    assert_eq!(Verdict::from_scores(1.0, 1.05, 0.1), Verdict::Tie);
+    assert_eq!(Verdict::from_scores(1.0, 1.5, 0.1), Verdict::Second);
+}
+
+#[test]
+fn the_example_pool_file_parses_and_bad_fields_are_named() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/rm-pool.toml");
+    let config = PoolConfig::read(&example).unwrap();
+    assert!(config.rms.len() >= 3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pool.toml");
+    std::fs::write(
+        &path,
+        "[[rm]]\nname = \"v\"\nkind = \"verifier\"\ntask = \"gsm8k\"\ntemprature = 0.1\n",
+    )
+    .unwrap();
+    let err = PoolConfig::read(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("pool.toml") && err.contains("temprature"),
+        "{err}"
+    );
+    std::fs::write(&path, "[[rm]]\nname = \"v\"\nkind = \"oracle\"\n").unwrap();
+    let err = PoolConfig::read(&path).unwrap_err().to_string();
+    assert!(err.contains("oracle"), "{err}");
+}
+
+/// A pool file with the tiny fixtures builds a working pool (relative paths from the file).
+#[test]
+fn a_pool_file_builds_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pool.toml");
+    let fixtures = fixture("");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[[rm]]
+name = "tiny-rm"
+kind = "classifier"
+path = "{fixtures}/tiny-rm"
+
+[[rm]]
+name = "tiny-judge"
+kind = "llm-judge"
+model = "{fixtures}/tiny-judge"
+template = "Question: {{{{ prompt }}}}\nResponse: {{{{ response }}}}\nIs the response correct? Answer Yes or No."
+scoring = {{ verdict = {{ positive = "Yes", negative = "No" }} }}
+
+[[rm]]
+name = "gsm8k"
+kind = "verifier"
+task = "gsm8k"
+"#,
+            fixtures = fixtures.display()
+        ),
+    )
+    .unwrap();
+    let mut pool = RmPool::from_config_file(&path).unwrap();
+    assert_eq!(pool.names(), ["tiny-rm", "tiny-judge", "gsm8k"]);
+    let item = ScoreItem::single_turn("What is two plus two?", "The answer is 4.\n#### 4")
+        .with_reference("#### 4");
+    for rm in 0..pool.len() {
+        let scores = pool.score(rm, std::slice::from_ref(&item)).unwrap();
+        assert!(scores[0].is_finite());
+    }
+    assert_eq!(pool.score(2, &[item]).unwrap(), [1.0]);
+}
