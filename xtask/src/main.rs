@@ -34,6 +34,9 @@ enum Command {
     /// Run language models (Hugging Face folders or GGUF files).
     #[command(subcommand)]
     Lm(commands::lm::LmCommand),
+    /// Score preference pairs with a pool of reward models.
+    #[command(subcommand)]
+    Rm(commands::rm::RmCommand),
     /// Work with bandit routers and their logs.
     #[command(subcommand)]
     Router(commands::router::RouterCommand),
@@ -55,6 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(command) => commands::bench::run(command),
         Command::Eval(command) => commands::eval::run(command),
         Command::Lm(command) => commands::lm::run(command),
+        Command::Rm(command) => commands::rm::run(command),
         Command::Router(command) => commands::router::run(command),
     }
 }

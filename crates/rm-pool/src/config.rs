@@ -19,6 +19,7 @@ use crate::backends::classifier::ClassifierRm;
 use crate::backends::embedding::EmbeddingRm;
 use crate::backends::http::{HttpRm, HttpRmConfig};
 use crate::backends::llm_judge::{JudgeScoring, LlmJudgeRm};
+use crate::backends::programmatic::{NoisyVerifierConfig, NoisyVerifierRm};
 use crate::backends::verifier::{VerifierRm, VerifierTask};
 use crate::error::{Error, Result};
 use crate::pool::RmPool;
@@ -96,6 +97,13 @@ pub enum RmSpec {
         #[serde(default)]
         pattern: Option<String>,
     },
+    /// A seeded noisy verifier for synthetic benchmarks (see `backends/programmatic.rs`).
+    NoisyVerifier {
+        /// Name in the pool.
+        name: String,
+        /// Truth, per-category accuracy, seed.
+        noisy: NoisyVerifierConfig,
+    },
     /// A remote RM (see `backends/http.rs`).
     Http {
         /// Name in the pool.
@@ -123,6 +131,7 @@ impl RmSpec {
             | Self::LlmJudge { name, .. }
             | Self::Embedding { name, .. }
             | Self::Verifier { name, .. }
+            | Self::NoisyVerifier { name, .. }
             | Self::Http { name, .. } => name,
         }
     }
@@ -180,6 +189,9 @@ impl RmSpec {
                 task,
                 pattern,
             } => Box::new(VerifierRm::new(name, task.clone(), pattern.as_deref())?),
+            Self::NoisyVerifier { name, noisy } => {
+                Box::new(NoisyVerifierRm::new(name, noisy.clone())?)
+            }
             Self::Http { name, http } => Box::new(HttpRm::new(name, http.clone())?),
         })
     }

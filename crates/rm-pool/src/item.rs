@@ -16,6 +16,9 @@ pub struct ScoreItem {
     /// letter), or a reference response for embedding similarity.
     #[serde(default)]
     pub reference: Option<String>,
+    /// The item's category (task type, subset), for RMs whose behaviour depends on it.
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 impl ScoreItem {
@@ -25,6 +28,7 @@ impl ScoreItem {
             prompt: vec![ChatMessage::user(question)],
             response: response.into(),
             reference: None,
+            category: None,
         }
     }
 
@@ -50,7 +54,14 @@ impl ScoreItem {
         messages
     }
 
-    /// A 128-bit digest of the prompt, response and reference: the score-cache key.
+    /// The same item in `category`.
+    pub fn with_category(mut self, category: impl Into<String>) -> Self {
+        self.category = Some(category.into());
+        self
+    }
+
+    /// A 128-bit digest of the prompt, response, reference and category: the score-cache
+    /// key.
     pub fn digest(&self) -> [u8; 16] {
         let mut hasher = Sha256::new();
         for message in &self.prompt {
@@ -62,9 +73,12 @@ impl ScoreItem {
         hasher.update([0xff]);
         hasher.update((self.response.len() as u64).to_le_bytes());
         hasher.update(self.response.as_bytes());
-        if let Some(reference) = &self.reference {
-            hasher.update([0x01]);
-            hasher.update(reference.as_bytes());
+        for (tag, field) in [(0x01, &self.reference), (0x02, &self.category)] {
+            if let Some(text) = field {
+                hasher.update([tag]);
+                hasher.update((text.len() as u64).to_le_bytes());
+                hasher.update(text.as_bytes());
+            }
         }
         let full = hasher.finalize();
         let mut key = [0; 16];

@@ -34,6 +34,7 @@ impl PreferencePair {
             prompt: self.prompt.clone(),
             response: response.into(),
             reference: self.reference.clone(),
+            category: self.category.clone(),
         };
         (item(&self.chosen), item(&self.rejected))
     }

@@ -196,3 +196,89 @@ task = "gsm8k"
     }
     assert_eq!(pool.score(2, &[item]).unwrap(), [1.0]);
 }
+
+#[test]
+fn pairs_files_read_both_trl_layouts_and_name_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pairs.jsonl");
+    std::fs::write(
+        &path,
+        concat!(
+            r#"{"prompt": "2+2?", "chosen": "4", "rejected": "5", "category": "math"}"#,
+            "\n\n",
+            r#"{"prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Hello!"}], "rejected": [{"role": "assistant", "content": "Go away."}]}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let pairs = rm_pool::read_pairs(&path).unwrap();
+    assert_eq!(pairs.len(), 2);
+    assert_eq!(pairs[0].category.as_deref(), Some("math"));
+    assert_eq!(
+        (pairs[1].chosen.as_str(), pairs[1].rejected.as_str()),
+        ("Hello!", "Go away.")
+    );
+    std::fs::write(
+        &path,
+        concat!(
+            r#"{"prompt": "a", "chosen": "b", "rejected": "c"}"#,
+            "\n",
+            r#"{"prompt": "a", "chosen": [{"role": "user", "content": "b"}], "rejected": "c"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let err = rm_pool::read_pairs(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("pairs.jsonl:2") && err.contains("chosen"),
+        "{err}"
+    );
+    std::fs::write(&path, "{\"prompt\": \"a\", \"chosen\": \"b\"}\n").unwrap();
+    let err = rm_pool::read_pairs(&path).unwrap_err().to_string();
+    assert!(err.contains(":1") && err.contains("rejected"), "{err}");
+}
+
+/// The programmatic noisy verifier: deterministic per item whatever the batch, and as
+/// accurate per category as configured (over 400 items: within 0.1 of 0.9 and of 0.5).
+#[test]
+fn noisy_verifiers_are_seeded_and_as_accurate_as_configured() {
+    use rm_pool::backends::programmatic::{NoisyVerifierConfig, NoisyVerifierRm};
+    use rm_pool::backends::verifier::VerifierTask;
+    let config = NoisyVerifierConfig {
+        task: VerifierTask::Exact,
+        pattern: None,
+        accuracy: [("math".to_string(), 0.9)].into(),
+        default_accuracy: 0.5,
+        seed: 11,
+    };
+    let mut rm = NoisyVerifierRm::new("noisy", config.clone()).unwrap();
+    let items: Vec<ScoreItem> = (0..400)
+        .map(|i| {
+            let category = if i % 2 == 0 { "math" } else { "chat" };
+            ScoreItem::single_turn(format!("question {i}"), "yes")
+                .with_reference("yes")
+                .with_category(category)
+        })
+        .collect();
+    let scores = rm.score(&items).unwrap();
+    let rate = |parity: usize| {
+        let hits: f32 = scores.iter().skip(parity).step_by(2).sum();
+        hits / 200.0
+    };
+    assert!((rate(0) - 0.9).abs() < 0.1, "math accuracy {}", rate(0));
+    assert!((rate(1) - 0.5).abs() < 0.1, "chat accuracy {}", rate(1));
+    let mut reversed = items.clone();
+    reversed.reverse();
+    let mut again = NoisyVerifierRm::new("noisy", config.clone()).unwrap();
+    let mut back = again.score(&reversed).unwrap();
+    back.reverse();
+    assert_eq!(
+        back, scores,
+        "the same item gets the same score in any order"
+    );
+    let bad = NoisyVerifierConfig {
+        default_accuracy: 1.5,
+        ..config
+    };
+    assert!(NoisyVerifierRm::new("noisy", bad).is_err());
+}

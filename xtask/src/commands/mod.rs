@@ -9,5 +9,7 @@ mod eval_score;
 pub mod lm;
 mod lm_bench;
 mod lm_generate;
+pub mod rm;
+mod rm_score;
 pub mod router;
 mod router_replay;

@@ -4,4 +4,5 @@ pub mod classifier;
 pub mod embedding;
 pub mod http;
 pub mod llm_judge;
+pub mod programmatic;
 pub mod verifier;
