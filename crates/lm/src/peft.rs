@@ -203,7 +203,10 @@ pub fn load_adapter(dir: &Path, model: CausalLm) -> Result<CausalLm> {
         .filter_map(|t| peft_name(&t.name).map(|peft| (peft, (t.name, t.dtype))))
         .collect();
     let mut tensors = Vec::with_capacity(ours.len());
-    for (name, view) in file.tensors() {
+    // In name order, so that the first problem reported is always the same one.
+    let mut entries = file.tensors();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, view) in entries {
         // PEFT may keep the adapter name ("default") in the key when saved by hand.
         let key = name.replace(".default.weight", ".weight");
         let (path, dtype) = ours.get(&key).ok_or_else(|| Error::Weights {
