@@ -120,23 +120,28 @@ impl Attention {
             v: v.clone(),
         };
         let total_len = k.dims()[2];
-        let k = repeat_kv(k, n_heads / n_kv_heads);
-        let v = repeat_kv(v, n_heads / n_kv_heads);
-
-        // [batch_size, n_heads, new_len, total_len]
+        // Grouped-query attention without copying keys and values per query head: the
+        // `group` query heads that share a key/value head are stacked along the query axis
+        // (HF's repeat_kv gives kv head j to query heads j·group … j·group + group − 1).
+        let group = n_heads / n_kv_heads;
+        let rows = group * new_len;
+        // [batch_size, n_heads, new_len, head_dim] -> [batch_size, n_kv_heads, rows, head_dim]
+        let q = q.reshape([batch_size, n_kv_heads, rows, head_dim]);
+        // [batch_size, n_kv_heads, rows, total_len]
         let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt();
-        let scores = scores.mask_fill(
-            mask.clone()
-                .expand([batch_size, n_heads, new_len, total_len]),
-            MASKED_SCORE,
-        );
-        let probs = softmax(scores, 3);
-        // [batch_size, n_heads, new_len, head_dim] -> [batch_size, new_len, n_heads * head_dim]
-        let out =
-            probs
-                .matmul(v)
-                .swap_dims(1, 2)
-                .reshape([batch_size, new_len, n_heads * head_dim]);
+        let mask = mask
+            .clone()
+            .unsqueeze_dim::<5>(2)
+            .expand([batch_size, 1, group, new_len, total_len])
+            .reshape([batch_size, 1, rows, total_len])
+            .expand([batch_size, n_kv_heads, rows, total_len]);
+        let probs = softmax(scores.mask_fill(mask, MASKED_SCORE), 3);
+        // [batch_size, n_kv_heads, rows, head_dim] -> [batch_size, new_len, n_heads * head_dim]
+        let out = probs
+            .matmul(v)
+            .reshape([batch_size, n_heads, new_len, head_dim])
+            .swap_dims(1, 2)
+            .reshape([batch_size, new_len, n_heads * head_dim]);
         (project(&self.o_proj, lora.o_proj.as_ref(), out), cache)
     }
 
@@ -179,7 +184,7 @@ pub(crate) struct AttentionLora {
     o_proj: Option<LoraAdapter>,
 }
 
-/// The keys and values one layer has computed so far (after RoPE, before the GQA repeat).
+/// The keys and values one layer has computed so far (after RoPE; one per key/value head).
 #[derive(Clone, Debug)]
 pub(crate) struct LayerCache {
     /// `[batch_size, n_kv_heads, cached_len, head_dim]`.
@@ -196,18 +201,4 @@ impl LayerCache {
             v: self.v.select(0, rows.clone()),
         }
     }
-}
-
-fn repeat_kv(x: Tensor<4>, n_rep: usize) -> Tensor<4> {
-    if n_rep == 1 {
-        return x;
-    }
-    let [batch_size, n_kv_heads, seq_len, head_dim] = x.dims();
-    // [batch_size, n_kv_heads, n_rep, seq_len, head_dim]
-    x.unsqueeze_dim::<5>(2).repeat_dim(2, n_rep).reshape([
-        batch_size,
-        n_kv_heads * n_rep,
-        seq_len,
-        head_dim,
-    ])
 }
