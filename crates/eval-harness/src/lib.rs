@@ -18,6 +18,7 @@ pub mod judge;
 mod logistic;
 pub mod mmlu;
 pub mod mt_bench;
+pub mod outputs;
 pub mod routing;
 pub mod run;
 mod stats;

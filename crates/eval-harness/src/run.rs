@@ -1,8 +1,12 @@
 //! Producing predictions with a language model from the `lm` crate: GSM8K by batched greedy
-//! generation, MMLU by the log-likelihood of each answer letter, both with lm-eval's prompts.
+//! generation, MMLU by the log-likelihood of each answer letter, both with lm-eval's prompts;
+//! chat replies (AlpacaEval, Arena-Hard, MT-Bench) through the model's chat template.
 
 use burn::prelude::Device;
-use lm::{CausalLm, GenerationRequest, SamplingParams, Tokenizer, generate, sequence_logprobs};
+use lm::{
+    CausalLm, ChatMessage, GenerationRequest, SamplingParams, Tokenizer, generate,
+    sequence_logprobs,
+};
 
 use crate::error::{Error, Result};
 use crate::gsm8k::{self, Gsm8kDoc, Gsm8kPrediction};
@@ -86,6 +90,55 @@ pub fn run_gsm8k(
         progress(predictions.len());
     }
     Ok(predictions)
+}
+
+/// Greedy chat replies: each conversation goes through the model's chat template with the
+/// generation prompt; replies stop at EOS or `max_new_tokens` (`batch_size` conversations
+/// at a time, `progress` told how many are done). Returns `(reply, reply tokens)`.
+pub fn run_chat(
+    lm: &LanguageModel<'_>,
+    conversations: &[Vec<ChatMessage>],
+    batch_size: usize,
+    max_new_tokens: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<(String, usize)>> {
+    let params = SamplingParams {
+        stop_token_ids: lm.tokenizer.eos_id().into_iter().collect(),
+        ..SamplingParams::greedy(max_new_tokens)
+    };
+    let mut replies = Vec::with_capacity(conversations.len());
+    for chunk in conversations.chunks(batch_size.max(1)) {
+        let requests = chunk
+            .iter()
+            .map(|messages| {
+                let text = lm
+                    .tokenizer
+                    .apply_chat_template(messages, true)
+                    .map_err(lm_error)?;
+                Ok(GenerationRequest {
+                    // The template writes its own special tokens.
+                    prompt: lm.encode(&text)?,
+                    params: params.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let outputs = generate(
+            lm.model,
+            &requests,
+            lm.pad_id(),
+            Some(lm.tokenizer),
+            lm.device,
+        )
+        .map_err(lm_error)?;
+        for output in outputs {
+            // The stop token is kept in `tokens`; it is not part of the reply's length.
+            let eos = lm.tokenizer.eos_id();
+            let len = output.tokens.iter().filter(|t| Some(**t) != eos).count();
+            replies.push((output.text.unwrap_or_default(), len));
+        }
+        progress(replies.len());
+    }
+    Ok(replies)
 }
 
 /// lm-eval's context/continuation split: trailing whitespace of the context moves to the

@@ -155,3 +155,28 @@ fn verifiers_check_answers_as_eval_harness_extracts_them() {
         "{err}"
     );
 }
+
+/// The likelihood judge scores an empty response as ending the turn at once (log p(EOS)),
+/// a finite log-probability like any other response's.
+#[test]
+fn likelihood_judge_scores_empty_responses() {
+    let mut judge = LlmJudgeRm::load(
+        "tiny-judge",
+        &fixture("tiny-judge"),
+        &DeviceSpec::Cpu,
+        "",
+        JudgeScoring::Likelihood,
+        512,
+        4,
+    )
+    .unwrap();
+    let items = vec![
+        ScoreItem::single_turn("What is two plus two?", ""),
+        ScoreItem::single_turn("What is two plus two?", "The answer is 4."),
+    ];
+    let scores = judge.score(&items).unwrap();
+    assert!(
+        scores.iter().all(|s| s.is_finite() && *s < 0.0),
+        "{scores:?}"
+    );
+}

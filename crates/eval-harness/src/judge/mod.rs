@@ -2,15 +2,19 @@
 //! the benchmark protocols built on them (MT-Bench single-answer grading here).
 //!
 //! Backends implement [`Judge`]: [`OpenAiJudge`] speaks the OpenAI-compatible
-//! chat-completions protocol (GPT-4-class APIs, vLLM, llama.cpp servers). The judge prompts
+//! chat-completions protocol (GPT-4-class APIs, vLLM, llama.cpp servers); [`LocalJudge`]
+//! runs an lm model in-process. The judge prompts
 //! are data: FastChat's `judge_prompts.jsonl` for MT-Bench ([`crate::data::JudgePrompt`]).
 
+mod local;
 mod openai;
 
-use crate::data::JudgePrompt;
+use crate::data::{JudgePrompt, MtBenchQuestion};
 use crate::error::{Error, Result};
 use crate::mt_bench::{MtBenchJudgment, parse_rating};
+use crate::outputs::{MtBenchAnswer, MtBenchJudgmentRecord, timestamp};
 
+pub use local::LocalJudge;
 pub use openai::{OpenAiJudge, OpenAiJudgeConfig};
 
 /// A chat model used as a judge.
@@ -79,15 +83,8 @@ pub struct MtBenchTurn<'a> {
     pub references: Option<[&'a str; 2]>,
 }
 
-/// Grades one turn with FastChat's single-answer protocol: `prompt` is the judge prompt
-/// for the turn (`single-v1`, `single-math-v1`, or their `-multi-turn` variants for turn 2),
-/// filled with the conversation; the rating is parsed from the reply (`None` if it has none,
-/// which FastChat records as −1).
-pub fn grade_mt_bench_turn(
-    judge: &dyn Judge,
-    prompt: &JudgePrompt,
-    turn: &MtBenchTurn<'_>,
-) -> Result<MtBenchJudgment> {
+/// The judge prompt of one turn, filled with the conversation (FastChat's fields).
+pub fn mt_bench_user_prompt(prompt: &JudgePrompt, turn: &MtBenchTurn<'_>) -> Result<String> {
     let [q1, q2] = turn.questions;
     let [a1, a2] = turn.answers;
     let [r1, r2] = turn.references.unwrap_or(["", ""]);
@@ -103,7 +100,19 @@ pub fn grade_mt_bench_turn(
             ("ref_answer_2", r2),
         ]
     };
-    let user_prompt = fill_template(&prompt.prompt_template, &fields)?;
+    fill_template(&prompt.prompt_template, &fields)
+}
+
+/// Grades one turn with FastChat's single-answer protocol: `prompt` is the judge prompt
+/// for the turn (`single-v1`, `single-math-v1`, or their `-multi-turn` variants for turn 2),
+/// filled with the conversation; the rating is parsed from the reply (`None` if it has none,
+/// which FastChat records as −1).
+pub fn grade_mt_bench_turn(
+    judge: &dyn Judge,
+    prompt: &JudgePrompt,
+    turn: &MtBenchTurn<'_>,
+) -> Result<MtBenchJudgment> {
+    let user_prompt = mt_bench_user_prompt(prompt, turn)?;
     let reply = judge.judge(&prompt.system_prompt, &user_prompt)?;
     Ok(MtBenchJudgment {
         question_id: None,
@@ -111,6 +120,108 @@ pub fn grade_mt_bench_turn(
         score: Some(parse_rating(&reply).unwrap_or(-1.0)),
         judgment: Some(reply),
     })
+}
+
+/// FastChat's categories whose questions are judged against reference answers.
+pub const MT_BENCH_REFERENCE_CATEGORIES: [&str; 3] = ["math", "reasoning", "coding"];
+
+/// Grades both turns of every answered question as FastChat's `gen_judgment.py --mode
+/// single` does: `single-v1` (turn 1) and `single-v1-multi-turn` (turn 2), or their
+/// `single-math-v1` variants with the reference answers for math, reasoning and coding;
+/// `progress` is told how many judgments are done.
+pub fn grade_mt_bench(
+    judge: &dyn Judge,
+    prompts: &[JudgePrompt],
+    questions: &[MtBenchQuestion],
+    answers: &[MtBenchAnswer],
+    references: &[MtBenchAnswer],
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<MtBenchJudgmentRecord>> {
+    let error = |reason: String| Error::Metric {
+        metric: "mt-bench judging",
+        reason,
+    };
+    let prompt = |name: &str| {
+        prompts
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| error(format!("judge_prompts.jsonl has no prompt {name:?}")))
+    };
+    let mut records = Vec::with_capacity(2 * answers.len());
+    for answer in answers {
+        let question = questions
+            .iter()
+            .find(|q| q.question_id == answer.question_id)
+            .ok_or_else(|| error(format!("no question {}", answer.question_id)))?;
+        let turns = two(&question.turns, "question", question.question_id)?;
+        let replies = two(
+            answer.choices.first().map_or(&[][..], |c| &c.turns[..]),
+            "answer",
+            question.question_id,
+        )?;
+        let needs_reference = MT_BENCH_REFERENCE_CATEGORIES.contains(&question.category.as_str());
+        let reference = if needs_reference {
+            let reference = references
+                .iter()
+                .find(|r| r.question_id == question.question_id)
+                .ok_or_else(|| {
+                    error(format!(
+                        "no reference answer for question {}",
+                        question.question_id
+                    ))
+                })?;
+            Some(two(
+                reference.choices.first().map_or(&[][..], |c| &c.turns[..]),
+                "reference",
+                question.question_id,
+            )?)
+        } else {
+            None
+        };
+        for turn in [1_u8, 2] {
+            let name = match (needs_reference, turn) {
+                (false, 1) => "single-v1",
+                (false, _) => "single-v1-multi-turn",
+                (true, 1) => "single-math-v1",
+                (true, _) => "single-math-v1-multi-turn",
+            };
+            let judge_prompt = prompt(name)?;
+            let conversation = MtBenchTurn {
+                turn,
+                questions: turns,
+                answers: replies,
+                references: reference,
+            };
+            let user_prompt = mt_bench_user_prompt(judge_prompt, &conversation)?;
+            let reply = judge.judge(&judge_prompt.system_prompt, &user_prompt)?;
+            records.push(MtBenchJudgmentRecord {
+                question_id: question.question_id,
+                model: answer.model_id.clone(),
+                judge: (judge.name().to_string(), name.to_string()),
+                user_prompt,
+                score: parse_rating(&reply).unwrap_or(-1.0),
+                judgment: reply,
+                turn,
+                tstamp: timestamp(),
+            });
+            progress(records.len());
+        }
+    }
+    Ok(records)
+}
+
+/// The first two entries of `items` (a question's or an answer's two turns).
+fn two<'a>(items: &'a [String], what: &str, question_id: u32) -> Result<[&'a str; 2]> {
+    match items {
+        [first, second, ..] => Ok([first.as_str(), second.as_str()]),
+        _ => Err(Error::Metric {
+            metric: "mt-bench judging",
+            reason: format!(
+                "question {question_id}: the {what} has {} turns, not 2",
+                items.len()
+            ),
+        }),
+    }
 }
 
 #[cfg(test)]

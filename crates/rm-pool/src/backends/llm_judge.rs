@@ -10,7 +10,7 @@
 //! - rating: the expected rating Σ r·p(r) over the rating tokens, renormalised among them;
 //! - likelihood: the mean log-probability per token of the response itself after the
 //!   conversation (chat template, generation prompt), in nats — a generative RM that needs
-//!   no judging prompt (the template is not used).
+//!   no judging prompt (the template is not used). An empty response scores log p(EOS).
 //!
 //! Every verdict or rating string must be a single token of the model's vocabulary (checked
 //! at load, naming the string): single digits in the Llama-3/Qwen/SmolLM2 tokenizers, so a
@@ -217,7 +217,8 @@ impl LlmJudgeRm {
         let (tokens, cut) =
             fit(&self.tokenizer, &item.response, self.max_tokens, render).map_err(attributed)?;
         self.truncations += usize::from(cut);
-        let split = prompt.len().min(tokens.len().saturating_sub(1));
+        // The prompt keeps at least one token (truncation may have cut into it).
+        let split = prompt.len().min(tokens.len()).max(1).min(tokens.len());
         Ok((tokens[..split].to_vec(), tokens[split..].to_vec()))
     }
 
@@ -226,14 +227,17 @@ impl LlmJudgeRm {
         for (chunk_index, chunk) in items.chunks(self.batch_size).enumerate() {
             let mut pairs = Vec::with_capacity(chunk.len());
             for (i, item) in chunk.iter().enumerate() {
-                if item.response.is_empty() {
-                    return Err(Error::Input {
+                let (prompt, mut response) = self.likelihood_tokens(item)?;
+                if response.is_empty() {
+                    // An empty response is the model ending its turn at once: score p(EOS).
+                    let eos = self.tokenizer.eos_id().ok_or_else(|| Error::Input {
                         rm: self.name.clone(),
                         item: chunk_index * self.batch_size + i,
-                        reason: "empty response".into(),
-                    });
+                        reason: "empty response, and the model has no EOS token to score".into(),
+                    })?;
+                    response.push(eos);
                 }
-                pairs.push(self.likelihood_tokens(item)?);
+                pairs.push((prompt, response));
             }
             let logprobs = sequence_logprobs(&self.model, &pairs, 0, &self.device)
                 .map_err(|source| Error::model(&self.name, source))?;
