@@ -6,7 +6,9 @@
 //! shared with the offline router ([`routing`]); [`data`] reads the benchmark files.
 //!
 //! The scoring half needs no model: it reads predictions or judgment files and returns
-//! metrics. Generating the predictions and judging them (LLM judges, RM judges) come next.
+//! metrics. [`run`] produces predictions with an `lm` model (GSM8K, MMLU, chat replies),
+//! [`judge`] grades with an OpenAI-compatible endpoint or a local model (MT-Bench), and
+//! [`outputs`] writes answers in the official tools' input formats.
 
 pub mod alpaca_eval;
 pub mod arena_hard;
