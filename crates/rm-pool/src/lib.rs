@@ -11,12 +11,15 @@
 //! - [`RmPool`]: the RMs by arm index, each (item, RM) scored at most once (cache), call
 //!   accounting, score statistics, and the K× baselines (ensemble mean, majority vote).
 //! - [`PoolConfig`]: the pool as a TOML file (configs/rm-pool.toml).
+//! - [`judging`]: an RM as the benchmarks' pairwise judge (Arena-Hard verdicts, AlpacaEval
+//!   preferences).
 
 pub mod backends;
 mod breaker;
 mod config;
 mod error;
 mod item;
+pub mod judging;
 mod pairs;
 mod pool;
 mod reward_model;
