@@ -92,6 +92,66 @@ pub fn run_gsm8k(
     Ok(predictions)
 }
 
+/// The generative MMLU variant: greedy text after the same prompt (ending in "Answer:"),
+/// sent as one user turn through the model's chat template when `chat` is set (instruct
+/// models often end their turn at once after a bare prompt), stopped at the end of the line
+/// or after `max_new_tokens`; the letter is extracted when scored
+/// ([`mmlu::extract_letter`]). Our stop rule, not lm-eval's `mmlu_generative` settings (its
+/// YAML is not available here).
+pub fn run_mmlu_generative(
+    lm: &LanguageModel<'_>,
+    docs: &[MmluDoc],
+    shots: &std::collections::BTreeMap<String, Vec<MmluDoc>>,
+    batch_size: usize,
+    max_new_tokens: usize,
+    chat: bool,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<MmluPrediction>> {
+    let params = SamplingParams {
+        stop_token_ids: lm.tokenizer.eos_id().into_iter().collect(),
+        stop_strings: vec!["\n".into()],
+        ..SamplingParams::greedy(max_new_tokens)
+    };
+    let mut predictions = Vec::with_capacity(docs.len());
+    for chunk in docs.chunks(batch_size.max(1)) {
+        let requests = chunk
+            .iter()
+            .map(|doc| {
+                let examples = shots.get(&doc.subject).map_or(&[][..], Vec::as_slice);
+                let mut text = mmlu::prompt(doc, examples);
+                if chat {
+                    text = lm
+                        .tokenizer
+                        .apply_chat_template(&[ChatMessage::user(text)], true)
+                        .map_err(lm_error)?;
+                }
+                Ok(GenerationRequest {
+                    prompt: lm.encode(&text)?,
+                    params: params.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let outputs = generate(
+            lm.model,
+            &requests,
+            lm.pad_id(),
+            Some(lm.tokenizer),
+            lm.device,
+        )
+        .map_err(lm_error)?;
+        for (doc, output) in chunk.iter().zip(outputs) {
+            predictions.push(MmluPrediction {
+                subject: doc.subject.clone(),
+                gold: mmlu::LETTERS[doc.answer].to_string(),
+                loglikelihoods: None,
+                completion: Some(output.text.unwrap_or_default()),
+            });
+        }
+        progress(predictions.len());
+    }
+    Ok(predictions)
+}
+
 /// Greedy chat replies: each conversation goes through the model's chat template with the
 /// generation prompt; replies stop at EOS or `max_new_tokens` (`batch_size` conversations
 /// at a time, `progress` told how many are done). Returns `(reply, reply tokens)`.

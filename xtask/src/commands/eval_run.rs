@@ -18,18 +18,22 @@ use eval_harness::data::AlpacaEvalItem;
 use eval_harness::judge::{Judge, LocalJudge, OpenAiJudge, OpenAiJudgeConfig, grade_mt_bench};
 use eval_harness::mt_bench::MtBenchJudgment;
 use eval_harness::outputs::{self, MtBenchAnswer};
-use eval_harness::run::{LanguageModel, run_chat, run_gsm8k, run_mmlu};
+use eval_harness::run::{LanguageModel, run_chat, run_gsm8k, run_mmlu, run_mmlu_generative};
 use eval_harness::{data, gsm8k, mmlu, mt_bench};
 use indicatif::{ProgressBar, ProgressStyle};
 use lm::{ChatMessage, DeviceSpec, Gguf, Tokenizer, WeightDType, is_gguf, load_causal_lm};
 use serde::Serialize;
+
+/// Most tokens of a generative MMLU answer (a letter, perhaps with its text).
+const MMLU_GENERATIVE_MAX_TOKENS: usize = 16;
 
 /// A benchmark `eval run` can drive with a local model.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RunTask {
     /// GSM8K test problems, greedy generation, lm-eval's exact match.
     Gsm8k,
-    /// MMLU test questions, log-likelihood of each answer letter.
+    /// MMLU test questions, log-likelihood of each answer letter (or, with `--generative`,
+    /// greedy text whose letter is extracted).
     Mmlu,
     /// AlpacaEval instructions: answers written as alpaca_eval's model_outputs.json.
     AlpacaEval,
@@ -71,6 +75,13 @@ pub struct RunArgs {
     /// `cpu`, `libtorch` or `cuda[:N]` (the last two need `--features tch`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
+    /// MMLU: generate the answer and extract its letter instead of comparing the four
+    /// letters' log-likelihoods.
+    #[arg(long)]
+    generative: bool,
+    /// MMLU generative: send the prompt through the model's chat template as a user turn.
+    #[arg(long)]
+    chat: bool,
     /// MT-Bench judge: a local model (HF folder or .gguf) or an OpenAI-compatible base URL
     /// (http://…, with `--judge-name`; the key from $OPENAI_API_KEY when set).
     #[arg(long)]
@@ -142,9 +153,21 @@ pub fn run(args: &RunArgs) -> Result<()> {
             let (shots, docs) = mmlu::split_shots(mmlu::read_mmlu_jsonl(&path)?, args.shots);
             let docs = limited(docs, args.limit);
             let bar = progress_bar(docs.len(), "mmlu");
-            let predictions = run_mmlu(&lm, &docs, &shots, args.batch_size, &mut |done| {
-                bar.set_position(done as u64)
-            })?;
+            let mut tick = |done: usize| bar.set_position(done as u64);
+            let predictions = if args.generative {
+                let max_new_tokens = args.max_new_tokens.min(MMLU_GENERATIVE_MAX_TOKENS);
+                run_mmlu_generative(
+                    &lm,
+                    &docs,
+                    &shots,
+                    args.batch_size,
+                    max_new_tokens,
+                    args.chat,
+                    &mut tick,
+                )?
+            } else {
+                run_mmlu(&lm, &docs, &shots, args.batch_size, &mut tick)?
+            };
             bar.finish();
             write_jsonl(&out.join("predictions.jsonl"), &predictions)?;
             serde_json::to_value(mmlu::evaluate(&predictions)?)?
