@@ -4,7 +4,7 @@
 
 use burn::prelude::Device;
 use lm::{
-    CausalLm, ChatMessage, GenerationRequest, SamplingParams, Tokenizer, generate,
+    CausalLm, ChatMessage, Generation, GenerationRequest, SamplingParams, Tokenizer, generate,
     sequence_logprobs,
 };
 
@@ -62,34 +62,19 @@ pub fn run_gsm8k(
             .collect(),
         ..SamplingParams::greedy(max_new_tokens)
     };
-    let mut predictions = Vec::with_capacity(docs.len());
-    for chunk in docs.chunks(batch_size.max(1)) {
-        let requests = chunk
-            .iter()
-            .map(|doc| {
-                Ok(GenerationRequest {
-                    prompt: lm.encode(&gsm8k::prompt(doc, shots))?,
-                    params: params.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let outputs = generate(
-            lm.model,
-            &requests,
-            lm.pad_id(),
-            Some(lm.tokenizer),
-            lm.device,
-        )
-        .map_err(lm_error)?;
-        for (doc, output) in chunk.iter().zip(outputs) {
-            predictions.push(Gsm8kPrediction {
-                completion: output.text.unwrap_or_default(),
-                answer: doc.answer.clone(),
-            });
-        }
-        progress(predictions.len());
-    }
-    Ok(predictions)
+    let prompts = docs
+        .iter()
+        .map(|doc| lm.encode(&gsm8k::prompt(doc, shots)))
+        .collect::<Result<Vec<_>>>()?;
+    let outputs = generate_all(lm, prompts, &params, batch_size, progress)?;
+    Ok(docs
+        .iter()
+        .zip(outputs)
+        .map(|(doc, output)| Gsm8kPrediction {
+            completion: output.text.unwrap_or_default(),
+            answer: doc.answer.clone(),
+        })
+        .collect())
 }
 
 /// The generative MMLU variant: greedy text after the same prompt (ending in "Answer:"),
@@ -112,44 +97,31 @@ pub fn run_mmlu_generative(
         stop_strings: vec!["\n".into()],
         ..SamplingParams::greedy(max_new_tokens)
     };
-    let mut predictions = Vec::with_capacity(docs.len());
-    for chunk in docs.chunks(batch_size.max(1)) {
-        let requests = chunk
-            .iter()
-            .map(|doc| {
-                let examples = shots.get(&doc.subject).map_or(&[][..], Vec::as_slice);
-                let mut text = mmlu::prompt(doc, examples);
-                if chat {
-                    text = lm
-                        .tokenizer
-                        .apply_chat_template(&[ChatMessage::user(text)], true)
-                        .map_err(lm_error)?;
-                }
-                Ok(GenerationRequest {
-                    prompt: lm.encode(&text)?,
-                    params: params.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let outputs = generate(
-            lm.model,
-            &requests,
-            lm.pad_id(),
-            Some(lm.tokenizer),
-            lm.device,
-        )
-        .map_err(lm_error)?;
-        for (doc, output) in chunk.iter().zip(outputs) {
-            predictions.push(MmluPrediction {
-                subject: doc.subject.clone(),
-                gold: mmlu::LETTERS[doc.answer].to_string(),
-                loglikelihoods: None,
-                completion: Some(output.text.unwrap_or_default()),
-            });
-        }
-        progress(predictions.len());
-    }
-    Ok(predictions)
+    let prompts = docs
+        .iter()
+        .map(|doc| {
+            let examples = shots.get(&doc.subject).map_or(&[][..], Vec::as_slice);
+            let mut text = mmlu::prompt(doc, examples);
+            if chat {
+                text = lm
+                    .tokenizer
+                    .apply_chat_template(&[ChatMessage::user(text)], true)
+                    .map_err(lm_error)?;
+            }
+            lm.encode(&text)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let outputs = generate_all(lm, prompts, &params, batch_size, progress)?;
+    Ok(docs
+        .iter()
+        .zip(outputs)
+        .map(|(doc, output)| MmluPrediction {
+            subject: doc.subject.clone(),
+            gold: mmlu::LETTERS[doc.answer].to_string(),
+            loglikelihoods: None,
+            completion: Some(output.text.unwrap_or_default()),
+        })
+        .collect())
 }
 
 /// Greedy chat replies: each conversation goes through the model's chat template with the
@@ -166,39 +138,59 @@ pub fn run_chat(
         stop_token_ids: lm.tokenizer.eos_id().into_iter().collect(),
         ..SamplingParams::greedy(max_new_tokens)
     };
-    let mut replies = Vec::with_capacity(conversations.len());
-    for chunk in conversations.chunks(batch_size.max(1)) {
-        let requests = chunk
-            .iter()
-            .map(|messages| {
-                let text = lm
-                    .tokenizer
-                    .apply_chat_template(messages, true)
-                    .map_err(lm_error)?;
-                Ok(GenerationRequest {
-                    // The template writes its own special tokens.
-                    prompt: lm.encode(&text)?,
-                    params: params.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let outputs = generate(
-            lm.model,
-            &requests,
-            lm.pad_id(),
-            Some(lm.tokenizer),
-            lm.device,
-        )
-        .map_err(lm_error)?;
-        for output in outputs {
+    let prompts = conversations
+        .iter()
+        .map(|messages| {
+            let text = lm
+                .tokenizer
+                .apply_chat_template(messages, true)
+                .map_err(lm_error)?;
+            // The template writes its own special tokens.
+            lm.encode(&text)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let eos = lm.tokenizer.eos_id();
+    Ok(generate_all(lm, prompts, &params, batch_size, progress)?
+        .into_iter()
+        .map(|output| {
             // The stop token is kept in `tokens`; it is not part of the reply's length.
-            let eos = lm.tokenizer.eos_id();
             let len = output.tokens.iter().filter(|t| Some(**t) != eos).count();
-            replies.push((output.text.unwrap_or_default(), len));
-        }
-        progress(replies.len());
+            (output.text.unwrap_or_default(), len)
+        })
+        .collect())
+}
+
+/// Generates for every prompt with `params`, `batch_size` prompts at a time; `progress` is
+/// told how many are done after each batch.
+fn generate_all(
+    lm: &LanguageModel<'_>,
+    prompts: Vec<Vec<u32>>,
+    params: &SamplingParams,
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Generation>> {
+    let mut outputs = Vec::with_capacity(prompts.len());
+    for chunk in prompts.chunks(batch_size.max(1)) {
+        let requests: Vec<GenerationRequest> = chunk
+            .iter()
+            .map(|prompt| GenerationRequest {
+                prompt: prompt.clone(),
+                params: params.clone(),
+            })
+            .collect();
+        outputs.extend(
+            generate(
+                lm.model,
+                &requests,
+                lm.pad_id(),
+                Some(lm.tokenizer),
+                lm.device,
+            )
+            .map_err(lm_error)?,
+        );
+        progress(outputs.len());
     }
-    Ok(replies)
+    Ok(outputs)
 }
 
 /// lm-eval's context/continuation split: trailing whitespace of the context moves to the
