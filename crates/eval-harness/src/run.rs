@@ -5,7 +5,7 @@
 use burn::prelude::Device;
 use lm::{
     CausalLm, ChatMessage, Generation, GenerationRequest, SamplingParams, Tokenizer, generate,
-    sequence_logprobs,
+    next_token_logprobs, sequence_logprobs,
 };
 
 use crate::error::{Error, Result};
@@ -234,24 +234,64 @@ pub fn run_mmlu(
 ) -> Result<Vec<MmluPrediction>> {
     let mut predictions = Vec::with_capacity(docs.len());
     for chunk in docs.chunks(batch_size.max(1)) {
-        let mut pairs = Vec::with_capacity(chunk.len() * 4);
+        // Per question: the four (context, continuation) pairs, and whether they share
+        // one context and are single tokens (then one forward of the context scores all
+        // four, instead of four sequences).
+        let mut questions = Vec::with_capacity(chunk.len());
         for doc in chunk {
             let examples = shots.get(&doc.subject).map_or(&[][..], Vec::as_slice);
             let context = mmlu::prompt(doc, examples);
             let encoder = ContextEncoder::new(lm, &context)?;
-            for continuation in mmlu::CONTINUATIONS {
-                pairs.push(encoder.pair(lm, continuation)?);
-            }
+            let pairs = mmlu::CONTINUATIONS
+                .iter()
+                .map(|continuation| encoder.pair(lm, continuation))
+                .collect::<Result<Vec<_>>>()?;
+            let shared = pairs
+                .iter()
+                .all(|(context, continuation)| continuation.len() == 1 && *context == pairs[0].0);
+            questions.push((pairs, shared));
         }
-        let scores = sequence_logprobs(lm.model, &pairs, lm.pad_id(), lm.device)
-            .map_err(lm_error)?
-            .sum
-            .try_into_vec_as::<f32>()
-            .map_err(|err| Error::Metric {
-                metric: "mmlu",
-                reason: format!("reading log-likelihoods: {err:?}"),
-            })?;
-        for (doc, ll) in chunk.iter().zip(scores.chunks(4)) {
+        let contexts: Vec<Vec<u32>> = questions
+            .iter()
+            .filter(|(_, shared)| *shared)
+            .map(|(pairs, _)| pairs[0].0.clone())
+            .collect();
+        let mut next_token = if contexts.is_empty() {
+            Vec::new()
+        } else {
+            read_f32(
+                next_token_logprobs(lm.model, &contexts, lm.pad_id(), lm.device)
+                    .map_err(lm_error)?,
+            )?
+        }
+        .into_iter();
+        let vocab = if contexts.is_empty() {
+            0
+        } else {
+            next_token.len() / contexts.len()
+        };
+        let separate: Vec<(Vec<u32>, Vec<u32>)> = questions
+            .iter()
+            .filter(|(_, shared)| !*shared)
+            .flat_map(|(pairs, _)| pairs.iter().cloned())
+            .collect();
+        let mut summed = if separate.is_empty() {
+            Vec::new()
+        } else {
+            read_f32(
+                sequence_logprobs(lm.model, &separate, lm.pad_id(), lm.device)
+                    .map_err(lm_error)?
+                    .sum,
+            )?
+        }
+        .into_iter();
+        for (doc, (pairs, shared)) in chunk.iter().zip(&questions) {
+            let ll: Vec<f32> = if *shared {
+                let row: Vec<f32> = next_token.by_ref().take(vocab).collect();
+                pairs.iter().map(|(_, c)| row[c[0] as usize]).collect()
+            } else {
+                summed.by_ref().take(4).collect()
+            };
             predictions.push(MmluPrediction {
                 subject: doc.subject.clone(),
                 gold: mmlu::LETTERS[doc.answer].to_string(),
@@ -262,4 +302,14 @@ pub fn run_mmlu(
         progress(predictions.len());
     }
     Ok(predictions)
+}
+
+/// A tensor's values as f32 (row-major).
+fn read_f32<const D: usize>(tensor: burn::prelude::Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .try_into_vec_as::<f32>()
+        .map_err(|err| Error::Metric {
+            metric: "mmlu",
+            reason: format!("reading log-likelihoods: {err:?}"),
+        })
 }

@@ -57,7 +57,7 @@ pub use crate::{
         quant::{GgmlType, dequantize},
         weights::WeightDType,
     },
-    logprobs::{SequenceLogprobs, sequence_logprobs},
+    logprobs::{SequenceLogprobs, next_token_logprobs, sequence_logprobs},
     models::{
         batch::{PaddingSide, TokenBatch},
         bert::BertModel,

@@ -85,3 +85,29 @@ pub fn sequence_logprobs(
         response_lengths,
     })
 }
+
+/// Log-probabilities of the next token after each prompt, from one forward pass over a
+/// left-padded batch (only the last position goes through the LM head). This is what scores
+/// single-token continuations (MMLU's " A" … " D" after one shared context) and judge
+/// verdict tokens.
+///
+/// # Shapes
+/// Returns `[prompts.len(), vocab_size]`.
+pub fn next_token_logprobs(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    pad_id: u32,
+    device: &Device,
+) -> Result<Tensor<2>> {
+    if let Some(i) = prompts.iter().position(Vec::is_empty) {
+        return Err(Error::Input {
+            reason: format!("prompt {i} is empty; the next token needs a context"),
+        });
+    }
+    let batch = TokenBatch::new(prompts, pad_id, PaddingSide::Left, device)?;
+    let [rows, len] = batch.dims();
+    // [rows, 1, vocab] → [rows, vocab]
+    let logits = model.forward_window(&batch, len - 1, len);
+    let [_, _, vocab] = logits.dims();
+    Ok(log_softmax(logits.reshape([rows, vocab]), 1))
+}

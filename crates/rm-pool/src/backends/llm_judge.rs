@@ -19,10 +19,9 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use lm::{
-    CausalLm, ChatMessage, DeviceSpec, Gguf, PaddingSide, TokenBatch, Tokenizer, WeightDType,
-    is_gguf, load_causal_lm, sequence_logprobs,
+    CausalLm, ChatMessage, DeviceSpec, Gguf, Tokenizer, WeightDType, is_gguf, load_causal_lm,
+    next_token_logprobs, sequence_logprobs,
 };
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
@@ -283,14 +282,8 @@ impl RewardModel for LlmJudgeRm {
                 .enumerate()
                 .map(|(i, item)| self.tokens(chunk_index * self.batch_size + i, item))
                 .collect::<Result<Vec<_>>>()?;
-            // Left padding puts every row's last token in the last column.
-            let batch = TokenBatch::new(&sequences, 0, PaddingSide::Left, &self.device)
+            let logps = next_token_logprobs(&self.model, &sequences, 0, &self.device)
                 .map_err(|source| Error::model(&self.name, source))?;
-            let [rows, len] = batch.dims();
-            // [rows, 1, vocab] → log-probabilities → the label columns [rows, labels].
-            let logits = self.model.forward_window(&batch, len - 1, len);
-            let [_, _, vocab] = logits.dims();
-            let logps = log_softmax(logits.reshape([rows, vocab]), 1);
             let index = Tensor::<1, Int>::from_data(
                 TensorData::new(label_ids.clone(), [n_labels]),
                 &self.device,
