@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::Device;
 use eval_harness::mmlu::{self, read_mmlu_jsonl};
 use eval_harness::run::{LanguageModel, run_mmlu, run_mmlu_generative};
-use lm::{Gguf, Tokenizer, WeightDType, load_causal_lm, sequence_logprobs};
+use lm::{CausalLm, Gguf, Tokenizer, WeightDType, load_causal_lm, sequence_logprobs};
 
 fn asset(relative: &str) -> PathBuf {
     let root = std::env::var_os("RM_ROUTING_ASSETS")
@@ -24,12 +24,18 @@ fn asset(relative: &str) -> PathBuf {
     path
 }
 
-#[test]
-fn generated_letters_are_extracted_and_scored() {
+/// SmolLM2-135M-Instruct from its GGUF, with its tokenizer, on the CPU.
+fn smollm2() -> (CausalLm, Tokenizer, Device) {
     let path = asset("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     let device = Device::default();
     let (_, model) = load_causal_lm(&path, &device, WeightDType::F32).unwrap();
     let tokenizer = Tokenizer::from_gguf(&Gguf::open(&path).unwrap()).unwrap();
+    (model, tokenizer, device)
+}
+
+#[test]
+fn generated_letters_are_extracted_and_scored() {
+    let (model, tokenizer, device) = smollm2();
     let lm = LanguageModel {
         model: &model,
         tokenizer: &tokenizer,
@@ -53,10 +59,7 @@ fn generated_letters_are_extracted_and_scored() {
 
 #[test]
 fn one_forward_per_question_equals_four_sequences() {
-    let path = asset("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    let device = Device::default();
-    let (_, model) = load_causal_lm(&path, &device, WeightDType::F32).unwrap();
-    let tokenizer = Tokenizer::from_gguf(&Gguf::open(&path).unwrap()).unwrap();
+    let (model, tokenizer, device) = smollm2();
     let lm = LanguageModel {
         model: &model,
         tokenizer: &tokenizer,

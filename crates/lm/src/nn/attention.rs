@@ -9,7 +9,7 @@ use burn::nn::{Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::nn::lora::{LoraAdapter, LoraInit, project};
+use crate::nn::lora::{LoraAdapter, LoraInit, merge, project};
 use crate::nn::rope;
 
 /// Masked attention scores are set to this rather than −∞, so that a row with every key
@@ -160,10 +160,6 @@ impl Attention {
     /// Folds the adapters into the projection weights and drops them.
     pub(crate) fn merge_lora(self) -> Self {
         let lora = self.lora;
-        let merge = |linear: Linear, adapter: Option<LoraAdapter>| match adapter {
-            Some(adapter) => adapter.merged_into(linear),
-            None => linear,
-        };
         Self {
             q_proj: merge(self.q_proj, lora.q_proj),
             k_proj: merge(self.k_proj, lora.k_proj),

@@ -9,8 +9,7 @@
 //! The update is applied to activations (two thin matmuls) rather than merged into a dense
 //! weight each step: its backward then costs `tokens · (d_in + d_out) · rank` instead of a
 //! full weight-shaped gradient, and dropout on the adapter input (PEFT's `lora_dropout`)
-//! stays possible. [`LoraAdapter::merged_into`] folds an adapter into its base weight for
-//! export.
+//! stays possible. [`merge`] folds an adapter into its base weight for export.
 
 use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, Linear};
@@ -196,17 +195,21 @@ impl LoraAdapter {
             .matmul(self.a.val().unsqueeze_dim(0));
         down.matmul(self.b.val().unsqueeze_dim(0)) * self.scale
     }
+}
 
-    /// `base` with this adapter folded in: `W + s·A·B` (burn's `[d_in, d_out]` layout).
-    pub(crate) fn merged_into(&self, base: Linear) -> Linear {
-        let delta = self.a.val().matmul(self.b.val()) * self.scale;
-        Linear {
-            weight: base.weight.map(|w| {
-                let dtype = w.dtype();
-                (w + delta.cast(dtype)).detach()
-            }),
-            bias: base.bias,
-        }
+/// `linear` with `adapter` folded in — `W + s·A·B` in burn's `[d_in, d_out]` layout — or
+/// unchanged without one.
+pub(crate) fn merge(linear: Linear, adapter: Option<LoraAdapter>) -> Linear {
+    let Some(adapter) = adapter else {
+        return linear;
+    };
+    let delta = adapter.a.val().matmul(adapter.b.val()) * adapter.scale;
+    Linear {
+        weight: linear.weight.map(|w| {
+            let dtype = w.dtype();
+            (w + delta.cast(dtype)).detach()
+        }),
+        bias: linear.bias,
     }
 }
 

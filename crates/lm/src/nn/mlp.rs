@@ -4,7 +4,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::nn::lora::{LoraAdapter, LoraInit, project};
+use crate::nn::lora::{LoraAdapter, LoraInit, merge, project};
 
 /// down(silu(gate(x)) ⊙ up(x)). Field names match HF checkpoint keys.
 #[derive(Module, Debug)]
@@ -50,10 +50,6 @@ impl Mlp {
     /// Folds the adapters into the projection weights and drops them.
     pub(crate) fn merge_lora(self) -> Self {
         let lora = self.lora;
-        let merge = |linear: Linear, adapter: Option<LoraAdapter>| match adapter {
-            Some(adapter) => adapter.merged_into(linear),
-            None => linear,
-        };
         Self {
             gate_proj: merge(self.gate_proj, lora.gate_proj),
             up_proj: merge(self.up_proj, lora.up_proj),
