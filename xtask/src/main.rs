@@ -34,6 +34,9 @@ enum Command {
     /// Run language models (Hugging Face folders or GGUF files).
     #[command(subcommand)]
     Lm(commands::lm::LmCommand),
+    /// Build preference data, train the offline router, evaluate its export.
+    #[command(subcommand)]
+    OfflineRouter(commands::offline_router::OfflineRouterCommand),
     /// Score preference pairs with a pool of reward models.
     #[command(subcommand)]
     Rm(commands::rm::RmCommand),
@@ -58,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(command) => commands::bench::run(command),
         Command::Eval(command) => commands::eval::run(command),
         Command::Lm(command) => commands::lm::run(command),
+        Command::OfflineRouter(command) => commands::offline_router::run(command),
         Command::Rm(command) => commands::rm::run(command),
         Command::Router(command) => commands::router::run(command),
     }

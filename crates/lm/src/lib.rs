@@ -52,7 +52,8 @@ pub use crate::{
     load::{
         gguf::{Gguf, MetadataValue, TensorInfo},
         model::{
-            is_gguf, load_bert, load_causal_lm, load_sequence_classifier, read_decoder_config,
+            is_gguf, load_bert, load_causal_lm, load_sequence_classifier, load_tokenizer,
+            read_decoder_config,
         },
         quant::{GgmlType, dequantize},
         weights::WeightDType,

@@ -7,7 +7,7 @@
 //! receive gradients and are updated.
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -165,6 +165,42 @@ impl Optimizer {
     /// Updates taken so far.
     pub fn steps(&self) -> usize {
         self.steps
+    }
+
+    /// Writes the AdamW moments to `path` (burn's burnpack format, keyed by parameter id),
+    /// for a checkpoint; the update count is the caller's to keep ([`Optimizer::steps`]).
+    /// Parameter ids survive only a model saved in burnpack too, so save the trainable
+    /// module beside it that way.
+    ///
+    /// Errors while micro-batch gradients are pending: checkpoint after an update.
+    pub fn save_state(&self, path: &std::path::Path) -> Result<()> {
+        if self.micro_steps != 0 {
+            return Err(Error::Input {
+                reason: format!(
+                    "optimizer state saved with {} of {} micro-batches pending",
+                    self.micro_steps, self.config.accumulation_steps
+                ),
+            });
+        }
+        self.adamw
+            .to_record()
+            .save(path)
+            .map_err(|err| Error::Config {
+                reason: format!("writing optimizer state {}: {err}", path.display()),
+            })
+    }
+
+    /// Restores moments written by [`Optimizer::save_state`] and the update count `steps`
+    /// they were saved at; the next update continues as the saved optimiser would have.
+    pub fn load_state(&mut self, path: &std::path::Path, steps: usize) -> Result<()> {
+        let record = OptimizerRecord::load(path).map_err(|err| Error::Config {
+            reason: format!("reading optimizer state {}: {err}", path.display()),
+        })?;
+        self.adamw = self.adamw.clone().load_record(record);
+        self.accumulated = None;
+        self.micro_steps = 0;
+        self.steps = steps;
+        Ok(())
     }
 }
 

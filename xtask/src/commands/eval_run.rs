@@ -21,7 +21,7 @@ use eval_harness::outputs::{self, MtBenchAnswer};
 use eval_harness::run::{LanguageModel, run_chat, run_gsm8k, run_mmlu, run_mmlu_generative};
 use eval_harness::{data, gsm8k, mmlu, mt_bench};
 use indicatif::{ProgressBar, ProgressStyle};
-use lm::{ChatMessage, DeviceSpec, Gguf, Tokenizer, WeightDType, is_gguf, load_causal_lm};
+use lm::{ChatMessage, DeviceSpec, WeightDType, load_causal_lm, load_tokenizer};
 use serde::Serialize;
 
 /// Most tokens of a generative MMLU answer (a letter, perhaps with its text).
@@ -99,11 +99,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let device = args.device.device()?;
     let (_, model) = load_causal_lm(&args.model, &device, WeightDType::F32)
         .with_context(|| format!("loading {}", args.model.display()))?;
-    let tokenizer = if is_gguf(&args.model) {
-        Tokenizer::from_gguf(&Gguf::open(&args.model)?)?
-    } else {
-        Tokenizer::from_hf_dir(&args.model)?
-    };
+    let tokenizer = load_tokenizer(&args.model)?;
     let lm = LanguageModel {
         model: &model,
         tokenizer: &tokenizer,
@@ -357,11 +353,7 @@ fn build_judge(spec: &str, args: &RunArgs, device: &Device) -> Result<Box<dyn Ju
     let path = Path::new(spec);
     let (_, model) = load_causal_lm(path, device, WeightDType::F32)
         .with_context(|| format!("loading the judge {spec}"))?;
-    let tokenizer = if is_gguf(path) {
-        Tokenizer::from_gguf(&Gguf::open(path)?)?
-    } else {
-        Tokenizer::from_hf_dir(path)?
-    };
+    let tokenizer = load_tokenizer(path)?;
     let name = path.file_stem().map_or_else(
         || "local-judge".into(),
         |s| s.to_string_lossy().into_owned(),

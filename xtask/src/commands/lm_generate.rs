@@ -5,10 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use lm::{
-    ChatMessage, DeviceSpec, GenerationRequest, Gguf, SamplingParams, Tokenizer, WeightDType,
-    is_gguf,
-};
+use lm::{ChatMessage, DeviceSpec, GenerationRequest, SamplingParams, WeightDType};
 
 /// Arguments of `lm generate`.
 #[derive(Debug, Args)]
@@ -48,11 +45,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     let start = Instant::now();
     let (config, model) = lm::load_causal_lm(&args.model, &device, WeightDType::F32)
         .with_context(|| format!("loading {}", args.model.display()))?;
-    let tokenizer = if is_gguf(&args.model) {
-        Tokenizer::from_gguf(&Gguf::open(&args.model)?)?
-    } else {
-        Tokenizer::from_hf_dir(&args.model)?
-    };
+    let tokenizer = lm::load_tokenizer(&args.model)?;
     eprintln!(
         "loaded {} ({} layers, d = {}) in {:.1} s on {}",
         args.model.display(),

@@ -13,6 +13,7 @@ use crate::load::gguf_decoder::{decoder_config, hf_tensor_name, unpermute_rows};
 use crate::load::weights::{WeightDType, load_safetensors, load_tensors, safetensors_files};
 use crate::models::bert::{BERT_KEY_REMAPS, BertModel};
 use crate::models::decoder::{CausalLm, SequenceClassifier};
+use crate::tokenizer::Tokenizer;
 
 /// Reads a folder's `config.json` and resolves it with `resolve`, naming the file in errors.
 fn read_config<C>(dir: &Path, resolve: impl FnOnce(&str) -> Result<C>) -> Result<C> {
@@ -84,6 +85,16 @@ pub fn load_bert(
         &BERT_KEY_REMAPS,
     )?;
     Ok((config, model))
+}
+
+/// The tokenizer of a model: from a GGUF file's metadata, or a Hugging Face folder's
+/// tokenizer.json (with its chat template).
+pub fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
+    if is_gguf(path) {
+        Tokenizer::from_gguf(&Gguf::open(path)?)
+    } else {
+        Tokenizer::from_hf_dir(path)
+    }
 }
 
 /// Whether `path` names a GGUF file (by extension, else by magic bytes).

@@ -1,0 +1,109 @@
+//! The routing data set: records with one verdict and margin per RM in arm order, the
+//! documented train/validation split, and per-RM margin scales.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::records::JudgedPair;
+
+/// A record as the router trains on it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoutingRecord {
+    /// The pair (its prompt and responses are the encoder's input).
+    pub pair: rm_pool::PreferencePair,
+    /// Per RM (arm order): its verdict was right.
+    pub correct: Vec<bool>,
+    /// Per RM (arm order): score(chosen) − score(rejected), in the RM's units.
+    pub margin: Vec<f64>,
+}
+
+impl RoutingRecord {
+    /// Some RMs are right and some wrong: the record carries Bradley–Terry edges.
+    pub fn is_informative(&self) -> bool {
+        self.correct.iter().any(|&c| c) && self.correct.iter().any(|&c| !c)
+    }
+
+    /// At least one RM is right (the records routing accuracy counts).
+    pub fn has_correct_rm(&self) -> bool {
+        self.correct.iter().any(|&c| c)
+    }
+}
+
+/// Records in arm order, for the RMs named in `rm_names`.
+///
+/// Errors naming the record (0-based, in file order) and the RM when a judgment is missing.
+pub fn routing_records(records: &[JudgedPair], rm_names: &[String]) -> Result<Vec<RoutingRecord>> {
+    if rm_names.is_empty() {
+        return Err(Error::Input("routing needs at least one RM".into()));
+    }
+    records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| {
+            let mut correct = Vec::with_capacity(rm_names.len());
+            let mut margin = Vec::with_capacity(rm_names.len());
+            for name in rm_names {
+                let judgment = record.judgments.get(name).ok_or_else(|| {
+                    Error::Input(format!(
+                        "record {index} has no judgment by RM `{name}` (judge it with the pool first)"
+                    ))
+                })?;
+                correct.push(judgment.correct);
+                margin.push(judgment.margin);
+            }
+            Ok(RoutingRecord {
+                pair: record.pair.clone(),
+                correct,
+                margin,
+            })
+        })
+        .collect()
+}
+
+/// Splits record indices into (train, validation) by prompt: a record is held out when the
+/// first 8 bytes of SHA-256(seed as 8 little-endian bytes ‖ the prompt's messages as JSON),
+/// read as a little-endian integer, fall below `fraction` × 2⁶⁴. Every pair of one prompt
+/// lands on the same side (no prompt leaks from training into validation), and a record's
+/// side does not depend on the file's order or on the other records.
+pub fn split_by_prompt(
+    records: &[RoutingRecord],
+    validation_fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
+    let threshold = validation_fraction.clamp(0.0, 1.0);
+    let (mut train, mut validation) = (Vec::new(), Vec::new());
+    for (index, record) in records.iter().enumerate() {
+        let mut hasher = Sha256::new();
+        hasher.update(seed.to_le_bytes());
+        hasher.update(serde_json::to_vec(&record.pair.prompt).unwrap_or_default());
+        let digest = hasher.finalize();
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&digest[..8]);
+        let unit = u64::from_le_bytes(head) as f64 / 2f64.powi(64);
+        if unit < threshold {
+            validation.push(index);
+        } else {
+            train.push(index);
+        }
+    }
+    (train, validation)
+}
+
+/// Per-RM margin scale for the regression head: the root mean square of the RM's margins
+/// over `records` (1 when they are all zero). Dividing by it puts every RM's margins on a
+/// comparable scale with their signs (the verdicts) kept; METHOD.md §2 asks for per-RM
+/// normalisation because the heads' outputs are bounded cosines.
+pub fn margin_scales(records: &[&RoutingRecord], n_rms: usize) -> Vec<f64> {
+    (0..n_rms)
+        .map(|rm| {
+            let n = records.len().max(1) as f64;
+            let mean_square = records.iter().map(|r| r.margin[rm].powi(2)).sum::<f64>() / n;
+            let rms = mean_square.sqrt();
+            if rms > 0.0 && rms.is_finite() {
+                rms
+            } else {
+                1.0
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,634 @@
+//! Training the router: data preparation (judging, split, edges, margin scales), the
+//! AdamW loop with warm-up and decay, validation routing accuracy with keep-best, atomic
+//! checkpoints every N updates and at the end, resume, and metrics as JSONL.
+//!
+//! Run folder layout (`output` of the config):
+//! - `judged.jsonl`: the records with every pool RM's judgment (reused by `eval`);
+//! - `metrics.jsonl`: one line per update and per validation;
+//! - `checkpoints/step-NNNNNN/`: `model.bpk` (trainable weights, burnpack),
+//!   `optimizer.bpk` (AdamW moments) and `state.json`;
+//! - `best/` and `final/`: exports ([`crate::export`]).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use burn::prelude::*;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use eval_harness::routing::{RoutedRecord, RoutingAccuracy, routing_accuracy};
+use lm::{DeviceSpec, Optimizer, OptimizerConfig, StepOutcome};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rm_pool::{PoolConfig, RmPool};
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::dataset::{RoutingRecord, margin_scales, routing_records, split_by_prompt};
+use crate::edges::{Edges, balance, record_edges};
+use crate::encoder::{Backbone, TextEncoder, Training, load_backbone};
+use crate::error::{Error, Result};
+use crate::export::{
+    EXPORT_FORMAT, EXPORT_VERSION, EncoderSpec, ExportMeta, TEXT_FORMAT, write_export,
+};
+use crate::files::{read_json, write_folder, write_json};
+use crate::head::RouterHead;
+use crate::judge::judge_missing;
+use crate::loss::{LossTargets, losses};
+use crate::model::{Embeddings, RouterModel, TextTable};
+use crate::records::{read_records, write_records};
+
+/// Format tag of a checkpoint's `state.json`.
+pub const CHECKPOINT_FORMAT: &str = "offline-router-checkpoint";
+/// Version of the checkpoint layout.
+pub const CHECKPOINT_VERSION: u32 = 1;
+
+/// What training reports as it goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainEvent {
+    /// Pool judgments: records scored so far, of all.
+    Judging {
+        /// Done.
+        done: usize,
+        /// Total.
+        total: usize,
+    },
+    /// Frozen-backbone embeddings: texts embedded so far, of all.
+    Embedding {
+        /// Done.
+        done: usize,
+        /// Total.
+        total: usize,
+    },
+    /// The loop starts (at `start_step` when resuming).
+    Started {
+        /// Updates in the whole run.
+        total_steps: usize,
+        /// First update of this call.
+        start_step: usize,
+        /// Training records.
+        train_records: usize,
+        /// Training records with BT edges.
+        informative: usize,
+        /// Validation records.
+        validation_records: usize,
+    },
+    /// An update was taken (or skipped).
+    Step(StepMetrics),
+    /// Validation ran.
+    Validation(ValidationMetrics),
+    /// A checkpoint was written.
+    Checkpoint(PathBuf),
+}
+
+/// One update, as written to metrics.jsonl.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// Updates done, this one included.
+    pub step: usize,
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Weighted loss.
+    pub loss: f64,
+    /// L_bt.
+    pub bt: f64,
+    /// L_cls.
+    pub cls: f64,
+    /// L_reg.
+    pub reg: f64,
+    /// Gradient norm before clipping (`None` when the update was skipped).
+    pub grad_norm: Option<f64>,
+}
+
+/// One validation, as written to metrics.jsonl.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidationMetrics {
+    /// Updates done.
+    pub step: usize,
+    /// Routing accuracy (records with a correct RM).
+    pub routing_accuracy: f64,
+    /// Weighted loss.
+    pub loss: f64,
+    /// Whether this is the best so far (the `best/` export was rewritten).
+    pub best: bool,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSummary {
+    /// Updates taken in all.
+    pub steps: usize,
+    /// The update the `best/` export holds.
+    pub best_step: usize,
+    /// Its validation routing accuracy (`None` without validation records).
+    pub best_accuracy: Option<f64>,
+    /// The run folder.
+    pub output: PathBuf,
+}
+
+/// A checkpoint's `state.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointState {
+    format: String,
+    version: u32,
+    step: usize,
+    total_steps: usize,
+    rm_names: Vec<String>,
+    dim: usize,
+    best_step: usize,
+    best_accuracy: Option<f64>,
+    config: TrainConfig,
+}
+
+/// The routing data of a run.
+#[derive(Clone, Debug)]
+pub struct PreparedData {
+    /// Arm names.
+    pub rm_names: Vec<String>,
+    /// All records.
+    pub records: Vec<RoutingRecord>,
+    /// Training record indices.
+    pub train: Vec<usize>,
+    /// Validation record indices.
+    pub validation: Vec<usize>,
+}
+
+/// Reads the records, judges what they lack with the pool (writing `judged.jsonl` to the
+/// run folder), and splits them.
+pub fn prepare_data(
+    config: &TrainConfig,
+    events: &mut dyn FnMut(&TrainEvent),
+) -> Result<PreparedData> {
+    let mut records = read_records(&config.data.records)?;
+    let rm_names = match &config.data.pool {
+        Some(pool_path) => {
+            let pool_config = PoolConfig::read(pool_path)?;
+            let pool_names: Vec<String> = pool_config
+                .rms
+                .iter()
+                .map(|rm| rm.name().to_string())
+                .collect();
+            let needed = config.data.rms.clone().unwrap_or(pool_names);
+            let lacking = records
+                .iter()
+                .any(|r| needed.iter().any(|name| !r.judgments.contains_key(name)));
+            if lacking {
+                let mut pool = RmPool::from_config_file(pool_path)?;
+                judge_missing(
+                    &mut pool,
+                    &mut records,
+                    config.data.judge_batch_size,
+                    &mut |done, total| events(&TrainEvent::Judging { done, total }),
+                )?;
+                write_records(&config.output.join("judged.jsonl"), &records)?;
+            }
+            needed
+        }
+        None => config.data.rms.clone().unwrap_or_default(),
+    };
+    let records = routing_records(&records, &rm_names)?;
+    let (train, validation) =
+        split_by_prompt(&records, config.data.validation_fraction, config.seed);
+    if train.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no training records after the split",
+            config.data.records.display()
+        )));
+    }
+    Ok(PreparedData {
+        rm_names,
+        records,
+        train,
+        validation,
+    })
+}
+
+/// Everything the loop reads.
+struct Session<'a> {
+    config: &'a TrainConfig,
+    data: &'a PreparedData,
+    text: TextEncoder,
+    table: TextTable,
+    /// Frozen backbone: every text's embedding, `[texts, d]`, on the training device.
+    cache: Option<Tensor<2>>,
+    /// Kept edges per record (balanced on the training records when asked).
+    edges: Vec<Edges>,
+    /// Per-RM margin scales (training records).
+    scales: Vec<f64>,
+    device: Device,
+}
+
+impl Session<'_> {
+    fn embeddings(&self) -> Embeddings<'_> {
+        match &self.cache {
+            Some(cache) => Embeddings::Cached(cache),
+            None => Embeddings::Live {
+                text: &self.text,
+                table: &self.table,
+            },
+        }
+    }
+
+    fn targets(&self, batch: &[usize]) -> LossTargets {
+        let k = self.data.rm_names.len();
+        let n = batch.len();
+        let mut edges = vec![0f32; n * k * k];
+        let mut correct = vec![0f32; n * k];
+        let mut margin = vec![0f32; n * k];
+        for (row, &r) in batch.iter().enumerate() {
+            for &(w, l) in &self.edges[r] {
+                edges[row * k * k + w * k + l] = 1.0;
+            }
+            let record = &self.data.records[r];
+            for rm in 0..k {
+                correct[row * k + rm] = f32::from(u8::from(record.correct[rm]));
+                margin[row * k + rm] = (record.margin[rm] / self.scales[rm]) as f32;
+            }
+        }
+        LossTargets {
+            edges: Tensor::from_data(TensorData::new(edges, [n, k, k]), &self.device),
+            correct: Tensor::from_data(TensorData::new(correct, [n, k]), &self.device),
+            margin: Tensor::from_data(TensorData::new(margin, [n, k]), &self.device),
+        }
+    }
+
+    /// Routing accuracy and mean loss of `model` on `indices`.
+    fn evaluate(&self, model: &RouterModel, indices: &[usize]) -> Result<(RoutingAccuracy, f64)> {
+        let model = model.clone().no_grad();
+        let mut routed = Vec::with_capacity(indices.len());
+        let mut loss_sum = 0.0;
+        for chunk in indices.chunks(self.config.optim.batch_size) {
+            let output =
+                model.forward(chunk, &self.table.pairs, &self.embeddings(), &self.device)?;
+            let loss = losses(&output, &self.targets(chunk), &self.config.loss);
+            loss_sum += loss.total.into_scalar::<f64>() * chunk.len() as f64;
+            let chosen: Vec<i64> = output
+                .bt
+                .argmax(1)
+                .into_data()
+                .try_into_vec_as::<i64>()
+                .expect("numeric tensors convert");
+            for (&r, &arm) in chunk.iter().zip(&chosen) {
+                let record = &self.data.records[r];
+                routed.push(RoutedRecord {
+                    category: record.pair.category.clone(),
+                    correct: record.correct.clone(),
+                    chosen: arm as usize,
+                });
+            }
+        }
+        let table = routing_accuracy(&routed, self.data.rm_names.len())?;
+        Ok((table, loss_sum / indices.len().max(1) as f64))
+    }
+
+    fn export_meta(&self, step: usize) -> ExportMeta {
+        ExportMeta {
+            format: EXPORT_FORMAT.into(),
+            version: EXPORT_VERSION,
+            rm_names: self.data.rm_names.clone(),
+            dim: self.text.dim(),
+            encoder: EncoderSpec {
+                kind: self.text.kind(),
+                path: std::path::absolute(&self.config.encoder.path)
+                    .unwrap_or_else(|_| self.config.encoder.path.clone()),
+                max_tokens: self.text.max_tokens(),
+                text_format: TEXT_FORMAT,
+            },
+            step,
+        }
+    }
+
+    fn export(&self, dir: &Path, model: &RouterModel, step: usize) -> Result<()> {
+        let trained = model.encoder.as_ref().map(|m| (m, &self.text));
+        write_export(dir, &self.export_meta(step), &model.head, trained)
+    }
+}
+
+/// Trains as `config` says, from scratch or (`resume`) from the run folder's latest
+/// checkpoint; `events` hears progress.
+pub fn train(
+    config: &TrainConfig,
+    resume: bool,
+    events: &mut dyn FnMut(&TrainEvent),
+) -> Result<TrainSummary> {
+    let data = prepare_data(config, events)?;
+    let base = DeviceSpec::from_str(&config.device)?.device()?;
+    let device = base.clone().autodiff();
+    let k = data.rm_names.len();
+
+    // The backbone: frozen ones embed every text once, on the plain device.
+    let (text, encoder) = match config.encoder.training {
+        Training::Frozen => {
+            let (text, backbone) =
+                load_backbone(&config.encoder.path, config.encoder.max_tokens, &base)?;
+            (text, FrozenOrTrainable::Frozen(backbone))
+        }
+        Training::Lora | Training::Full => {
+            let (text, backbone) =
+                load_backbone(&config.encoder.path, config.encoder.max_tokens, &device)?;
+            let Backbone::Decoder(model) = backbone else {
+                return Err(Error::Config {
+                    path: config.encoder.path.clone(),
+                    reason: "only decoder backbones can be trained (LoRA or full); use training = \"frozen\" for BERT".into(),
+                });
+            };
+            let model = match (&config.encoder.training, &config.encoder.lora) {
+                (Training::Lora, Some(lora)) => model.with_lora(lora)?,
+                _ => model,
+            };
+            (text, FrozenOrTrainable::Trainable(model))
+        }
+    };
+    let table = TextTable::new(&data.records, &text)?;
+    let (cache, encoder) = match encoder {
+        FrozenOrTrainable::Frozen(backbone) => {
+            let total = table.sequences.len();
+            let cache = text.embed_all(
+                &backbone,
+                &table.sequences,
+                config.encoder.batch_size,
+                &base,
+                &mut |done| events(&TrainEvent::Embedding { done, total }),
+            )?;
+            (Some(Tensor::from_data(cache.into_data(), &device)), None)
+        }
+        FrozenOrTrainable::Trainable(model) => (None, Some(model)),
+    };
+
+    let mut edges: Vec<Edges> = data
+        .records
+        .iter()
+        .map(|r| record_edges(&r.correct))
+        .collect();
+    if config.data.balance {
+        let train_edges: Vec<Edges> = data.train.iter().map(|&r| edges[r].clone()).collect();
+        for (&r, kept) in data.train.iter().zip(balance(train_edges, k, config.seed)) {
+            edges[r] = kept;
+        }
+    }
+    let train_records: Vec<&RoutingRecord> = data.train.iter().map(|&r| &data.records[r]).collect();
+    let session = Session {
+        config,
+        data: &data,
+        scales: margin_scales(&train_records, k),
+        text,
+        table,
+        cache,
+        edges,
+        device: device.clone(),
+    };
+
+    let steps_per_epoch = data.train.len().div_ceil(config.optim.batch_size);
+    let total_steps = steps_per_epoch * config.optim.epochs;
+    let mut model = RouterModel {
+        encoder,
+        head: RouterHead::init(session.text.dim(), k, config.seed, &device),
+    };
+    let mut optimizer = Optimizer::new(OptimizerConfig {
+        weight_decay: config.optim.weight_decay,
+        max_grad_norm: (config.optim.max_grad_norm > 0.0).then_some(config.optim.max_grad_norm),
+        ..OptimizerConfig::default()
+    })?;
+    let checkpoints = config.output.join("checkpoints");
+    let metrics_path = config.output.join("metrics.jsonl");
+    let (mut step, mut best_step, mut best_accuracy) = (0, 0, None);
+    if resume && let Some(dir) = latest_checkpoint(&checkpoints)? {
+        let state: CheckpointState = read_json(&dir.join("state.json"))?;
+        check_resumable(&dir, &state, config, &data.rm_names, session.text.dim())?;
+        let mut store = BurnpackStore::from_file(dir.join("model.bpk"));
+        model
+            .load_from(&mut store)
+            .map_err(|err| Error::artifact(dir.join("model.bpk"), err.to_string()))?;
+        optimizer.load_state(&dir.join("optimizer.bpk"), state.step)?;
+        (step, best_step, best_accuracy) = (state.step, state.best_step, state.best_accuracy);
+    }
+    std::fs::create_dir_all(&config.output).map_err(Error::io(&config.output))?;
+    let mut metrics = MetricsFile::open(&metrics_path, step)?;
+    events(&TrainEvent::Started {
+        total_steps,
+        start_step: step,
+        train_records: data.train.len(),
+        informative: data
+            .train
+            .iter()
+            .filter(|&&r| !session.edges[r].is_empty())
+            .count(),
+        validation_records: data.validation.len(),
+    });
+
+    while step < total_steps {
+        let epoch = step / steps_per_epoch;
+        let order = epoch_order(&data.train, config.seed, epoch);
+        let position = step % steps_per_epoch;
+        let batch = &order[position * config.optim.batch_size
+            ..((position + 1) * config.optim.batch_size).min(order.len())];
+        let output = model.forward(batch, &session.table.pairs, &session.embeddings(), &device)?;
+        let loss = losses(&output, &session.targets(batch), &config.loss);
+        let lr = config.optim.lr_at(step, total_steps);
+        let values =
+            [&loss.total, &loss.bt, &loss.cls, &loss.reg].map(|t| t.clone().into_scalar::<f64>());
+        let (updated, outcome) = optimizer.backward_step(model, loss.total, lr);
+        model = updated;
+        step += 1;
+        let grad_norm = match outcome {
+            StepOutcome::Updated(report) => Some(report.grad_norm),
+            _ => None,
+        };
+        let line = StepMetrics {
+            step,
+            epoch,
+            lr,
+            loss: values[0],
+            bt: values[1],
+            cls: values[2],
+            reg: values[3],
+            grad_norm,
+        };
+        metrics.write(&line)?;
+        events(&TrainEvent::Step(line));
+
+        let at_checkpoint = config.checkpoint.every > 0 && step % config.checkpoint.every == 0;
+        if at_checkpoint || step == total_steps {
+            if !data.validation.is_empty() {
+                let (table, loss) = session.evaluate(&model, &data.validation)?;
+                let accuracy = table.overall.router;
+                let best = best_accuracy.is_none_or(|b| accuracy > b);
+                if best {
+                    session.export(&config.output.join("best"), &model, step)?;
+                    (best_step, best_accuracy) = (step, Some(accuracy));
+                }
+                let line = ValidationMetrics {
+                    step,
+                    routing_accuracy: accuracy,
+                    loss,
+                    best,
+                };
+                metrics.write(&line)?;
+                events(&TrainEvent::Validation(line));
+            }
+            let state = CheckpointState {
+                format: CHECKPOINT_FORMAT.into(),
+                version: CHECKPOINT_VERSION,
+                step,
+                total_steps,
+                rm_names: data.rm_names.clone(),
+                dim: session.text.dim(),
+                best_step,
+                best_accuracy,
+                config: config.clone(),
+            };
+            let dir = checkpoints.join(format!("step-{step:06}"));
+            write_checkpoint(&dir, &model, &optimizer, &state)?;
+            prune_checkpoints(&checkpoints, config.checkpoint.keep.max(1))?;
+            events(&TrainEvent::Checkpoint(dir));
+        }
+    }
+    session.export(&config.output.join("final"), &model, step)?;
+    if data.validation.is_empty() {
+        session.export(&config.output.join("best"), &model, step)?;
+        best_step = step;
+    }
+    Ok(TrainSummary {
+        steps: step,
+        best_step,
+        best_accuracy,
+        output: config.output.clone(),
+    })
+}
+
+enum FrozenOrTrainable {
+    Frozen(Backbone),
+    Trainable(lm::CausalLm),
+}
+
+/// The training records in epoch `epoch`'s order: a shuffle seeded by (seed, epoch), so a
+/// resumed run visits the same batches.
+fn epoch_order(train: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order = train.to_vec();
+    let stream = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(epoch as u64 + 1);
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(stream));
+    order
+}
+
+fn write_checkpoint(
+    dir: &Path,
+    model: &RouterModel,
+    optimizer: &Optimizer,
+    state: &CheckpointState,
+) -> Result<()> {
+    write_folder(dir, |staging| {
+        let path = staging.join("model.bpk");
+        let mut store = BurnpackStore::from_file(&path).overwrite(true);
+        model
+            .save_into(&mut store)
+            .map_err(|err| Error::artifact(&path, err.to_string()))?;
+        optimizer.save_state(&staging.join("optimizer.bpk"))?;
+        write_json(&staging.join("state.json"), state)
+    })
+}
+
+/// Step checkpoints in the folder, oldest first.
+fn list_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(Error::io(dir))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("step-"))
+                && path.join("state.json").exists()
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// The newest complete checkpoint under `dir`.
+pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(list_checkpoints(dir)?.pop())
+}
+
+fn prune_checkpoints(dir: &Path, keep: usize) -> Result<()> {
+    let found = list_checkpoints(dir)?;
+    for old in found.iter().take(found.len().saturating_sub(keep)) {
+        std::fs::remove_dir_all(old).map_err(Error::io(old))?;
+    }
+    Ok(())
+}
+
+fn check_resumable(
+    dir: &Path,
+    state: &CheckpointState,
+    config: &TrainConfig,
+    rm_names: &[String],
+    dim: usize,
+) -> Result<()> {
+    let bad = |reason: String| Err(Error::artifact(dir, reason));
+    if (state.format.as_str(), state.version) != (CHECKPOINT_FORMAT, CHECKPOINT_VERSION) {
+        return bad(format!(
+            "checkpoint {} v{}, this build reads {CHECKPOINT_FORMAT} v{CHECKPOINT_VERSION}",
+            state.format, state.version
+        ));
+    }
+    if state.rm_names != rm_names || state.dim != dim {
+        return bad(format!(
+            "checkpoint is for RMs {:?} at d = {}, this run has {rm_names:?} at d = {dim}",
+            state.rm_names, state.dim
+        ));
+    }
+    if &state.config != config {
+        return bad(
+            "the configuration changed since this checkpoint; resume with the same one".into(),
+        );
+    }
+    Ok(())
+}
+
+/// metrics.jsonl, appended line by line; on resume, lines after the resumed step are
+/// dropped first so the file tells one history.
+struct MetricsFile {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl MetricsFile {
+    fn open(path: &Path, resumed_step: usize) -> Result<Self> {
+        let kept = if resumed_step > 0 && path.exists() {
+            let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+            text.lines()
+                .filter(|line| {
+                    serde_json::from_str::<serde_json::Value>(line)
+                        .ok()
+                        .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                        .is_some_and(|s| s as usize <= resumed_step)
+                })
+                .map(|line| format!("{line}\n"))
+                .collect::<String>()
+        } else {
+            String::new()
+        };
+        std::fs::write(path, kept).map_err(Error::io(path))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(Error::io(path))?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn write(&mut self, line: &impl Serialize) -> Result<()> {
+        let text = serde_json::to_string(line)
+            .map_err(|err| Error::Input(format!("serialising metrics: {err}")))?;
+        writeln!(self.file, "{text}").map_err(Error::io(&self.path))
+    }
+}

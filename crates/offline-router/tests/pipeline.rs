@@ -1,0 +1,156 @@
+//! The whole offline stage on the synthetic task: judging through a real pool, training,
+//! keep-best, the routing table, export → bandit prior, and resume.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use offline_router::{
+    EvalRecords, PairRef, RouterExport, TrainConfig, evaluate_export, read_records, train,
+};
+
+/// The best RM is a known function of the text (its topic word): the router learns it, so
+/// its routing accuracy is within 95% of the oracle's while every single RM stays far below.
+#[test]
+fn router_learns_which_rm_to_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = crate::synthetic_config(dir.path(), "frozen", 30, 0);
+    let config = TrainConfig::read(&config_path).unwrap();
+    let summary = train(&config, false, &mut |_| {}).unwrap();
+    assert!(summary.best_accuracy.is_some());
+
+    let judged = config.output.join("judged.jsonl");
+    let table = evaluate_export(
+        &config.output.join("best"),
+        &judged,
+        None,
+        EvalRecords::Validation {
+            fraction: config.data.validation_fraction,
+            seed: config.seed,
+        },
+        &Device::flex(),
+        16,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let row = &table.overall;
+    eprintln!("{row:?}");
+    assert!(row.n >= 30, "validation too small: {}", row.n);
+    assert!(
+        row.router >= 0.95 * row.oracle,
+        "router {} vs oracle {}",
+        row.router,
+        row.oracle
+    );
+    for (k, single) in row.single.iter().enumerate() {
+        assert!(*single <= 0.7, "RM {k} alone reaches {single}");
+    }
+    assert!(row.router > row.majority_vote + 0.1, "{row:?}");
+    // The train-time validation accuracy is the eval command's.
+    assert!((summary.best_accuracy.unwrap() - row.router).abs() < 1e-9);
+
+    exported_prior_reproduces_the_router(&config.output.join("best"), &judged);
+}
+
+/// Export → load → the bandit's prior score μ0ᵀe equals the trained router's BT score, and
+/// a pool with other RMs (or another order) is refused by name.
+fn exported_prior_reproduces_the_router(export_dir: &Path, records: &Path) {
+    let device = Device::flex();
+    let export = RouterExport::load(export_dir, &device).unwrap();
+    let prior = export.prior().unwrap();
+    let names = export.meta.rm_names.clone();
+    assert_eq!(prior.names(), names.as_slice());
+    let mut reversed = names.clone();
+    reversed.reverse();
+    let err = export.check_pool(&reversed, 64).unwrap_err().to_string();
+    assert!(
+        err.contains("arm order") && err.contains(&names[0]),
+        "{err}"
+    );
+    assert!(export.check_pool(&names, 32).is_err());
+    export.check_pool(&names, 64).unwrap();
+
+    let context = export.into_context_function(&device, 8).unwrap();
+    let records = read_records(records).unwrap();
+    let pairs: Vec<PairRef<'_>> = records
+        .iter()
+        .take(12)
+        .map(|r| {
+            (
+                r.pair.prompt.as_slice(),
+                r.pair.chosen.as_str(),
+                r.pair.rejected.as_str(),
+            )
+        })
+        .collect();
+    let contexts = context.contexts_f64(&pairs).unwrap();
+    let scores: Vec<f32> = context
+        .bt_scores(&pairs)
+        .unwrap()
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap();
+    let k = names.len();
+    for (i, e) in contexts.iter().enumerate() {
+        for arm in 0..k {
+            let prior_score: f64 = prior.mean(arm).iter().zip(e).map(|(m, x)| m * x).sum();
+            let router_score = f64::from(scores[i * k + arm]);
+            assert!(
+                (prior_score - router_score).abs() < 1e-5,
+                "pair {i}, arm {arm}: prior {prior_score} vs router {router_score}"
+            );
+        }
+    }
+    // Swapping the responses changes nothing (the context is symmetric).
+    let swapped: Vec<PairRef<'_>> = pairs.iter().map(|&(p, a, b)| (p, b, a)).collect();
+    let back = context.contexts_f64(&swapped).unwrap();
+    for (x, y) in contexts.iter().flatten().zip(back.iter().flatten()) {
+        assert!((x - y).abs() < 1e-6);
+    }
+}
+
+/// Stopping after a mid-training checkpoint and resuming gives the uninterrupted run's final
+/// weights bit for bit (full fine-tuning of the tiny decoder, CPU, fixed seed).
+#[test]
+fn resume_reproduces_the_uninterrupted_run() {
+    let whole = tempfile::tempdir().unwrap();
+    let config = TrainConfig::read(&crate::synthetic_config(whole.path(), "full", 2, 3)).unwrap();
+    let summary = train(&config, false, &mut |_| {}).unwrap();
+    assert!(summary.steps >= 6, "{summary:?}");
+
+    let interrupted = tempfile::tempdir().unwrap();
+    let config_b =
+        TrainConfig::read(&crate::synthetic_config(interrupted.path(), "full", 2, 3)).unwrap();
+    train(&config_b, false, &mut |_| {}).unwrap();
+    // Forget everything after the first checkpoint, as if the run had died there.
+    let checkpoints = config_b.output.join("checkpoints");
+    let mut steps: Vec<_> = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    steps.sort();
+    for later in &steps[1..] {
+        std::fs::remove_dir_all(later).unwrap();
+    }
+    for export in ["final", "best"] {
+        std::fs::remove_dir_all(config_b.output.join(export)).unwrap();
+    }
+    let resumed = train(&config_b, true, &mut |_| {}).unwrap();
+    assert_eq!(resumed.steps, summary.steps);
+
+    for file in ["router.safetensors", "encoder/model.safetensors"] {
+        let a = std::fs::read(config.output.join("final").join(file)).unwrap();
+        let b = std::fs::read(config_b.output.join("final").join(file)).unwrap();
+        assert!(a == b, "final {file} differs after resume");
+    }
+    // Full fine-tuning moved the decoder's weights.
+    let trained = std::fs::read(config.output.join("final/encoder/model.safetensors")).unwrap();
+    let base = std::fs::read(crate::tiny_backbone().join("model.safetensors")).unwrap();
+    let tensor = |bytes: &[u8]| {
+        let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+        file.tensor("model.layers.0.self_attn.q_proj.weight")
+            .unwrap()
+            .data()
+            .to_vec()
+    };
+    assert_ne!(tensor(&trained), tensor(&base), "the decoder did not train");
+}
