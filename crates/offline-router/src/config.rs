@@ -216,3 +216,32 @@ impl TrainConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_zero() {
+        let optim = OptimConfig {
+            lr: 1.0,
+            warmup_fraction: 0.1,
+            ..OptimConfig::default()
+        };
+        assert_eq!(optim.lr_at(0, 100), 0.0);
+        assert!((optim.lr_at(5, 100) - 0.5).abs() < 1e-12);
+        assert!((optim.lr_at(10, 100) - 1.0).abs() < 1e-12);
+        assert!((optim.lr_at(55, 100) - 0.5).abs() < 1e-12);
+        let cosine = OptimConfig {
+            schedule: Schedule::Cosine,
+            ..optim.clone()
+        };
+        assert!((cosine.lr_at(55, 100) - 0.5).abs() < 1e-12);
+        assert!(cosine.lr_at(99, 100) < 0.01);
+        let constant = OptimConfig {
+            schedule: Schedule::Constant,
+            ..optim
+        };
+        assert_eq!(constant.lr_at(99, 100), 1.0);
+    }
+}

@@ -154,3 +154,47 @@ fn resume_reproduces_the_uninterrupted_run() {
     };
     assert_ne!(tensor(&trained), tensor(&base), "the decoder did not train");
 }
+
+/// LoRA on the decoder: adapters train, the export holds the merged decoder, and the context
+/// function rebuilt from it gives the router's scores.
+#[test]
+fn lora_backbone_exports_a_merged_encoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let lora = "[encoder.lora]\nrank = 4\nalpha = 8.0\nseed = 1\n";
+    let path =
+        crate::synthetic_config_with(dir.path(), &crate::tiny_backbone(), "lora", lora, 1, 0);
+    let config = TrainConfig::read(&path).unwrap();
+    train(&config, false, &mut |_| {}).unwrap();
+    let export_dir = config.output.join("final");
+    assert!(export_dir.join("encoder/model.safetensors").exists());
+    let export = RouterExport::load(&export_dir, &Device::flex()).unwrap();
+    assert_eq!(export.meta.encoder.path, Path::new("encoder"));
+    let context = export.into_context_function(&Device::flex(), 4).unwrap();
+    let prompt = [lm::ChatMessage::user("alpha: 1+2?")];
+    let scores = context
+        .bt_scores(&[(&prompt, "3 alpha", "4 alpha")])
+        .unwrap();
+    assert_eq!(scores.dims(), [1, 3]);
+}
+
+/// A BERT backbone (the real all-MiniLM-L6-v2, mean pooling), frozen: the router still
+/// learns the synthetic task.
+#[test]
+fn bert_backbone_learns_the_synthetic_task() {
+    let minilm = crate::asset("models/all-MiniLM-L6-v2");
+    let dir = tempfile::tempdir().unwrap();
+    let path = crate::synthetic_config_with(dir.path(), &minilm, "frozen", "", 30, 0);
+    let config = TrainConfig::read(&path).unwrap();
+    let summary = train(&config, false, &mut |_| {}).unwrap();
+    let accuracy = summary.best_accuracy.unwrap();
+    assert!(
+        accuracy >= 0.9,
+        "MiniLM router validation accuracy {accuracy}"
+    );
+    let export = RouterExport::load(&config.output.join("best"), &Device::flex()).unwrap();
+    assert_eq!(
+        export.meta.encoder.kind,
+        offline_router::encoder::BackboneKind::Bert
+    );
+    assert_eq!(export.meta.dim, 384);
+}

@@ -15,6 +15,20 @@ fn tiny_backbone() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rm-pool/tests/fixtures/tiny-judge")
 }
 
+/// A real asset fetched by `cargo xtask assets` (or `$RM_ROUTING_ASSETS`).
+fn asset(relative: &str) -> PathBuf {
+    let root = std::env::var_os("RM_ROUTING_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets"));
+    let path = root.join(relative);
+    assert!(
+        path.exists(),
+        "missing asset {}: run `cargo xtask assets` first",
+        path.display()
+    );
+    path
+}
+
 /// A synthetic routing task: three topics, one expert RM per topic (a noisy verifier right
 /// 98% of the time on its topic and 30% elsewhere). Writes the pool file and `n` records
 /// (TRL pairs; the topic word opens the prompt and closes each response, where a decoder's
@@ -49,8 +63,21 @@ fn synthetic_task(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
     (pool_path, records_path)
 }
 
-/// A training config for the synthetic task (paths absolute).
+/// A training config for the synthetic task (paths absolute) on the tiny decoder.
 fn synthetic_config(dir: &Path, training: &str, epochs: usize, every: usize) -> PathBuf {
+    synthetic_config_with(dir, &tiny_backbone(), training, "", epochs, every)
+}
+
+/// A training config for the synthetic task on `backbone`, with `encoder_extra` appended to
+/// the `[encoder]` table.
+fn synthetic_config_with(
+    dir: &Path,
+    backbone: &Path,
+    training: &str,
+    encoder_extra: &str,
+    epochs: usize,
+    every: usize,
+) -> PathBuf {
     let (pool, records) = synthetic_task(dir, 180);
     let config = format!(
         r#"seed = 3
@@ -66,6 +93,7 @@ path = "{backbone}"
 training = "{training}"
 max_tokens = 48
 batch_size = 32
+{encoder_extra}
 
 [loss]
 bt = 1.0
@@ -85,7 +113,7 @@ keep = 10
         out = dir.join("run").display(),
         records = records.display(),
         pool = pool.display(),
-        backbone = tiny_backbone().display(),
+        backbone = backbone.display(),
     );
     let path = dir.join("train.toml");
     std::fs::write(&path, config).unwrap();
