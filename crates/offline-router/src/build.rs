@@ -156,14 +156,9 @@ pub fn gsm8k_pairs(
     let mut stats = BuildStats::default();
     let mut pairs = Vec::new();
     for (p, doc) in docs.iter().enumerate() {
-        let mut candidates: Vec<Candidate> = samples[p]
-            .iter()
-            .map(|text| Candidate {
-                correct: gsm8k::score(text, &doc.answer).numeric_equivalence,
-                text: text.clone(),
-                source: Source::Policy,
-            })
-            .collect();
+        let mut candidates = policy_candidates(&samples[p], |text| {
+            gsm8k::score(text, &doc.answer).numeric_equivalence
+        });
         if options.reference_answers {
             candidates.push(Candidate {
                 text: gsm8k_reference_answer(&doc.answer),
@@ -201,14 +196,9 @@ pub fn mmlu_pairs(
     let mut stats = BuildStats::default();
     let mut pairs = Vec::new();
     for (p, doc) in docs.iter().enumerate() {
-        let mut candidates: Vec<Candidate> = samples[p]
-            .iter()
-            .map(|text| Candidate {
-                correct: mmlu::extract_letter(text) == Some(doc.answer),
-                text: text.clone(),
-                source: Source::Policy,
-            })
-            .collect();
+        let mut candidates = policy_candidates(&samples[p], |text| {
+            mmlu::extract_letter(text) == Some(doc.answer)
+        });
         if options.reference_answers {
             candidates.push(Candidate {
                 text: mmlu_answer(doc, doc.answer),
@@ -236,6 +226,18 @@ pub fn mmlu_pairs(
         );
     }
     Ok((pairs, stats))
+}
+
+/// The policy's answers, labelled by the task's checker `is_correct`.
+fn policy_candidates(answers: &[String], is_correct: impl Fn(&str) -> bool) -> Vec<Candidate> {
+    answers
+        .iter()
+        .map(|text| Candidate {
+            correct: is_correct(text),
+            text: text.clone(),
+            source: Source::Policy,
+        })
+        .collect()
 }
 
 /// Pairs every correct candidate with every incorrect one (identical texts once), keeps a
