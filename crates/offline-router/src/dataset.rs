@@ -17,18 +17,6 @@ pub struct RoutingRecord {
     pub margin: Vec<f64>,
 }
 
-impl RoutingRecord {
-    /// Some RMs are right and some wrong: the record carries Bradley–Terry edges.
-    pub fn is_informative(&self) -> bool {
-        self.correct.iter().any(|&c| c) && self.correct.iter().any(|&c| !c)
-    }
-
-    /// At least one RM is right (the records routing accuracy counts).
-    pub fn has_correct_rm(&self) -> bool {
-        self.correct.iter().any(|&c| c)
-    }
-}
-
 /// Records in arm order, for the RMs named in `rm_names`.
 ///
 /// Errors naming the record (0-based, in file order) and the RM when a judgment is missing.
