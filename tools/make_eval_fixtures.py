@@ -11,6 +11,9 @@ scikit-learn). Everything is seeded, so rerunning reproduces the committed file.
   and the length-controlled GLM (length_controlled_v1 features, L1 logistic regression by
   liblinear, C chosen over logspace(-4, 4, 10) by 5 GroupKFold folds on weighted log-loss,
   without the hub-only regularisation rows), with and without instruction difficulties.
+- python_random: CPython's random.Random seeded with strings (alpaca_eval swaps the two
+  outputs shown to its judge when random.Random("is_switched_outputs" + instruction +
+  "0").choices([False, True])[0] is True), with the first draws and that decision.
 - arena_hard: synthetic judgments of three models; v0.1 battles (strong verdicts x3),
   Bradley-Terry by scikit-learn's unpenalised LogisticRegression on the Elo scale, baseline
   at 1000, scores as win rates, and the 100-round bootstrap interval (numpy seed 42).
@@ -18,6 +21,7 @@ scikit-learn). Everything is seeded, so rerunning reproduces the committed file.
 
 import json
 import math
+import random
 import re
 import sys
 from pathlib import Path
@@ -263,12 +267,29 @@ def arena_fixture():
     return dict(judgments=judgments, scores=scores)
 
 
+# --- CPython's string-seeded random (alpaca_eval's output order) ---------------------------
+
+SEEDS = ["", "0", "is_switched_outputs0", "is_switched_outputsWhat is 2+2?0",
+         "is_switched_outputsÉcris un poème sur la mer 🌊0",
+         "is_switched_outputs" + "long instruction " * 40 + "0"]
+
+
+def python_random_fixture():
+    rows = []
+    for seed in SEEDS:
+        draws = random.Random(seed)
+        rows.append(dict(seed=seed, draws=[draws.random() for _ in range(3)],
+                         switched=random.Random(seed).choices([False, True], k=1)[0]))
+    return rows
+
+
 def main():
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
     out = root / "crates" / "eval-harness" / "tests" / "fixtures" / "reference.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(gsm8k=gsm8k_fixture(), mt_bench=mt_bench_fixture(),
-                                   alpaca_eval=alpaca_fixture(), arena_hard=arena_fixture()),
+                                   alpaca_eval=alpaca_fixture(), arena_hard=arena_fixture(),
+                                   python_random=python_random_fixture()),
                               indent=1))
     print(f"wrote {out}")
 

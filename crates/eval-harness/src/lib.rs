@@ -7,8 +7,10 @@
 //!
 //! The scoring half needs no model: it reads predictions or judgment files and returns
 //! metrics. [`run`] produces predictions with an `lm` model (GSM8K, MMLU, chat replies),
-//! [`judge`] grades with an OpenAI-compatible endpoint or a local model (MT-Bench), and
-//! [`outputs`] writes answers in the official tools' input formats.
+//! [`judge`] grades with an OpenAI-compatible endpoint or a local model (MT-Bench
+//! single-answer grading, AlpacaEval 2's weighted annotator, Arena-Hard's two-game pairwise
+//! judging, each with the official prompts), and [`outputs`] writes answers in the official
+//! tools' input formats.
 
 pub mod alpaca_eval;
 pub mod arena_hard;
@@ -21,6 +23,8 @@ mod logistic;
 pub mod mmlu;
 pub mod mt_bench;
 pub mod outputs;
+pub mod python_literals;
+pub mod python_random;
 pub mod routing;
 pub mod run;
 mod stats;

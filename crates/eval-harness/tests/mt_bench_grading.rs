@@ -115,4 +115,46 @@ fn a_local_model_judges_in_process() {
         )
         .unwrap();
     assert_eq!(reply, again);
+
+    // Its first-token distribution: sorted, a proper (partial) distribution, and led by the
+    // token greedy decoding chose.
+    let top = judge
+        .first_token_logprobs(
+            "You are a helpful assistant.",
+            "Is Paris the capital of France? Answer Yes or No.",
+            5,
+        )
+        .unwrap();
+    assert_eq!(top.len(), 5);
+    assert!(top.windows(2).all(|w| w[0].logprob >= w[1].logprob));
+    let mass: f64 = top.iter().map(|t| t.logprob.exp()).sum();
+    assert!(mass > 0.0 && mass <= 1.0 + 1e-6, "{mass}");
+    assert!(reply.starts_with(&top[0].token), "{reply:?} vs {top:?}");
+
+    // AlpacaEval 2's annotator runs through it on a real instruction and the real template.
+    let template = std::fs::read_to_string(asset("data/alpaca_eval/alpaca_eval_clf.txt")).unwrap();
+    let items = eval_harness::data::read_alpaca_eval(&asset(
+        "data/alpaca_eval/alpaca_eval_gpt4_baseline.json",
+    ))
+    .unwrap();
+    // The shortest baseline output keeps the forward pass small.
+    let item = items.iter().min_by_key(|i| i.output.len()).unwrap();
+    let pair = eval_harness::judge::alpaca_eval::OutputPair {
+        instruction: &item.instruction,
+        baseline: &item.output,
+        model: "I do not know.",
+    };
+    let records = eval_harness::judge::alpaca_eval::annotate(
+        &judge,
+        &template,
+        &[pair],
+        ("gpt4_1106_preview", "terse"),
+        &mut |_| {},
+    )
+    .unwrap();
+    let record = &records[0];
+    assert_eq!(record.raw_completion.len(), 5);
+    if let Some(p) = record.preference {
+        assert!((1.0..=2.0).contains(&p), "{record:?}");
+    }
 }

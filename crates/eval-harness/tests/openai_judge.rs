@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use eval_harness::data::JudgePrompt;
 use eval_harness::judge::{
-    Judge, MtBenchTurn, OpenAiJudge, OpenAiJudgeConfig, grade_mt_bench_turn,
+    self, Judge, MtBenchTurn, OpenAiJudge, OpenAiJudgeConfig, grade_mt_bench_turn,
 };
 use tiny_http::{Header, Response, Server};
 
@@ -157,4 +157,141 @@ fn an_unreachable_server_is_an_error_not_a_hang() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("gave up after 3 attempts"), "{err}");
+}
+
+/// A chat completion holding only first-token log-probabilities.
+fn logprob_completion(top: &[(&str, f64)]) -> String {
+    let top: Vec<serde_json::Value> = top
+        .iter()
+        .map(|(token, logprob)| serde_json::json!({"token": token, "logprob": logprob}))
+        .collect();
+    serde_json::json!({"choices": [{
+        "index": 0,
+        "message": {"role": "assistant", "content": top[0]["token"]},
+        "logprobs": {"content": [{"token": top[0]["token"], "logprob": top[0]["logprob"], "top_logprobs": top}]},
+    }]})
+    .to_string()
+}
+
+#[test]
+fn alpaca_eval_annotation_requests_logprobs_and_undoes_the_swap() {
+    // The judge always gives the output shown first P = 0.8 ("m"), whichever it is.
+    let (url, count) = serve(Box::new(|_, body| {
+        let request: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(request["max_tokens"], 1);
+        assert_eq!(request["logprobs"], true);
+        assert_eq!(request["top_logprobs"], 5);
+        assert_eq!(request["messages"][0]["role"], "system");
+        assert_eq!(request["messages"][0]["content"], "Pick one.");
+        (
+            200,
+            logprob_completion(&[("m", 0.8_f64.ln()), ("M", 0.2_f64.ln()), ("Both", -9.0)]),
+            Duration::ZERO,
+        )
+    }));
+    let template = "<|im_start|>system\nPick one.\n<|im_end|>\n<|im_start|>user\n\
+                    Q: {instruction}\nm: {output_1}\nM: {output_2}\n<|im_end|>";
+    // Instructions on both sides of alpaca_eval's swap decision.
+    let instructions: Vec<String> = (0..12).map(|i| format!("instruction {i}")).collect();
+    let swapped: Vec<bool> = instructions
+        .iter()
+        .map(|i| judge::alpaca_eval::is_switched(i))
+        .collect();
+    assert!(swapped.contains(&true) && swapped.contains(&false));
+    let pairs: Vec<judge::alpaca_eval::OutputPair<'_>> = instructions
+        .iter()
+        .map(|instruction| judge::alpaca_eval::OutputPair {
+            instruction,
+            baseline: "baseline answer",
+            model: "model answer",
+        })
+        .collect();
+    let mut ticks = 0;
+    let records = judge::alpaca_eval::annotate(
+        &judge(&url, 5.0),
+        template,
+        &pairs,
+        ("gpt4_1106_preview", "mine"),
+        &mut |done| ticks = done,
+    )
+    .unwrap();
+    assert_eq!((ticks, count.load(Ordering::SeqCst)), (12, 12));
+    for (record, swapped) in records.iter().zip(swapped) {
+        // Shown first = baseline → preference 2 − 0.8; shown first = model → 3 − 1.2.
+        let expected = if swapped { 1.8 } else { 1.2 };
+        assert!(
+            (record.preference.unwrap() - expected).abs() < 1e-9,
+            "{record:?}"
+        );
+        assert_eq!(record.is_switched_outputs, swapped);
+        assert_eq!(
+            (record.output_1.as_str(), record.output_2.as_str()),
+            ("baseline answer", "model answer")
+        );
+    }
+}
+
+#[test]
+fn arena_hard_judges_both_positions_with_the_category_prompt() {
+    // The judge prefers whichever answer says "good", wherever it stands.
+    let (url, count) = serve(Box::new(|_, body| {
+        let request: serde_json::Value = serde_json::from_str(body).unwrap();
+        let system = request["messages"][0]["content"].as_str().unwrap();
+        let user = request["messages"][1]["content"].as_str().unwrap();
+        assert_eq!(system, "creative system");
+        let a = user
+            .split("[A]")
+            .nth(1)
+            .unwrap()
+            .split("[B]")
+            .next()
+            .unwrap();
+        let verdict = if a.contains("good") {
+            "A is better: [[A>>B]]"
+        } else {
+            "My final verdict: [[B>A]]"
+        };
+        (200, completion(verdict), Duration::ZERO)
+    }));
+    let prompts = judge::arena_hard::ArenaHardPrompts {
+        user_template: "{QUESTION}\n[A]{ANSWER_A}\n[B]{ANSWER_B}".into(),
+        default_system_prompt: "default system".into(),
+        categories: [(
+            "creative_writing".to_string(),
+            judge::arena_hard::CategorySetting {
+                baseline: "gemini".into(),
+                system_prompt: "creative system".into(),
+            },
+        )]
+        .into_iter()
+        .collect(),
+    };
+    let question = eval_harness::data::ArenaHardQuestion {
+        uid: "q1".into(),
+        category: "creative_writing".into(),
+        subcategory: None,
+        prompt: "Write a poem.".into(),
+    };
+    let pairs = [judge::arena_hard::AnswerPair {
+        question: &question,
+        model: "a good poem",
+        baseline_name: "gemini",
+        baseline: "a dull poem",
+    }];
+    let records =
+        judge::arena_hard::judge_pairs(&judge(&url, 5.0), &prompts, "mine", &pairs, &mut |_| {})
+            .unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    let scores: Vec<Option<&str>> = records[0]
+        .games
+        .iter()
+        .map(|g| g.score.as_deref())
+        .collect();
+    // Game 1: A = baseline (dull) → B>A; game 2: A = model (good) → A>>B.
+    assert_eq!(scores, [Some("B>A"), Some("A>>B")]);
+    // The record reads back as a judgment the v2 scorer counts for the model.
+    let line = serde_json::to_string(&records[0]).unwrap();
+    let judgment: eval_harness::arena_hard::Judgment = serde_json::from_str(&line).unwrap();
+    let scores = eval_harness::arena_hard::evaluate_v2(&[judgment], 0).unwrap();
+    assert!(scores["mine"].score > 50.0, "{scores:?}");
 }

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use eval_harness::{alpaca_eval, arena_hard, gsm8k, mt_bench};
+use eval_harness::python_random::PythonRandom;
+use eval_harness::{alpaca_eval, arena_hard, gsm8k, judge, mt_bench};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -12,6 +13,14 @@ struct Reference {
     mt_bench: Vec<MtBenchCase>,
     alpaca_eval: AlpacaCase,
     arena_hard: ArenaCase,
+    python_random: Vec<PythonRandomCase>,
+}
+
+#[derive(Deserialize)]
+struct PythonRandomCase {
+    seed: String,
+    draws: Vec<f64>,
+    switched: bool,
 }
 
 #[derive(Deserialize)]
@@ -202,5 +211,23 @@ fn arena_hard_matches_show_result() {
             expected.lower,
             expected.upper
         );
+    }
+}
+
+#[test]
+fn string_seeded_draws_and_alpaca_eval_swaps_match_cpython() {
+    for case in reference().python_random {
+        let mut rng = PythonRandom::from_str_seed(&case.seed);
+        let draws: Vec<f64> = case.draws.iter().map(|_| rng.random()).collect();
+        assert_eq!(draws, case.draws, "seed {:?}", case.seed);
+        let switched = PythonRandom::from_str_seed(&case.seed).choice_index(2) == 1;
+        assert_eq!(switched, case.switched, "seed {:?}", case.seed);
+        if let Some(instruction) = case
+            .seed
+            .strip_prefix("is_switched_outputs")
+            .and_then(|rest| rest.strip_suffix('0'))
+        {
+            assert_eq!(judge::alpaca_eval::is_switched(instruction), case.switched);
+        }
     }
 }

@@ -3,9 +3,13 @@
 //!
 //! Backends implement [`Judge`]: [`OpenAiJudge`] speaks the OpenAI-compatible
 //! chat-completions protocol (GPT-4-class APIs, vLLM, llama.cpp servers); [`LocalJudge`]
-//! runs an lm model in-process. The judge prompts
-//! are data: FastChat's `judge_prompts.jsonl` for MT-Bench ([`crate::data::JudgePrompt`]).
+//! runs an lm model in-process. The judge prompts are data, read from the files they ship
+//! in: FastChat's `judge_prompts.jsonl` for MT-Bench ([`crate::data::JudgePrompt`]),
+//! alpaca_eval's `alpaca_eval_clf.txt` for AlpacaEval 2 ([`alpaca_eval`]) and the Python
+//! constants holding Arena-Hard's prompts ([`arena_hard`]).
 
+pub mod alpaca_eval;
+pub mod arena_hard;
 mod local;
 mod openai;
 
@@ -25,6 +29,31 @@ pub trait Judge {
     /// The judge's reply to `user_prompt` under `system_prompt` (greedy where the backend
     /// allows it, so judgments are repeatable).
     fn judge(&self, system_prompt: &str, user_prompt: &str) -> Result<String>;
+
+    /// The `top` most likely first tokens of the reply, most likely first, with their
+    /// log-probabilities (what alpaca_eval's weighted annotators read). Backends that do not
+    /// report log-probabilities say so.
+    fn first_token_logprobs(
+        &self,
+        system_prompt: &str,
+        user_prompt: &str,
+        top: usize,
+    ) -> Result<Vec<TokenLogprob>> {
+        let _ = (system_prompt, user_prompt, top);
+        Err(Error::Metric {
+            metric: "judge",
+            reason: format!("{} does not report token log-probabilities", self.name()),
+        })
+    }
+}
+
+/// A candidate token of a reply and its log-probability (natural log).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenLogprob {
+    /// The token's text.
+    pub token: String,
+    /// Its log-probability.
+    pub logprob: f64,
 }
 
 /// Fills a judge prompt template the way Python's `str.format` does with named fields:

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::judge::Judge;
+use crate::judge::{Judge, TokenLogprob};
 
 /// Where the judge is served and how patiently to call it.
 #[derive(Clone, Debug, Deserialize)]
@@ -95,9 +95,12 @@ impl OpenAiJudge {
         })
     }
 
-    /// One attempt: `Ok(Ok(text))`, or `Ok(Err(reason))` for a failure worth retrying, or
-    /// `Err` for one that is not.
-    fn attempt(&self, body: &serde_json::Value) -> Result<std::result::Result<String, String>> {
+    /// One attempt: `Ok(Ok(completion))`, or `Ok(Err(reason))` for a failure worth
+    /// retrying, or `Err` for one that is not.
+    fn attempt(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<std::result::Result<serde_json::Value, String>> {
         let mut request = self.agent.post(&self.url);
         if let Some(key) = &self.api_key {
             request = request.header("Authorization", &format!("Bearer {key}"));
@@ -115,34 +118,47 @@ impl OpenAiJudge {
         if status == 429 || status >= 500 {
             return Ok(Err(format!("HTTP {status}: {}", snippet(&text))));
         }
-        let fail = |reason: String| Error::Metric {
+        if status != 200 {
+            return Err(self.fail(format!("HTTP {status}: {}", snippet(&text))));
+        }
+        serde_json::from_str(&text)
+            .map(Ok)
+            .map_err(|err| self.fail(format!("malformed response ({err}): {}", snippet(&text))))
+    }
+
+    /// The completion for `body`, retried as configured.
+    fn complete(&self, body: &serde_json::Value) -> Result<serde_json::Value> {
+        let mut delay = self.config.backoff_s;
+        let mut failures = Vec::new();
+        for attempt in 0..=self.config.max_retries {
+            if attempt > 0 {
+                sleep(Duration::from_secs_f64(delay));
+                delay *= 2.0;
+            }
+            match self.attempt(body)? {
+                Ok(completion) => return Ok(completion),
+                Err(reason) => failures.push(reason),
+            }
+        }
+        Err(self.fail(format!(
+            "gave up after {} attempts: {}",
+            failures.len(),
+            failures.join("; ")
+        )))
+    }
+
+    fn fail(&self, reason: String) -> Error {
+        Error::Metric {
             metric: "openai judge",
             reason: format!("{}: {reason}", self.url),
-        };
-        if status != 200 {
-            return Err(fail(format!("HTTP {status}: {}", snippet(&text))));
         }
-        #[derive(Deserialize)]
-        struct Completion {
-            choices: Vec<Choice>,
-        }
-        #[derive(Deserialize)]
-        struct Choice {
-            message: Message,
-        }
-        #[derive(Deserialize)]
-        struct Message {
-            content: Option<String>,
-        }
-        let completion: Completion = serde_json::from_str(&text)
-            .map_err(|err| fail(format!("malformed response ({err}): {}", snippet(&text))))?;
-        completion
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|c| c.message.content)
-            .map(Ok)
-            .ok_or_else(|| fail("the response has no choices[0].message.content".into()))
+    }
+
+    fn messages(system_prompt: &str, user_prompt: &str) -> serde_json::Value {
+        json!([
+            {"role": "system", "content": system_prompt},
+            {"role": "user", "content": user_prompt},
+        ])
     }
 }
 
@@ -157,35 +173,93 @@ impl Judge for OpenAiJudge {
     }
 
     fn judge(&self, system_prompt: &str, user_prompt: &str) -> Result<String> {
-        let body = json!({
+        let completion = self.complete(&json!({
             "model": self.config.model,
-            "messages": [
-                {"role": "system", "content": system_prompt},
-                {"role": "user", "content": user_prompt},
-            ],
+            "messages": Self::messages(system_prompt, user_prompt),
             "temperature": self.config.temperature,
             "max_tokens": self.config.max_tokens,
-        });
-        let mut delay = self.config.backoff_s;
-        let mut failures = Vec::new();
-        for attempt in 0..=self.config.max_retries {
-            if attempt > 0 {
-                sleep(Duration::from_secs_f64(delay));
-                delay *= 2.0;
-            }
-            match self.attempt(&body)? {
-                Ok(text) => return Ok(text),
-                Err(reason) => failures.push(reason),
-            }
+        }))?;
+        #[derive(Deserialize)]
+        struct Completion {
+            choices: Vec<Choice>,
         }
-        Err(Error::Metric {
-            metric: "openai judge",
-            reason: format!(
-                "{}: gave up after {} attempts: {}",
-                self.url,
-                failures.len(),
-                failures.join("; ")
-            ),
-        })
+        #[derive(Deserialize)]
+        struct Choice {
+            message: Message,
+        }
+        #[derive(Deserialize)]
+        struct Message {
+            content: Option<String>,
+        }
+        let completion: Completion = serde_json::from_value(completion)
+            .map_err(|err| self.fail(format!("unexpected response layout: {err}")))?;
+        completion
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|c| c.message.content)
+            .ok_or_else(|| self.fail("the response has no choices[0].message.content".into()))
+    }
+
+    /// One token at temperature 1 with `logprobs` and `top_logprobs`, as alpaca_eval's
+    /// weighted annotators request it.
+    fn first_token_logprobs(
+        &self,
+        system_prompt: &str,
+        user_prompt: &str,
+        top: usize,
+    ) -> Result<Vec<TokenLogprob>> {
+        let completion = self.complete(&json!({
+            "model": self.config.model,
+            "messages": Self::messages(system_prompt, user_prompt),
+            "temperature": 1.0,
+            "max_tokens": 1,
+            "logprobs": true,
+            "top_logprobs": top,
+        }))?;
+        #[derive(Deserialize)]
+        struct Completion {
+            choices: Vec<Choice>,
+        }
+        #[derive(Deserialize)]
+        struct Choice {
+            logprobs: Option<Logprobs>,
+        }
+        #[derive(Deserialize)]
+        struct Logprobs {
+            content: Vec<Position>,
+        }
+        #[derive(Deserialize)]
+        struct Position {
+            top_logprobs: Vec<Candidate>,
+        }
+        #[derive(Deserialize)]
+        struct Candidate {
+            token: String,
+            logprob: f64,
+        }
+        let completion: Completion = serde_json::from_value(completion)
+            .map_err(|err| self.fail(format!("unexpected response layout: {err}")))?;
+        let first = completion
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|c| c.logprobs)
+            .and_then(|l| l.content.into_iter().next())
+            .ok_or_else(|| {
+                self.fail(
+                    "the response has no choices[0].logprobs.content[0] (does the server \
+                     support logprobs?)"
+                        .into(),
+                )
+            })?;
+        Ok(first
+            .top_logprobs
+            .into_iter()
+            .map(|c| TokenLogprob {
+                token: c.token,
+                logprob: c.logprob,
+            })
+            .collect())
     }
 }
