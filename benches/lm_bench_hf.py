@@ -6,8 +6,9 @@ Workload (see xtask/src/commands/lm_bench.rs): `batch` prompts of `prompt_len` r
 prefill = one forward keeping the last position's logits; decode = greedy generation of
 exactly `new_tokens` tokens, minus the prefill time; DPO step = policy log-probs of chosen and
 rejected responses with backward, reference log-probs without, the DPO loss (beta 0.1),
-clip_grad_norm_(1.0) and a torch.optim.AdamW step on every parameter. Median of `repeats`
-timed runs after one warm-up. The random ids differ from the Rust side's (another generator);
+clip_grad_norm_(1.0) and a torch.optim.AdamW step on every parameter, and its phases
+(forwards + loss; backward; clipping + AdamW) from timing the step's prefixes. Median of
+`repeats` timed runs after one warm-up. The random ids differ from the Rust side's (another generator);
 the cost does not depend on them.
 
 Usage: python benches/lm_bench_hf.py --model PATH [--batch 8 --new-tokens 32 --prompt-len 64
@@ -115,19 +116,35 @@ def main() -> None:
         ids = torch.cat([torch.cat([prompts, chosen], 1), torch.cat([prompts, rejected], 1)])
         n = args.batch
 
-        def dpo_step():
+        def dpo_loss():
             policy_logps = response_logps(policy, ids, args.new_tokens)
             with torch.no_grad():
                 reference_logps = response_logps(reference, ids, args.new_tokens)
             margins = ((policy_logps[:n] - policy_logps[n:])
                        - (reference_logps[:n] - reference_logps[n:]))
-            loss = -F.logsigmoid(0.1 * margins).mean()
-            loss.backward()
+            return -F.logsigmoid(0.1 * margins).mean()
+
+        def forward_only():
+            dpo_loss()
+
+        def forward_backward():
+            dpo_loss().backward()
+            policy.zero_grad(set_to_none=True)
+
+        def dpo_step():
+            dpo_loss().backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
-        result["hf_dpo_pairs_per_s"] = args.batch / median_seconds(args.repeats, device, dpo_step)
+        step_s = median_seconds(args.repeats, device, dpo_step)
+        forward_s = median_seconds(args.repeats, device, forward_only)
+        backward_s = median_seconds(args.repeats, device, forward_backward)
+        result["hf_dpo_pairs_per_s"] = args.batch / step_s
+        # Phases of the step (ms): the forwards and loss, the backward, clipping + AdamW.
+        result["hf_dpo_forward_ms"] = 1e3 * forward_s
+        result["hf_dpo_backward_ms"] = 1e3 * max(backward_s - forward_s, 0.0)
+        result["hf_dpo_optimizer_ms"] = 1e3 * max(step_s - backward_s, 0.0)
     print(json.dumps(result))
 
 

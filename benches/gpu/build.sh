@@ -21,7 +21,13 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "tests" and m.get("executable"):
         print(m["executable"])')
-mkdir -p device-bin
+rm -rf device-bin && mkdir -p device-bin
 strip -o device-bin/xtask "$CARGO_TARGET_DIR/$target/release/xtask"
 strip -o device-bin/lm-tests "$tests"
-ls -la device-bin
+xz -f -T2 -6 device-bin/xtask device-bin/lm-tests   # the device tool carries at most 64 MiB
+# transformers and its dependencies for the GPU host's baseline (Python 3.12, no network
+# there; torch itself is on the host).
+pip download --quiet --dest device-bin/wheels --only-binary=:all: --python-version 3.12 \
+    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux_2_28_x86_64 transformers==4.57.1
+ls -la device-bin device-bin/wheels

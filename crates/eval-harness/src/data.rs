@@ -20,7 +20,8 @@ pub fn read_gsm8k(path: &Path) -> Result<Vec<Gsm8kDoc>> {
 /// One AlpacaEval instruction with the baseline's output (`alpaca_eval_gpt4_baseline.json`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct AlpacaEvalItem {
-    /// Source subset (`helpful_base`, `koala`, …).
+    /// Source subset (`helpful_base`, `koala`, …); absent in some model_outputs files.
+    #[serde(default)]
     pub dataset: String,
     /// The instruction.
     pub instruction: String,

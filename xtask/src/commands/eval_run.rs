@@ -3,26 +3,30 @@
 //!
 //! GSM8K and MMLU are scored here. AlpacaEval, Arena-Hard and MT-Bench answers are generated
 //! through the model's chat template and written in the official tools' input formats;
-//! MT-Bench is also judged (FastChat single-answer grading) when `--judge` names a local
-//! model or an OpenAI-compatible endpoint. AlpacaEval's and Arena-Hard's pairwise judge
-//! prompts ship with their Python tools, not with the data here: judge those files with
-//! alpaca_eval / arena-hard-auto and score the annotations with `cargo xtask eval score`.
+//! when `--judge` names a local model or an OpenAI-compatible endpoint they are also judged
+//! with the official protocols and prompts (MT-Bench: FastChat single-answer grading;
+//! AlpacaEval 2: `weighted_alpaca_eval_gpt4_turbo`; Arena-Hard v2: two games per question,
+//! see `eval judge`), and the metrics are computed.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::prelude::Device;
 use clap::{Args, ValueEnum};
 use eval_harness::data::AlpacaEvalItem;
-use eval_harness::judge::{Judge, LocalJudge, OpenAiJudge, OpenAiJudgeConfig, grade_mt_bench};
+use eval_harness::judge::grade_mt_bench;
 use eval_harness::mt_bench::MtBenchJudgment;
 use eval_harness::outputs::{self, MtBenchAnswer};
 use eval_harness::run::{LanguageModel, run_chat, run_gsm8k, run_mmlu, run_mmlu_generative};
 use eval_harness::{data, gsm8k, mmlu, mt_bench};
-use indicatif::{ProgressBar, ProgressStyle};
 use lm::{ChatMessage, DeviceSpec, WeightDType, load_causal_lm, load_tokenizer};
-use serde::Serialize;
+
+use super::eval_common::{
+    JudgeArgs, file_safe, limited, progress_bar, write_atomically, write_jsonl,
+};
+use super::eval_judge::{
+    ALPACA_BASELINE, ALPACA_TEMPLATE, ARENA_DIR, Judger, judge_alpaca_eval, judge_arena_hard,
+};
 
 /// Most tokens of a generative MMLU answer (a letter, perhaps with its text).
 const MMLU_GENERATIVE_MAX_TOKENS: usize = 16;
@@ -66,7 +70,8 @@ pub struct RunArgs {
     /// GSM8K: most generated tokens per problem (lm-eval's default).
     #[arg(long, default_value_t = 256)]
     max_new_tokens: usize,
-    /// The benchmark file; default: the one `cargo xtask assets` fetches.
+    /// The benchmark file (GSM8K, MMLU, AlpacaEval) or folder (Arena-Hard v2.0, MT-Bench);
+    /// default: the one `cargo xtask assets` fetches.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Where predictions.jsonl and metrics.json go; default `runs/eval/<task>-<model name>`.
@@ -82,16 +87,9 @@ pub struct RunArgs {
     /// MMLU generative: send the prompt through the model's chat template as a user turn.
     #[arg(long)]
     chat: bool,
-    /// MT-Bench judge: a local model (HF folder or .gguf) or an OpenAI-compatible base URL
-    /// (http://…, with `--judge-name`; the key from $OPENAI_API_KEY when set).
-    #[arg(long)]
-    judge: Option<String>,
-    /// The served judge model's name (for an endpoint).
-    #[arg(long, default_value = "gpt-4")]
-    judge_name: String,
-    /// Most tokens of a judge's reply.
-    #[arg(long, default_value_t = 512)]
-    judge_max_tokens: usize,
+    /// The judge of MT-Bench, AlpacaEval and Arena-Hard answers (none: answers only).
+    #[command(flatten)]
+    judge: JudgeArgs,
 }
 
 /// Runs the benchmark and prints its metrics as one JSON line last.
@@ -192,14 +190,23 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 &out.join("model_outputs.json"),
                 serde_json::to_string_pretty(&outputs)?.as_bytes(),
             )?;
-            answer_summary(&replies, "model_outputs.json")
+            match args.judge.build(&device)? {
+                Some(judge) => judge_alpaca_eval(
+                    &mut Judger::Llm(judge.as_ref()),
+                    &outputs,
+                    args.data.as_deref().unwrap_or(Path::new(ALPACA_BASELINE)),
+                    Path::new(ALPACA_TEMPLATE),
+                    &out,
+                )?,
+                None => answer_summary(&replies, "model_outputs.json"),
+            }
         }
         RunTask::ArenaHard => {
-            let path = args
-                .data
-                .clone()
-                .unwrap_or_else(|| "assets/data/arena-hard-v2.0/question.jsonl".into());
-            let questions = limited(data::read_arena_hard_questions(&path)?, args.limit);
+            let dir = args.data.clone().unwrap_or_else(|| ARENA_DIR.into());
+            let questions = limited(
+                data::read_arena_hard_questions(&dir.join("question.jsonl"))?,
+                args.limit,
+            );
             let conversations: Vec<Vec<ChatMessage>> = questions
                 .iter()
                 .map(|q| vec![ChatMessage::user(&q.prompt)])
@@ -215,7 +222,16 @@ pub fn run(args: &RunArgs) -> Result<()> {
             let answers = out.join("model_answer");
             std::fs::create_dir_all(&answers)?;
             write_jsonl(&answers.join(format!("{model_name}.jsonl")), &lines)?;
-            answer_summary(&replies, "model_answer/")
+            match args.judge.build(&device)? {
+                Some(judge) => {
+                    let answers: Vec<data::ArenaHardAnswer> = lines
+                        .into_iter()
+                        .map(serde_json::from_value)
+                        .collect::<Result<_, _>>()?;
+                    judge_arena_hard(&mut Judger::Llm(judge.as_ref()), &answers, &dir, &out)?
+                }
+                None => answer_summary(&replies, "model_answer/"),
+            }
         }
         RunTask::MtBench => mt_bench(&lm, args, &model_name, &out, &device)?,
     };
@@ -299,11 +315,10 @@ fn mt_bench(
     let answer_dir = out.join("model_answer");
     std::fs::create_dir_all(&answer_dir)?;
     write_jsonl(&answer_dir.join(format!("{model_name}.jsonl")), &answers)?;
-    let Some(judge_spec) = &args.judge else {
+    let Some(judge) = args.judge.build(device)? else {
         let replies: Vec<(String, usize)> = first.into_iter().chain(second).collect();
         return Ok(answer_summary(&replies, "model_answer/"));
     };
-    let judge = build_judge(judge_spec, args, device)?;
     let prompts = data::read_judge_prompts(&dir.join("judge_prompts.jsonl"))?;
     let references = outputs::read_mt_bench_answers(&dir.join("reference_answer/gpt-4.jsonl"))?;
     let bar = progress_bar(2 * answers.len(), "mt-bench judging");
@@ -318,7 +333,7 @@ fn mt_bench(
     bar.finish();
     let judgment_dir = out.join("model_judgment");
     std::fs::create_dir_all(&judgment_dir)?;
-    let judge_file = judge.name().replace(['/', '\\', ' '], "_");
+    let judge_file = file_safe(judge.name());
     write_jsonl(
         &judgment_dir.join(format!("{judge_file}_single.jsonl")),
         &records,
@@ -333,74 +348,4 @@ fn mt_bench(
         })
         .collect();
     Ok(serde_json::to_value(mt_bench::evaluate(&judgments)?)?)
-}
-
-/// A local judge model (path) or an OpenAI-compatible endpoint (URL).
-fn build_judge(spec: &str, args: &RunArgs, device: &Device) -> Result<Box<dyn Judge>> {
-    if spec.starts_with("http://") || spec.starts_with("https://") {
-        let config = OpenAiJudgeConfig {
-            base_url: spec.into(),
-            model: args.judge_name.clone(),
-            api_key_env: std::env::var_os("OPENAI_API_KEY").map(|_| "OPENAI_API_KEY".into()),
-            temperature: 0.0,
-            max_tokens: args.judge_max_tokens as u32,
-            timeout_s: 120.0,
-            max_retries: 3,
-            backoff_s: 1.0,
-        };
-        return Ok(Box::new(OpenAiJudge::new(config)?));
-    }
-    let path = Path::new(spec);
-    let (_, model) = load_causal_lm(path, device, WeightDType::F32)
-        .with_context(|| format!("loading the judge {spec}"))?;
-    let tokenizer = load_tokenizer(path)?;
-    let name = path.file_stem().map_or_else(
-        || "local-judge".into(),
-        |s| s.to_string_lossy().into_owned(),
-    );
-    Ok(Box::new(LocalJudge::new(
-        name,
-        model,
-        tokenizer,
-        device.clone(),
-        args.judge_max_tokens,
-    )))
-}
-
-fn limited<T>(mut items: Vec<T>, limit: Option<usize>) -> Vec<T> {
-    if let Some(limit) = limit {
-        items.truncate(limit);
-    }
-    items
-}
-
-fn progress_bar(len: usize, task: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed}, ETA {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(task.to_string());
-    bar
-}
-
-fn write_jsonl<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let mut text = Vec::new();
-    for row in rows {
-        serde_json::to_writer(&mut text, row)?;
-        text.push(b'\n');
-    }
-    write_atomically(path, &text)
-}
-
-/// Writes through a temporary file in the same folder, then renames.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }

@@ -7,7 +7,8 @@
 //! greedy generation of exactly `new_tokens` tokens (no early stop), timed end to end minus
 //! the prefill; DPO step = policy log-probabilities of `batch` chosen and `batch` rejected
 //! responses of `new_tokens` tokens with backward, the same under a frozen reference, the DPO
-//! loss (β = 0.1), global-norm clipping at 1.0 and an AdamW update of every parameter.
+//! loss (β = 0.1), global-norm clipping at 1.0 and an AdamW update of every parameter, with
+//! its phases (forwards + loss; backward; clipping + AdamW) from timing the step's prefixes.
 //! Each figure is the median over `repeats` timed runs after one warm-up run.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use burn::module::{ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
 use clap::{Args, ValueEnum};
@@ -156,7 +159,28 @@ pub fn run(args: &LmBenchArgs) -> Result<()> {
             policy = Some(next);
             Ok(())
         })?;
+        let policy = policy.expect("policy is put back after each step");
+        let forward_s = median_seconds(args.repeats, || {
+            let loss = dpo_loss(&policy, &model, &pairs, &device, &train_device)?;
+            loss.into_scalar::<f32>();
+            Ok(())
+        })?;
+        let backward_s = median_seconds(args.repeats, || {
+            let loss = dpo_loss(&policy, &model, &pairs, &device, &train_device)?;
+            let grads = GradientsParams::from_grads(loss.backward(), &policy);
+            wait_for_gradients(&policy, &grads);
+            Ok(())
+        })?;
         report.insert("dpo_pairs_per_s".into(), json!(args.batch as f64 / dpo_s));
+        report.insert("dpo_forward_ms".into(), json!(1e3 * forward_s));
+        report.insert(
+            "dpo_backward_ms".into(),
+            json!(1e3 * (backward_s - forward_s).max(0.0)),
+        );
+        report.insert(
+            "dpo_optimizer_ms".into(),
+            json!(1e3 * (dpo_s - backward_s).max(0.0)),
+        );
     }
     if let Some(python) = &args.baseline_python {
         let hf = run_baseline(python, &model_path, args)?;
@@ -276,6 +300,26 @@ impl DpoPairs<'_> {
     }
 }
 
+/// The DPO loss of `policy` against the frozen `reference` on `pairs` (a one-element tensor
+/// on the training device, carrying the policy's graph).
+fn dpo_loss(
+    policy: &CausalLm,
+    reference: &CausalLm,
+    pairs: &DpoPairs<'_>,
+    device: &Device,
+    train_device: &Device,
+) -> Result<Tensor<1>> {
+    let sequences = pairs.sequences();
+    let n = pairs.prompts.len();
+    let policy_logps = sequence_logprobs(policy, &sequences, 0, train_device)?.sum;
+    let reference_logps = sequence_logprobs(reference, &sequences, 0, device)?.sum;
+    // The reference carries no graph: bring its values onto the training device as constants.
+    let reference_logps = Tensor::<1>::from_data(reference_logps.into_data(), train_device);
+    let margins = (policy_logps.clone().narrow(0, 0, n) - policy_logps.narrow(0, n, n))
+        - (reference_logps.clone().narrow(0, 0, n) - reference_logps.narrow(0, n, n));
+    Ok(log_sigmoid(margins * DPO_BETA).mean().neg())
+}
+
 /// One DPO update of `policy` against the frozen `reference`.
 fn dpo_step(
     policy: CausalLm,
@@ -285,15 +329,7 @@ fn dpo_step(
     device: &Device,
     train_device: &Device,
 ) -> Result<CausalLm> {
-    let sequences = pairs.sequences();
-    let n = pairs.prompts.len();
-    let policy_logps = sequence_logprobs(&policy, &sequences, 0, train_device)?.sum;
-    let reference_logps = sequence_logprobs(reference, &sequences, 0, device)?.sum;
-    // The reference carries no graph: bring its values onto the training device as constants.
-    let reference_logps = Tensor::<1>::from_data(reference_logps.into_data(), train_device);
-    let margins = (policy_logps.clone().narrow(0, 0, n) - policy_logps.narrow(0, n, n))
-        - (reference_logps.clone().narrow(0, 0, n) - reference_logps.narrow(0, n, n));
-    let loss = log_sigmoid(margins * DPO_BETA).mean().neg();
+    let loss = dpo_loss(&policy, reference, pairs, device, train_device)?;
     let (policy, outcome) = optimizer.backward_step(policy, loss, LEARNING_RATE);
     match outcome {
         StepOutcome::Updated(_) => Ok(policy),
@@ -301,9 +337,42 @@ fn dpo_step(
     }
 }
 
+/// Blocks until the backward pass has finished, by reading back one value computed from every
+/// gradient (a device runs its queued kernels in order).
+fn wait_for_gradients(model: &CausalLm, grads: &GradientsParams) {
+    struct Sum<'a> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for Sum<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(grad) = self.grads.get::<D>(param.id) {
+                let sum = grad.sum().cast(burn::tensor::DType::F32);
+                self.total = Some(match self.total.take() {
+                    Some(total) => total + sum,
+                    None => sum,
+                });
+            }
+        }
+    }
+    let mut visitor = Sum { grads, total: None };
+    model.visit(&mut visitor);
+    if let Some(total) = visitor.total {
+        total.into_scalar::<f32>();
+    }
+}
+
 /// Runs benches/lm_bench_hf.py with `python` on the same workload; returns its JSON fields.
 fn run_baseline(python: &Path, model: &Path, args: &LmBenchArgs) -> Result<Map<String, Value>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/lm_bench_hf.py");
+    // The checkout's script when run from its root (as on a GPU host, where the binary was
+    // built elsewhere), else the one beside the sources this binary was built from.
+    let script = [
+        PathBuf::from("benches/lm_bench_hf.py"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/lm_bench_hf.py"),
+    ]
+    .into_iter()
+    .find(|path| path.exists())
+    .context("benches/lm_bench_hf.py not found: run from the repository root")?;
     let device = match args.device {
         DeviceSpec::Cuda(index) => format!("cuda:{index}"),
         _ => "cpu".into(),
@@ -365,6 +434,17 @@ fn print_table(report: &Map<String, Value>) {
             "hf_decode_tokens_per_s",
         ),
         ("DPO pairs/s", "dpo_pairs_per_s", "hf_dpo_pairs_per_s"),
+        (
+            "  forwards + loss ms",
+            "dpo_forward_ms",
+            "hf_dpo_forward_ms",
+        ),
+        ("  backward ms", "dpo_backward_ms", "hf_dpo_backward_ms"),
+        (
+            "  clip + AdamW ms",
+            "dpo_optimizer_ms",
+            "hf_dpo_optimizer_ms",
+        ),
     ] {
         let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
         let ratio = match (get(ours), get(theirs)) {

@@ -4,6 +4,8 @@ pub mod assets;
 pub mod bench;
 mod bench_router;
 pub mod eval;
+mod eval_common;
+mod eval_judge;
 mod eval_run;
 mod eval_score;
 pub mod lm;
