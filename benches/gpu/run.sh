@@ -38,7 +38,7 @@ if "$venv/bin/python" -c 'import transformers' 2>/dev/null; then
 fi
 for batch in 8 32; do
     device-bin/xtask lm bench --model configs/models/smollm2-135m.json --device cuda \
-        --dtype bf16 --batch "$batch" --prompt-len 128 --new-tokens 64 --repeats 3 \
+        --dtype bf16 --batch "$batch" --prompt-len 128 --new-tokens 64 --repeats 7 \
         "${baseline[@]}" 2>"$out/bench-b$batch.err" | tail -1 > "$out/bench-b$batch.json"
 done
 

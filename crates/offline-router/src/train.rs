@@ -6,7 +6,7 @@
 //! - `judged.jsonl`: the records with every pool RM's judgment (reused by `eval`);
 //! - `metrics.jsonl`: one line per update and per validation;
 //! - `checkpoints/step-NNNNNN/`: `model.bpk` (trainable weights, burnpack),
-//!   `optimizer.bpk` (AdamW moments) and `state.json`;
+//!   `optimizer.safetensors` (AdamW moments) and `state.json`;
 //! - `best/` and `final/`: exports ([`crate::export`]).
 
 use std::io::Write;
@@ -402,7 +402,7 @@ pub fn train(
         model
             .load_from(&mut store)
             .map_err(|err| Error::artifact(dir.join("model.bpk"), err.to_string()))?;
-        optimizer.load_state(&dir.join("optimizer.bpk"), state.step)?;
+        optimizer.load_state(&dir.join("optimizer.safetensors"), state.step)?;
         (step, best_step, best_accuracy) = (state.step, state.best_step, state.best_accuracy);
     }
     std::fs::create_dir_all(&config.output).map_err(Error::io(&config.output))?;
@@ -527,7 +527,7 @@ fn write_checkpoint(
         model
             .save_into(&mut store)
             .map_err(|err| Error::artifact(&path, err.to_string()))?;
-        optimizer.save_state(&staging.join("optimizer.bpk"))?;
+        optimizer.save_state(&staging.join("optimizer.safetensors"))?;
         write_json(&staging.join("state.json"), state)
     })
 }

@@ -359,7 +359,24 @@ pub fn judge_arena_hard(
             judgments
         }
     };
-    Ok(serde_json::to_value(arena_hard::evaluate_v2(
-        &judgments, ARENA_SEED,
-    )?)?)
+    let games = 2 * judgments.len();
+    let parsed = judgments
+        .iter()
+        .map(|j| usize::from(j.game1.is_some()) + usize::from(j.game2.is_some()))
+        .sum::<usize>();
+    eprintln!(
+        "{parsed} of {games} games gave a verdict label; judgments in {}",
+        judgment_file.display()
+    );
+    let scores = arena_hard::evaluate_v2(&judgments, ARENA_SEED).with_context(|| {
+        format!(
+            "scoring {}: {parsed} of {games} games gave a verdict label",
+            judgment_file.display()
+        )
+    })?;
+    Ok(serde_json::json!({
+        "scores": scores,
+        "games": games,
+        "games_with_verdict": parsed,
+    }))
 }
