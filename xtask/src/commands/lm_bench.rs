@@ -185,8 +185,16 @@ pub fn run(args: &LmBenchArgs) -> Result<()> {
             json!(1e3 * (dpo_s - backward_s).max(0.0)),
         );
     }
+    // A failed baseline does not lose our figures: they are printed, then the error.
+    let mut baseline_error = None;
     if let Some(python) = &args.baseline_python {
-        let hf = run_baseline(python, &model_path, args)?;
+        let hf = match run_baseline(python, &model_path, args) {
+            Ok(hf) => hf,
+            Err(err) => {
+                baseline_error = Some(err);
+                Map::new()
+            }
+        };
         for (key, value) in hf {
             report.insert(key, value);
         }
@@ -213,7 +221,10 @@ pub fn run(args: &LmBenchArgs) -> Result<()> {
     }
     print_table(&report);
     println!("{}", Value::Object(report));
-    Ok(())
+    match baseline_error {
+        Some(err) => Err(err.context("the transformers baseline failed (our figures are above)")),
+        None => Ok(()),
+    }
 }
 
 /// When `path` is a config.json file: a temporary Hugging Face folder holding a model of
