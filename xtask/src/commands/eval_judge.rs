@@ -30,8 +30,8 @@ pub enum PairwiseTask {
     /// model_outputs.json (alpaca_eval's layout) against the gpt4_1106_preview baseline:
     /// annotations.json, raw and length-controlled win rates.
     AlpacaEval,
-    /// model_answer/<model>.jsonl (arena-hard-auto's layout) against the per-category
-    /// baselines: model_judgment/<judge>/<model>.jsonl and the v2 score.
+    /// `model_answer/<model>.jsonl` (arena-hard-auto's layout) against the per-category
+    /// baselines: `model_judgment/<judge>/<model>.jsonl` and the v2 score.
     ArenaHard,
 }
 
