@@ -19,7 +19,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::judge::{Judge, TokenLogprob};
+use crate::judge::{Judge, TokenLogprob, field_value};
 use crate::python_random::PythonRandom;
 
 /// The annotator's name in alpaca_eval (and in the `annotator` field we write).
@@ -99,15 +99,7 @@ pub fn fill_prompt(template: &str, fields: &[(&str, &str)]) -> Result<String> {
     }
     let mut prompt = template.to_string();
     for name in names {
-        let value = fields
-            .iter()
-            .find(|(field, _)| *field == name)
-            .ok_or_else(|| {
-                error(format!(
-                    "the template asks for {{{name}}}, which has no value"
-                ))
-            })?
-            .1;
+        let value = field_value(fields, name, "alpaca_eval prompt")?;
         prompt = prompt.replacen(&format!("{{{name}}}"), value, 1);
     }
     Ok(prompt)

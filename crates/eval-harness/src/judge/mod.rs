@@ -81,21 +81,28 @@ pub fn fill_template(template: &str, fields: &[(&str, &str)]) -> Result<String> 
             let end = tail
                 .find('}')
                 .ok_or_else(|| error("a '{' is never closed".into()))?;
-            let name = &tail[1..end];
-            let value = fields
-                .iter()
-                .find(|(field, _)| *field == name)
-                .ok_or_else(|| {
-                    error(format!(
-                        "the template asks for {{{name}}}, which has no value"
-                    ))
-                })?;
-            out.push_str(value.1);
+            out.push_str(field_value(fields, &tail[1..end], "judge prompt")?);
             rest = &tail[end + 1..];
         }
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The value of template field `name` in `fields`, or an error (under `metric`) naming it.
+pub(crate) fn field_value<'a>(
+    fields: &[(&str, &'a str)],
+    name: &str,
+    metric: &'static str,
+) -> Result<&'a str> {
+    fields
+        .iter()
+        .find(|(field, _)| *field == name)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| Error::Metric {
+            metric,
+            reason: format!("the template asks for {{{name}}}, which has no value"),
+        })
 }
 
 /// One MT-Bench turn to grade: the two user turns, the model's two answers, and the
