@@ -464,11 +464,10 @@ fn flatten_gradients<M: Module>(model: &M, mut grads: GradientsParams) -> (Layou
 
 /// `parts` concatenated and cast to f32.
 fn concat_f32(parts: Vec<Tensor<1>>) -> Tensor<1> {
-    let same = parts.windows(2).all(|w| w[0].dtype() == w[1].dtype());
     if parts.is_empty() {
         return Tensor::empty([0], &Default::default());
     }
-    if same {
+    if parts.windows(2).all(|w| w[0].dtype() == w[1].dtype()) {
         let flat = Tensor::cat(parts, 0);
         if flat.dtype() == DType::F32 {
             flat

@@ -126,8 +126,19 @@ impl OpenAiJudge {
             .map_err(|err| self.fail(format!("malformed response ({err}): {}", snippet(&text))))
     }
 
-    /// The completion for `body`, retried as configured.
-    fn complete(&self, body: &serde_json::Value) -> Result<serde_json::Value> {
+    /// The first choice of the completion for `body`, retried as configured.
+    fn complete(&self, body: &serde_json::Value) -> Result<Choice> {
+        let completion: Completion = serde_json::from_value(self.request(body)?)
+            .map_err(|err| self.fail(format!("unexpected response layout: {err}")))?;
+        completion
+            .choices
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.fail("the response has no choices".into()))
+    }
+
+    /// The completion for `body` as JSON, retried as configured.
+    fn request(&self, body: &serde_json::Value) -> Result<serde_json::Value> {
         let mut delay = self.config.backoff_s;
         let mut failures = Vec::new();
         for attempt in 0..=self.config.max_retries {
@@ -162,6 +173,43 @@ impl OpenAiJudge {
     }
 }
 
+/// The part of a chat completion the judge reads.
+#[derive(Deserialize)]
+struct Completion {
+    choices: Vec<Choice>,
+}
+
+/// One choice: the reply, and the first tokens' log-probabilities when they were asked for.
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    message: Option<Message>,
+    #[serde(default)]
+    logprobs: Option<Logprobs>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Logprobs {
+    content: Vec<Position>,
+}
+
+/// One generated position's most likely tokens.
+#[derive(Deserialize)]
+struct Position {
+    top_logprobs: Vec<Candidate>,
+}
+
+#[derive(Deserialize)]
+struct Candidate {
+    token: String,
+    logprob: f64,
+}
+
 /// The first 200 characters of a body, for messages.
 fn snippet(text: &str) -> String {
     text.chars().take(200).collect()
@@ -173,31 +221,15 @@ impl Judge for OpenAiJudge {
     }
 
     fn judge(&self, system_prompt: &str, user_prompt: &str) -> Result<String> {
-        let completion = self.complete(&json!({
+        let choice = self.complete(&json!({
             "model": self.config.model,
             "messages": Self::messages(system_prompt, user_prompt),
             "temperature": self.config.temperature,
             "max_tokens": self.config.max_tokens,
         }))?;
-        #[derive(Deserialize)]
-        struct Completion {
-            choices: Vec<Choice>,
-        }
-        #[derive(Deserialize)]
-        struct Choice {
-            message: Message,
-        }
-        #[derive(Deserialize)]
-        struct Message {
-            content: Option<String>,
-        }
-        let completion: Completion = serde_json::from_value(completion)
-            .map_err(|err| self.fail(format!("unexpected response layout: {err}")))?;
-        completion
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|c| c.message.content)
+        choice
+            .message
+            .and_then(|m| m.content)
             .ok_or_else(|| self.fail("the response has no choices[0].message.content".into()))
     }
 
@@ -209,7 +241,7 @@ impl Judge for OpenAiJudge {
         user_prompt: &str,
         top: usize,
     ) -> Result<Vec<TokenLogprob>> {
-        let completion = self.complete(&json!({
+        let choice = self.complete(&json!({
             "model": self.config.model,
             "messages": Self::messages(system_prompt, user_prompt),
             "temperature": 1.0,
@@ -217,34 +249,8 @@ impl Judge for OpenAiJudge {
             "logprobs": true,
             "top_logprobs": top,
         }))?;
-        #[derive(Deserialize)]
-        struct Completion {
-            choices: Vec<Choice>,
-        }
-        #[derive(Deserialize)]
-        struct Choice {
-            logprobs: Option<Logprobs>,
-        }
-        #[derive(Deserialize)]
-        struct Logprobs {
-            content: Vec<Position>,
-        }
-        #[derive(Deserialize)]
-        struct Position {
-            top_logprobs: Vec<Candidate>,
-        }
-        #[derive(Deserialize)]
-        struct Candidate {
-            token: String,
-            logprob: f64,
-        }
-        let completion: Completion = serde_json::from_value(completion)
-            .map_err(|err| self.fail(format!("unexpected response layout: {err}")))?;
-        let first = completion
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|c| c.logprobs)
+        let first = choice
+            .logprobs
             .and_then(|l| l.content.into_iter().next())
             .ok_or_else(|| {
                 self.fail(
