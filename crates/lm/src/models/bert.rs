@@ -13,6 +13,7 @@ use burn::tensor::activation::{gelu, gelu_approximate, softmax};
 use crate::config::bert::{BertConfig, Gelu};
 use crate::models::batch::TokenBatch;
 use crate::nn::attention::MASKED_SCORE;
+use crate::nn::linear;
 
 /// Checkpoint key rewrites: (regex, replacement).
 pub(crate) const BERT_KEY_REMAPS: [(&str, &str); 2] = [
@@ -79,25 +80,25 @@ impl BertModel {
     /// An encoder with lazy parameters.
     pub fn new(config: &BertConfig, device: &Device) -> Self {
         let (d, eps) = (config.d_model, config.layer_norm_eps);
-        let linear = |d_in, d_out| LinearConfig::new(d_in, d_out).init(device);
+        let new_linear = |d_in, d_out| LinearConfig::new(d_in, d_out).init(device);
         let norm = || LayerNormConfig::new(d).with_epsilon(eps).init(device);
         let residual = |d_in| BertResidualOutput {
-            dense: linear(d_in, d),
+            dense: new_linear(d_in, d),
             layer_norm: norm(),
         };
         let layer = (0..config.n_layers)
             .map(|_| BertLayer {
                 attention: BertAttention {
                     self_attention: BertSelfAttention {
-                        query: linear(d, d),
-                        key: linear(d, d),
-                        value: linear(d, d),
+                        query: new_linear(d, d),
+                        key: new_linear(d, d),
+                        value: new_linear(d, d),
                         n_heads: config.n_heads,
                     },
                     output: residual(d),
                 },
                 intermediate: BertIntermediate {
-                    dense: linear(d, config.d_ff),
+                    dense: new_linear(d, config.d_ff),
                 },
                 output: residual(config.d_ff),
             })
@@ -138,8 +139,8 @@ impl BertModel {
             let output = &layer.attention.output;
             hidden = output
                 .layer_norm
-                .forward(output.dense.forward(attended) + hidden);
-            let inner = layer.intermediate.dense.forward(hidden.clone());
+                .forward(linear::apply(&output.dense, attended) + hidden);
+            let inner = linear::apply(&layer.intermediate.dense, hidden.clone());
             let inner = match self.gelu {
                 Gelu::Erf => gelu(inner),
                 Gelu::Tanh => gelu_approximate(inner),
@@ -147,7 +148,7 @@ impl BertModel {
             hidden = layer
                 .output
                 .layer_norm
-                .forward(layer.output.dense.forward(inner) + hidden);
+                .forward(linear::apply(&layer.output.dense, inner) + hidden);
         }
         hidden
     }
@@ -188,9 +189,9 @@ impl BertSelfAttention {
             t.reshape([batch_size, seq_len, n_heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let q = heads(self.query.forward(x.clone()));
-        let k = heads(self.key.forward(x.clone()));
-        let v = heads(self.value.forward(x));
+        let q = heads(linear::apply(&self.query, x.clone()));
+        let k = heads(linear::apply(&self.key, x.clone()));
+        let v = heads(linear::apply(&self.value, x));
         let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt();
         let scores = scores.mask_fill(
             mask.clone().expand([batch_size, n_heads, seq_len, seq_len]),

@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::models::batch::TokenBatch;
 use crate::nn::attention::{Attention, AttentionShape};
 use crate::nn::kv_cache::KvCache;
+use crate::nn::linear;
 use crate::nn::lora::{LoraConfig, LoraInit};
 use crate::nn::mlp::Mlp;
 use crate::nn::rope;
@@ -271,15 +272,10 @@ impl CausalLm {
     /// `[batch_size, seq_len, d_model]` -> `[batch_size, seq_len, vocab_size]`.
     fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => linear::apply(head, hidden),
             None => {
                 // Tied: logits = h · Eᵀ with E the `[vocab_size, d_model]` embedding.
-                let weight = self
-                    .model
-                    .embedding_weight()
-                    .transpose()
-                    .unsqueeze_dim::<3>(0);
-                hidden.matmul(weight)
+                linear::linear(hidden, self.model.embedding_weight().transpose(), None)
             }
         }
     }

@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nn::linear;
 
 /// Projections LoRA can adapt, by their Hugging Face / PEFT module names.
 pub const LORA_TARGETS: [&str; 7] = [
@@ -189,37 +190,34 @@ impl LoraAdapter {
     /// # Shapes
     /// `[batch_size, seq_len, d_in]` -> `[batch_size, seq_len, d_out]`.
     fn delta(&self, x: Tensor<3>) -> Tensor<3> {
-        let down = self
-            .dropout
-            .forward(x)
-            .matmul(self.a.val().unsqueeze_dim(0));
-        down.matmul(self.b.val().unsqueeze_dim(0)) * self.scale
+        let down = linear::linear(self.dropout.forward(x), self.a.val(), None);
+        linear::linear(down, self.b.val(), None) * self.scale
     }
 }
 
-/// `linear` with `adapter` folded in — `W + s·A·B` in burn's `[d_in, d_out]` layout — or
+/// `layer` with `adapter` folded in — `W + s·A·B` in burn's `[d_in, d_out]` layout — or
 /// unchanged without one.
-pub(crate) fn merge(linear: Linear, adapter: Option<LoraAdapter>) -> Linear {
+pub(crate) fn merge(layer: Linear, adapter: Option<LoraAdapter>) -> Linear {
     let Some(adapter) = adapter else {
-        return linear;
+        return layer;
     };
     let delta = adapter.a.val().matmul(adapter.b.val()) * adapter.scale;
     Linear {
-        weight: linear.weight.map(|w| {
+        weight: layer.weight.map(|w| {
             let dtype = w.dtype();
             (w + delta.cast(dtype)).detach()
         }),
-        bias: linear.bias,
+        bias: layer.bias,
     }
 }
 
-/// `linear(x)`, plus the adapter's update when there is one.
+/// `layer(x)`, plus the adapter's update when there is one.
 ///
 /// # Shapes
 /// `[batch_size, seq_len, d_in]` -> `[batch_size, seq_len, d_out]`.
-pub(crate) fn project(linear: &Linear, adapter: Option<&LoraAdapter>, x: Tensor<3>) -> Tensor<3> {
+pub(crate) fn project(layer: &Linear, adapter: Option<&LoraAdapter>, x: Tensor<3>) -> Tensor<3> {
     match adapter {
-        None => linear.forward(x),
-        Some(adapter) => linear.forward(x.clone()) + adapter.delta(x),
+        None => linear::apply(layer, x),
+        Some(adapter) => linear::apply(layer, x.clone()) + adapter.delta(x),
     }
 }
