@@ -7,8 +7,8 @@ prefill = one forward keeping the last position's logits; decode = greedy genera
 exactly `new_tokens` tokens, minus the prefill time; DPO step = policy log-probs of chosen and
 rejected responses with backward, reference log-probs without, the DPO loss (beta 0.1),
 clip_grad_norm_(1.0) and a torch.optim.AdamW step on every parameter, and its phases
-(forwards + loss; backward; clipping + AdamW) from timing the step's prefixes. Median of
-`repeats` timed runs after one warm-up. The random ids differ from the Rust side's (another generator);
+(forwards + loss; backward; clipping + AdamW) timed inside each step. Median (of the step
+and of each phase) over `repeats` timed runs after one warm-up. The random ids differ from the Rust side's (another generator);
 the cost does not depend on them.
 
 Usage: python benches/lm_bench_hf.py --model PATH [--batch 8 --new-tokens 32 --prompt-len 64
@@ -18,6 +18,7 @@ A .gguf PATH is loaded through transformers' GGUF support (dequantised, needs `g
 import argparse
 import copy
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -124,31 +125,37 @@ def main() -> None:
                        - (reference_logps[:n] - reference_logps[n:]))
             return -F.logsigmoid(0.1 * margins).mean()
 
-        forward_times = []
-
-        def forward_backward():
-            # The forwards are timed up to the loss inside the same call, as on the Rust side.
-            start = time.perf_counter()
-            loss = dpo_loss()
-            sync(device)
-            forward_times.append(time.perf_counter() - start)
-            loss.backward()
-            policy.zero_grad(set_to_none=True)
+        phases = []
 
         def dpo_step():
-            dpo_loss().backward()
+            # Each phase timed inside the step, the device synchronised at each boundary
+            # (as on the Rust side).
+            start = time.perf_counter()
+            loss = dpo_loss()
+            loss_value = loss.item()
+            forward = time.perf_counter() - start
+            start = time.perf_counter()
+            loss.backward()
+            sync(device)
+            backward = time.perf_counter() - start
+            start = time.perf_counter()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            sync(device)
+            phases.append((forward, backward, time.perf_counter() - start))
+            if not math.isfinite(loss_value):
+                raise SystemExit(f"DPO loss is {loss_value}")
 
-        step_s = median_seconds(args.repeats, device, dpo_step)
-        backward_s = median_seconds(args.repeats, device, forward_backward)
-        forward_s = statistics.median(forward_times[1:])  # the first call was the warm-up
+        for _ in range(args.repeats + 1):
+            dpo_step()
+        timed = phases[1:]  # the first step was the warm-up
+        step_s = statistics.median(sum(p) for p in timed)
         result["hf_dpo_pairs_per_s"] = args.batch / step_s
         # Phases of the step (ms): the forwards and loss, the backward, clipping + AdamW.
-        result["hf_dpo_forward_ms"] = 1e3 * forward_s
-        result["hf_dpo_backward_ms"] = 1e3 * max(backward_s - forward_s, 0.0)
-        result["hf_dpo_optimizer_ms"] = 1e3 * max(step_s - backward_s, 0.0)
+        result["hf_dpo_forward_ms"] = 1e3 * statistics.median(p[0] for p in timed)
+        result["hf_dpo_backward_ms"] = 1e3 * statistics.median(p[1] for p in timed)
+        result["hf_dpo_optimizer_ms"] = 1e3 * statistics.median(p[2] for p in timed)
     print(json.dumps(result))
 
 

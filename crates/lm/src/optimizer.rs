@@ -226,6 +226,18 @@ impl Optimizer {
             return self.skip(model, format!("loss is {loss_value}"));
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.step(model, grads, lr)
+    }
+
+    /// [`Optimizer::backward_step`] after the backward pass: accumulates `grads` (of
+    /// `model`'s trainable parameters, e.g. from a backward the caller ran and timed
+    /// itself) and, every `accumulation_steps`-th call, clips and applies the update.
+    pub fn step<M: Module>(
+        &mut self,
+        model: M,
+        grads: GradientsParams,
+        lr: f64,
+    ) -> (M, StepOutcome) {
         let (layout, flat) = flatten_gradients(&model, grads, self.bucket_elements);
         let sum = match self.accumulated.take() {
             None => flat,

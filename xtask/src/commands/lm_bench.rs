@@ -8,15 +8,15 @@
 //! the prefill; DPO step = policy log-probabilities of `batch` chosen and `batch` rejected
 //! responses of `new_tokens` tokens with backward, the same under a frozen reference, the DPO
 //! loss (β = 0.1), global-norm clipping at 1.0 and an AdamW update of every parameter, with
-//! its phases (forwards + loss; backward; clipping + AdamW) from timing the step's prefixes.
-//! Each figure is the median over `repeats` timed runs after one warm-up run.
+//! its phases (forwards + loss; backward; clipping + AdamW) timed inside each step, the
+//! device synchronised at each boundary. Each figure (each phase too) is the median over
+//! `repeats` timed runs after one warm-up run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
@@ -146,9 +146,10 @@ pub fn run(args: &LmBenchArgs) -> Result<()> {
         };
         let mut policy = Some(policy);
         let mut optimizer = Optimizer::new(OptimizerConfig::default())?;
-        let dpo_s = median_seconds(args.repeats, || {
+        let mut phases = Vec::with_capacity(args.repeats + 1);
+        for _ in 0..=args.repeats {
             let current = policy.take().expect("policy is put back after each step");
-            let next = dpo_step(
+            let (next, step_phases) = dpo_step(
                 current,
                 &model,
                 &pairs,
@@ -157,32 +158,26 @@ pub fn run(args: &LmBenchArgs) -> Result<()> {
                 &train_device,
             )?;
             policy = Some(next);
-            Ok(())
-        })?;
-        let policy = policy.expect("policy is put back after each step");
-        // The forwards are timed up to the loss inside a full forward + backward (burn's
-        // autodiff frees a graph on backward, so a forward-only loop would pile graphs up).
-        let mut forward_times = Vec::with_capacity(args.repeats);
-        let backward_s = median_seconds(args.repeats, || {
-            let start = Instant::now();
-            let loss = dpo_loss(&policy, &model, &pairs, &device, &train_device)?;
-            loss.clone().into_scalar::<f32>();
-            forward_times.push(start.elapsed().as_secs_f64());
-            let grads = GradientsParams::from_grads(loss.backward(), &policy);
-            wait_for_gradients(&policy, &grads);
-            Ok(())
-        })?;
-        // The first call was the warm-up.
-        let forward_s = median(&mut forward_times[1..].to_vec());
-        report.insert("dpo_pairs_per_s".into(), json!(args.batch as f64 / dpo_s));
-        report.insert("dpo_forward_ms".into(), json!(1e3 * forward_s));
+            phases.push(step_phases);
+        }
+        // The first step was the warm-up.
+        let timed = &phases[1..];
+        let median_of = |phase: fn(&StepPhases) -> f64| {
+            median(&mut timed.iter().map(phase).collect::<Vec<_>>())
+        };
+        let step_s = median_of(|p| p.forward_s + p.backward_s + p.optimizer_s);
+        report.insert("dpo_pairs_per_s".into(), json!(args.batch as f64 / step_s));
+        report.insert(
+            "dpo_forward_ms".into(),
+            json!(1e3 * median_of(|p| p.forward_s)),
+        );
         report.insert(
             "dpo_backward_ms".into(),
-            json!(1e3 * (backward_s - forward_s).max(0.0)),
+            json!(1e3 * median_of(|p| p.backward_s)),
         );
         report.insert(
             "dpo_optimizer_ms".into(),
-            json!(1e3 * (dpo_s - backward_s).max(0.0)),
+            json!(1e3 * median_of(|p| p.optimizer_s)),
         );
     }
     // A failed baseline does not lose our figures: they are printed, then the error.
@@ -339,7 +334,18 @@ fn dpo_loss(
     Ok(log_sigmoid(margins * DPO_BETA).mean().neg())
 }
 
-/// One DPO update of `policy` against the frozen `reference`.
+/// Wall time of each phase of one DPO step, in seconds.
+struct StepPhases {
+    /// Policy and reference forwards and the loss, up to reading the loss back.
+    forward_s: f64,
+    /// The backward pass.
+    backward_s: f64,
+    /// Gradient clipping and the AdamW update.
+    optimizer_s: f64,
+}
+
+/// One DPO update of `policy` against the frozen `reference`, timing its phases (the
+/// device is synchronised at each boundary, so queued kernels count where they belong).
 fn dpo_step(
     policy: CausalLm,
     reference: &CausalLm,
@@ -347,37 +353,37 @@ fn dpo_step(
     optimizer: &mut Optimizer,
     device: &Device,
     train_device: &Device,
-) -> Result<CausalLm> {
+) -> Result<(CausalLm, StepPhases)> {
+    let sync = || {
+        train_device
+            .sync()
+            .map_err(|e| anyhow::anyhow!("synchronising {train_device:?}: {e:?}"))
+    };
+    let start = Instant::now();
     let loss = dpo_loss(&policy, reference, pairs, device, train_device)?;
-    let (policy, outcome) = optimizer.backward_step(policy, loss, LEARNING_RATE);
+    let loss_value = loss.clone().into_scalar::<f64>();
+    if !loss_value.is_finite() {
+        bail!("DPO loss is {loss_value}");
+    }
+    let forward_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let grads = GradientsParams::from_grads(loss.backward(), &policy);
+    sync()?;
+    let backward_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let (policy, outcome) = optimizer.step(policy, grads, LEARNING_RATE);
+    sync()?;
+    let optimizer_s = start.elapsed().as_secs_f64();
     match outcome {
-        StepOutcome::Updated(_) => Ok(policy),
+        StepOutcome::Updated(_) => Ok((
+            policy,
+            StepPhases {
+                forward_s,
+                backward_s,
+                optimizer_s,
+            },
+        )),
         other => bail!("DPO step did not update: {other:?}"),
-    }
-}
-
-/// Blocks until the backward pass has finished, by reading back one value computed from every
-/// gradient (a device runs its queued kernels in order).
-fn wait_for_gradients(model: &CausalLm, grads: &GradientsParams) {
-    struct Sum<'a> {
-        grads: &'a GradientsParams,
-        total: Option<Tensor<1>>,
-    }
-    impl ModuleVisitor for Sum<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(grad) = self.grads.get::<D>(param.id) {
-                let sum = grad.sum().cast(burn::tensor::DType::F32);
-                self.total = Some(match self.total.take() {
-                    Some(total) => total + sum,
-                    None => sum,
-                });
-            }
-        }
-    }
-    let mut visitor = Sum { grads, total: None };
-    model.visit(&mut visitor);
-    if let Some(total) = visitor.total {
-        total.into_scalar::<f32>();
     }
 }
 
