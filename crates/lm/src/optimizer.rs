@@ -335,12 +335,12 @@ impl Optimizer {
                 self.moments = Some(moments);
                 return Err(reason);
             }
-            Some(moments) => (
-                moments.first.into_iter().map(Some).collect(),
-                moments.second.into_iter().map(Some).collect(),
-                moments.time + 1,
-            ),
-            None => (vec![None; grads.len()], vec![None; grads.len()], 1),
+            Some(moments) => (moments.first, moments.second, moments.time + 1),
+            // Zero moments, as PyTorch starts: β·0 + x is exactly x.
+            None => {
+                let zeros = || grads.iter().map(Tensor::zeros_like).collect::<Vec<_>>();
+                (zeros(), zeros(), 1)
+            }
         };
         let correction1 = 1.0 - beta1.powi(time as i32);
         let correction2 = 1.0 - beta2.powi(time as i32);
@@ -354,16 +354,8 @@ impl Optimizer {
         let mut directions = Vec::with_capacity(grads.len());
         for ((grad, first), second) in grads.into_iter().zip(first).zip(second) {
             // v ← β2·v + (1 − β2)·g², then m ← β1·m + (1 − β1)·g (consuming g).
-            let squared = grad.clone().square() * (1.0 - beta2);
-            let second = match second {
-                Some(v) => v * beta2 + squared,
-                None => squared,
-            };
-            let scaled = grad * (1.0 - beta1);
-            let first = match first {
-                Some(m) => m * beta1 + scaled,
-                None => scaled,
-            };
+            let second = second * beta2 + grad.clone().square() * (1.0 - beta2);
+            let first = first * beta1 + grad * (1.0 - beta1);
             let denominator = (second.clone().sqrt() / correction2.sqrt()).add_scalar(epsilon);
             directions.push((first.clone() / correction1) / denominator);
             moments.first.push(first);

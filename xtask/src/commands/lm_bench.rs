@@ -138,26 +138,24 @@ pub fn run(args: &LmBenchArgs) -> Result<()> {
     );
     if !args.no_dpo {
         let train_device = device.clone().autodiff();
-        let (_, policy) = load_causal_lm(&model_path, &train_device, dtype)?;
+        let (_, mut policy) = load_causal_lm(&model_path, &train_device, dtype)?;
         let pairs = DpoPairs {
             prompts: &prompts,
             chosen: &chosen,
             rejected: &rejected,
         };
-        let mut policy = Some(policy);
         let mut optimizer = Optimizer::new(OptimizerConfig::default())?;
         let mut phases = Vec::with_capacity(args.repeats + 1);
         for _ in 0..=args.repeats {
-            let current = policy.take().expect("policy is put back after each step");
             let (next, step_phases) = dpo_step(
-                current,
+                policy,
                 &model,
                 &pairs,
                 &mut optimizer,
                 &device,
                 &train_device,
             )?;
-            policy = Some(next);
+            policy = next;
             phases.push(step_phases);
         }
         // The first step was the warm-up.
