@@ -58,7 +58,9 @@ pub use crate::{
         quant::{GgmlType, dequantize},
         weights::WeightDType,
     },
-    logprobs::{SequenceLogprobs, next_token_logprobs, sequence_logprobs},
+    logprobs::{
+        SequenceLogprobs, next_token_logprobs, policy_and_reference_logprobs, sequence_logprobs,
+    },
     models::{
         batch::{PaddingSide, TokenBatch},
         bert::BertModel,

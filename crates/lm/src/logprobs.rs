@@ -86,6 +86,37 @@ pub fn sequence_logprobs(
     })
 }
 
+/// [`sequence_logprobs`] of the same pairs under a policy and a frozen reference, as a DPO
+/// step needs them; the reference is scored on a second thread meanwhile.
+///
+/// The two forwards are independent, and on the CPU running them side by side keeps both
+/// cores busy: burn's flex backend runs element-wise operations on the calling thread only,
+/// so while one forward is in its single-threaded stretches the other one's matrix products
+/// use the idle core (docs/PERFORMANCE.md). On a GPU both queue kernels on the same device.
+///
+/// Returns `(policy, reference)`, each on its own model's device; the policy's tensors carry
+/// its graph when `policy_device` is an autodiff device.
+pub fn policy_and_reference_logprobs(
+    policy: (&CausalLm, &Device),
+    reference: (&CausalLm, &Device),
+    pairs: &[(Vec<u32>, Vec<u32>)],
+    pad_id: u32,
+) -> Result<(SequenceLogprobs, SequenceLogprobs)> {
+    let (policy, policy_device) = policy;
+    let (reference, reference_device) = reference;
+    std::thread::scope(|scope| {
+        let reference_job =
+            scope.spawn(|| sequence_logprobs(reference, pairs, pad_id, reference_device));
+        let policy_logprobs = sequence_logprobs(policy, pairs, pad_id, policy_device);
+        let reference_logprobs = match reference_job.join() {
+            Ok(result) => result,
+            // A panic on the reference thread is the caller's panic, as without the thread.
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        Ok((policy_logprobs?, reference_logprobs?))
+    })
+}
+
 /// Log-probabilities of the next token after each prompt, from one forward pass over a
 /// left-padded batch (only the last position goes through the LM head). This is what scores
 /// single-token continuations (MMLU's " A" … " D" after one shared context) and judge

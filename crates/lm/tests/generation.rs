@@ -1,9 +1,11 @@
 //! Batched generation with the KV cache, and response log-probabilities, on the tiny
 //! transformers checkpoints (tools/make_fixtures.py).
 
+use burn::optim::GradientsParams;
+use burn::prelude::*;
 use lm::{
     CausalLm, GenerationRequest, PaddingSide, SamplingParams, TokenBatch, WeightDType, generate,
-    greedy_generate_uncached, load_causal_lm, sequence_logprobs,
+    greedy_generate_uncached, load_causal_lm, policy_and_reference_logprobs, sequence_logprobs,
 };
 use serde::Deserialize;
 
@@ -204,4 +206,36 @@ fn response_logprobs_match_a_hand_loop() {
     let padded = sequence_logprobs(&model, &[long, (prompt, response)], 0, &device).unwrap();
     let padded: Vec<f32> = padded.sum.try_into_vec_as::<f32>().unwrap();
     assert!((padded[1] - sum[0]).abs() < 1e-4 * sum[0].abs().max(1.0));
+}
+
+/// Scoring a policy and a reference side by side gives each model's own log-probabilities
+/// (the policy's with its graph), the same as scoring them one after the other.
+#[test]
+fn policy_and_reference_are_scored_as_alone() {
+    let device = crate::test_device();
+    let train_device = device.clone().autodiff();
+    let (_, reference) = load_causal_lm(&fixture("llama"), &device, WeightDType::F32).unwrap();
+    let (_, policy) = load_causal_lm(&fixture("qwen2"), &train_device, WeightDType::F32).unwrap();
+    let pairs = vec![
+        (vec![5, 17, 99], vec![3, 64, 2, 11]),
+        (vec![7, 7], vec![120, 45, 33]),
+    ];
+    let (policy_side, reference_side) =
+        policy_and_reference_logprobs((&policy, &train_device), (&reference, &device), &pairs, 0)
+            .unwrap();
+    let values = |t: &Tensor<1>| t.clone().try_into_vec_as::<f32>().unwrap();
+    let policy_alone = sequence_logprobs(&policy, &pairs, 0, &train_device).unwrap();
+    let reference_alone = sequence_logprobs(&reference, &pairs, 0, &device).unwrap();
+    assert_eq!(values(&reference_side.sum), values(&reference_alone.sum));
+    assert_eq!(values(&policy_side.sum), values(&policy_alone.sum));
+    assert_ne!(
+        values(&policy_alone.sum),
+        values(&reference_alone.sum),
+        "the two fixtures are different models"
+    );
+    let grads = GradientsParams::from_grads(policy_side.sum.sum().backward(), &policy);
+    assert!(
+        !grads.is_empty(),
+        "the policy's log-probabilities carry its graph"
+    );
 }

@@ -24,7 +24,7 @@ use clap::{Args, ValueEnum};
 use lm::{
     CausalLm, DeviceSpec, GenerationRequest, HfDecoderConfig, Optimizer, OptimizerConfig,
     PaddingSide, SamplingParams, StepOutcome, TokenBatch, WeightDType, load_causal_lm,
-    sequence_logprobs,
+    policy_and_reference_logprobs,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -323,8 +323,9 @@ fn dpo_loss(
 ) -> Result<Tensor<1>> {
     let sequences = pairs.sequences();
     let n = pairs.prompts.len();
-    let policy_logps = sequence_logprobs(policy, &sequences, 0, train_device)?.sum;
-    let reference_logps = sequence_logprobs(reference, &sequences, 0, device)?.sum;
+    let (policy_logps, reference_logps) =
+        policy_and_reference_logprobs((policy, train_device), (reference, device), &sequences, 0)?;
+    let (policy_logps, reference_logps) = (policy_logps.sum, reference_logps.sum);
     // The reference carries no graph: bring its values onto the training device as constants.
     let reference_logps = Tensor::<1>::from_data(reference_logps.into_data(), train_device);
     let margins = (policy_logps.clone().narrow(0, 0, n) - policy_logps.narrow(0, n, n))
