@@ -14,7 +14,11 @@
 //! GPU, where a small model's step is bound by kernel launches, that is the difference; on a
 //! CPU, buckets of 16 MiB are recycled by the allocator where one vector of the whole model
 //! (540 MB for SmolLM2-135M) is mapped afresh, page by page, for every intermediate
-//! (docs/PERFORMANCE.md). Moments are kept in f32 whatever the parameters' float type.
+//! (docs/PERFORMANCE.md). Buckets are independent, so their operations are issued from
+//! rayon's pool, one bucket per worker at a time: burn's flex CPU backend runs an element-wise
+//! operation on the thread that calls it, so this is what spreads the update over the cores
+//! (on a GPU, workers queue kernels on the same device). Moments are kept in f32 whatever the
+//! parameters' float type.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -24,6 +28,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::DType;
+use rayon::prelude::*;
 use safetensors::{Dtype, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 
@@ -247,7 +252,7 @@ impl Optimizer {
                     "the trainable parameters changed between micro-batches".into(),
                 );
             }
-            Some((_, sum)) => sum.into_iter().zip(flat).map(|(a, b)| a + b).collect(),
+            Some((_, sum)) => sum.into_par_iter().zip(flat).map(|(a, b)| a + b).collect(),
         };
         self.accumulated = Some((layout, sum));
         self.micro_steps += 1;
@@ -260,9 +265,12 @@ impl Optimizer {
             return self.skip(model, "no parameter requires a gradient".into());
         }
         let n = self.config.accumulation_steps as f64;
+        // Per-bucket sums of squares in parallel, added in bucket order (deterministic).
         let squares = grads
-            .iter()
+            .par_iter()
             .map(|g| g.clone().square().sum())
+            .collect::<Vec<_>>()
+            .into_iter()
             .reduce(|a, b| a + b)
             .expect("at least one bucket");
         let grad_norm = squares.into_scalar::<f64>().sqrt() / n;
@@ -276,7 +284,7 @@ impl Optimizer {
         let grads = if clip / n == 1.0 {
             grads
         } else {
-            grads.into_iter().map(|g| g * (clip / n)).collect()
+            grads.into_par_iter().map(|g| g * (clip / n)).collect()
         };
         let update = match self.adam_update(&layout, grads) {
             Ok(update) => update,
@@ -345,23 +353,26 @@ impl Optimizer {
         let correction1 = 1.0 - beta1.powi(time as i32);
         let correction2 = 1.0 - beta2.powi(time as i32);
         let epsilon = f64::from(self.config.epsilon);
-        let mut moments = Moments {
-            first: Vec::with_capacity(grads.len()),
-            second: Vec::with_capacity(grads.len()),
+        let updated: Vec<(Tensor<1>, (Tensor<1>, Tensor<1>))> = grads
+            .into_par_iter()
+            .zip(first)
+            .zip(second)
+            .map(|((grad, first), second)| {
+                // v ← β2·v + (1 − β2)·g², then m ← β1·m + (1 − β1)·g (consuming g).
+                let second = second * beta2 + grad.clone().square() * (1.0 - beta2);
+                let first = first * beta1 + grad * (1.0 - beta1);
+                let denominator = (second.clone().sqrt() / correction2.sqrt()).add_scalar(epsilon);
+                let direction = (first.clone() / correction1) / denominator;
+                (direction, (first, second))
+            })
+            .collect();
+        let (directions, (first, second)) = updated.into_iter().unzip();
+        self.moments = Some(Moments {
+            first,
+            second,
             shapes: layout.shapes.clone(),
             time,
-        };
-        let mut directions = Vec::with_capacity(grads.len());
-        for ((grad, first), second) in grads.into_iter().zip(first).zip(second) {
-            // v ← β2·v + (1 − β2)·g², then m ← β1·m + (1 − β1)·g (consuming g).
-            let second = second * beta2 + grad.clone().square() * (1.0 - beta2);
-            let first = first * beta1 + grad * (1.0 - beta1);
-            let denominator = (second.clone().sqrt() / correction2.sqrt()).add_scalar(epsilon);
-            directions.push((first.clone() / correction1) / denominator);
-            moments.first.push(first);
-            moments.second.push(second);
-        }
-        self.moments = Some(moments);
+        });
         Ok(directions)
     }
 
@@ -555,7 +566,7 @@ fn flatten_gradients<M: Module>(
     } = collect;
     let layout = Layout::new(ids, shapes, bucket_elements);
     let buckets = split_into_buckets(flat, &layout.buckets)
-        .into_iter()
+        .into_par_iter()
         .map(concat_f32)
         .collect();
     (layout, buckets)
@@ -631,23 +642,28 @@ fn apply_update<M: Module>(
         .copied()
         .filter(|d| dtypes.iter().all(|x| x == d));
     let numels = layout.numels();
-    let mut chunks: HashMap<ParamId, Tensor<1>> = HashMap::with_capacity(layout.ids.len());
-    for ((range, parts), direction) in layout
+    let updated: Vec<Vec<Tensor<1>>> = layout
         .buckets
-        .iter()
+        .par_iter()
         .zip(split_into_buckets(parts, &layout.buckets))
         .zip(directions)
-    {
-        let params = concat_f32(parts);
-        let params = if decay == 1.0 { params } else { params * decay };
-        let updated = params - direction * lr;
-        let updated = match common {
-            Some(DType::F32) | None => updated,
-            Some(dtype) => updated.cast(dtype),
-        };
-        let pieces = updated.split_with_sizes(numels[range.clone()].to_vec(), 0);
-        chunks.extend(layout.ids[range.clone()].iter().copied().zip(pieces));
-    }
+        .map(|((range, parts), direction)| {
+            let params = concat_f32(parts);
+            let params = if decay == 1.0 { params } else { params * decay };
+            let updated = params - direction * lr;
+            let updated = match common {
+                Some(DType::F32) | None => updated,
+                Some(dtype) => updated.cast(dtype),
+            };
+            updated.split_with_sizes(numels[range.clone()].to_vec(), 0)
+        })
+        .collect();
+    let chunks: HashMap<ParamId, Tensor<1>> = layout
+        .ids
+        .iter()
+        .copied()
+        .zip(updated.into_iter().flatten())
+        .collect();
 
     struct Assign {
         chunks: HashMap<ParamId, Tensor<1>>,
