@@ -1,9 +1,13 @@
 //! Loading whole models from a path: a Hugging Face folder or a `.gguf` file.
 
+use std::fs::File;
+use std::io::BufReader;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use burn::prelude::*;
 use burn::store::bridge;
+use burn::tensor::DType;
 
 use crate::config::bert::{BertConfig, HfBertConfig};
 use crate::config::decoder::{DecoderConfig, DecoderFamily, HfDecoderConfig};
@@ -42,11 +46,10 @@ pub fn load_causal_lm(
     dtype: WeightDType,
 ) -> Result<(DecoderConfig, CausalLm)> {
     if is_gguf(path) {
-        let mut gguf = Gguf::open(path)?;
+        let gguf = Gguf::open(path)?;
         let config = decoder_config(&gguf)?;
         let mut model = CausalLm::new(&config, device);
-        let tensors = gguf_tensors(&mut gguf, &config)?;
-        load_tensors(&mut model, tensors, dtype)?;
+        load_tensors(&mut model, gguf_tensors(gguf, &config), dtype)?;
         Ok((config, model))
     } else {
         let config = read_decoder_config(path)?;
@@ -111,32 +114,59 @@ pub fn is_gguf(path: &Path) -> bool {
         .is_ok_and(|()| &magic == b"GGUF")
 }
 
-/// Every tensor the decoder uses, dequantised to f32 under its HF name and in PyTorch
-/// layout, with llama-arch q/k rows un-permuted.
-fn gguf_tensors<R: std::io::Read + std::io::Seek>(
-    gguf: &mut Gguf<R>,
+/// Every tensor the decoder uses, under its HF name and in PyTorch layout, deferred: each is
+/// read, dequantised to f32 and (llama arch) has its q/k rows un-permuted only when burn-store
+/// applies it, so loading holds one dequantised tensor at a time beside the model instead of
+/// the whole model twice over.
+fn gguf_tensors(
+    gguf: Gguf<BufReader<File>>,
     config: &DecoderConfig,
-) -> Result<Vec<burn::store::burn_pack::Tensor>> {
+) -> Vec<burn::store::burn_pack::Tensor> {
     let infos = gguf.tensors().to_vec();
+    let source = Arc::new(Mutex::new(gguf));
     let mut tensors = Vec::with_capacity(infos.len());
     for info in infos {
         let Some(name) = hf_tensor_name(&info.name) else {
             continue;
         };
-        let (shape, mut values) = gguf.tensor_f32(&info.name)?;
-        if config.family == DecoderFamily::Llama && shape.len() == 2 {
-            let cols = shape[1];
-            if name.ends_with("self_attn.q_proj.weight") {
-                unpermute_rows(&mut values, config.n_heads, cols);
-            } else if name.ends_with("self_attn.k_proj.weight") {
-                unpermute_rows(&mut values, config.n_kv_heads, cols);
+        let shape = info.shape();
+        let unpermute_heads = match config.family {
+            DecoderFamily::Llama if shape.len() == 2 => {
+                if name.ends_with("self_attn.q_proj.weight") {
+                    Some(config.n_heads)
+                } else if name.ends_with("self_attn.k_proj.weight") {
+                    Some(config.n_kv_heads)
+                } else {
+                    None
+                }
             }
-        }
-        tensors.push(bridge::from_data(
-            TensorData::new(values, shape),
+            _ => None,
+        };
+        let source = Arc::clone(&source);
+        let gguf_name = info.name;
+        tensors.push(bridge::deferred(
             name,
+            DType::F32,
+            shape.clone().into(),
             None,
+            move || {
+                let failed = |reason: String| {
+                    burn::store::burn_pack::Error::ValidationError(format!(
+                        "GGUF tensor {gguf_name}: {reason}"
+                    ))
+                };
+                let mut gguf = source
+                    .lock()
+                    .map_err(|_| failed("the reader panicked on another tensor".into()))?;
+                let (shape, mut values) = gguf
+                    .tensor_f32(&gguf_name)
+                    .map_err(|e| failed(e.to_string()))?;
+                if let Some(n_heads) = unpermute_heads {
+                    unpermute_rows(&mut values, n_heads, shape[1]);
+                }
+                Ok(TensorData::new(values, shape))
+            },
         ));
     }
-    Ok(tensors)
+    tensors
 }
