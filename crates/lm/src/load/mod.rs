@@ -2,6 +2,7 @@
 
 pub(crate) mod gguf;
 pub(crate) mod gguf_decoder;
+pub(crate) mod layout;
 pub(crate) mod model;
 pub(crate) mod quant;
 pub(crate) mod weights;

@@ -1,22 +1,23 @@
 //! Loading named tensors into a burn module: from safetensors files (single or sharded
 //! Hugging Face checkpoints) or from tensors we produced ourselves (dequantised GGUF).
 //!
-//! Both routes go through burn-store with its PyTorch adapter (which transposes `Linear`
-//! weights from PyTorch's `[out, in]` and renames norm `weight` to `gamma`) and a cast to the
-//! requested float type, and both check the result the same way: every parameter of the
+//! Both routes go through burn-store with a PyTorch-layout adapter (layout.rs: transposes
+//! `Linear` weights from PyTorch's `[out, in]` and renames norm `weight` to `gamma`) and a
+//! cast to the requested float type, and both check the result the same way: every parameter of the
 //! module must have been loaded, with the right shape.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use burn::store::{
-    ApplyError, ApplyResult, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
-    SafetensorsStore, burn_pack,
+    ApplyError, ApplyResult, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, SafetensorsStore,
+    burn_pack,
 };
 use burn::tensor::DType;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::load::layout::PyTorchLayout;
 
 /// Float type of the loaded weights.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,7 +40,7 @@ impl WeightDType {
 
 /// The adapter chain from PyTorch-layout tensors to `dtype` burn parameters.
 fn adapter(dtype: WeightDType) -> impl ModuleAdapter + 'static {
-    PyTorchToBurnAdapter.chain(FloatCastAdapter::to(dtype.dtype()))
+    PyTorchLayout.chain(FloatCastAdapter::to(dtype.dtype()))
 }
 
 /// The safetensors files of a Hugging Face folder: `model.safetensors`, or the shards listed
