@@ -3,9 +3,10 @@
 //! burn-store's [`PyTorchToBurnAdapter`] transposes `Linear` weights from PyTorch's
 //! `[out, in]` to burn's `[in, out]` one element at a time through a byte slice (a `memcpy`
 //! call per element) and then copies the result once more to align it. On a 0.5 B-parameter
-//! GGUF that was ~55% of the load time (docs/PERFORMANCE.md). [`PyTorchLayout`] is that adapter
-//! with the transpose done by bands of rows on whole elements into storage of the element's own type;
-//! everything else (the norms' `weight` → `gamma` renaming) is delegated to burn-store's.
+//! GGUF that was ~55% of the load time (docs/PERFORMANCE.md). [`PyTorchLayout`] is that
+//! adapter with the transpose done on whole elements, by bands of rows, into storage of the
+//! element's own type; everything else (the norms' `weight` → `gamma` renaming) is delegated
+//! to burn-store's.
 
 use burn::store::bridge;
 use burn::store::burn_pack::Tensor as PackTensor;
@@ -18,7 +19,7 @@ const LINEAR_MODULE: &str = "Struct:Linear";
 
 /// Source rows the transpose reads per band (each output row gets this many contiguous
 /// elements per pass).
-const TILE: usize = 32;
+const BAND_ROWS: usize = 32;
 
 /// burn-store's PyTorch → burn adapter with a fast `Linear` weight transpose.
 #[derive(Clone, Debug, Default)]
@@ -63,10 +64,10 @@ fn transpose<T: Element + Pod, const BYTES: usize>(data: &TensorData) -> TensorD
     let source: &[[u8; BYTES]] = bytemuck::cast_slice(data.as_bytes());
     let mut values = vec![T::zeroed(); rows * cols];
     let target: &mut [[u8; BYTES]] = bytemuck::cast_slice_mut(&mut values);
-    // A band of TILE source rows (TILE · cols elements: 114 KiB of f32 for cols = 896) stays
-    // in cache while every output row takes its TILE contiguous elements from it.
-    for row_start in (0..rows).step_by(TILE) {
-        let row_end = (row_start + TILE).min(rows);
+    // A band of BAND_ROWS source rows (114 KiB of f32 for 896 columns) stays in cache while
+    // every output row takes its BAND_ROWS contiguous elements from it.
+    for row_start in (0..rows).step_by(BAND_ROWS) {
+        let row_end = (row_start + BAND_ROWS).min(rows);
         let band = &source[row_start * cols..row_end * cols];
         for col in 0..cols {
             let out = &mut target[col * rows + row_start..col * rows + row_end];
