@@ -225,11 +225,17 @@ fn q5(block: &[u8], with_min: bool, out: &mut Vec<f32>) {
     };
     let high = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
     let codes = &rest[4..20];
-    let offset = if with_min { 0.0 } else { -16.0 };
+    // Two formulas, not one with m = 0: d·(q − 16) + 0 would turn ggml's −0.0 into +0.0.
+    let value = |q: u8| {
+        if with_min {
+            d * q as f32 + m
+        } else {
+            d * (q as f32 - 16.0)
+        }
+    };
     for (half, shift) in [(0, 0), (16, 4)] {
         out.extend(codes.iter().enumerate().map(|(i, byte)| {
-            let q = ((byte >> shift) & 0x0F) | ((((high >> (i + half)) & 1) as u8) << 4);
-            d * (q as f32 + offset) + m
+            value(((byte >> shift) & 0x0F) | ((((high >> (i + half)) & 1) as u8) << 4))
         }));
     }
 }
