@@ -265,7 +265,7 @@ impl Optimizer {
             return self.skip(model, "no parameter requires a gradient".into());
         }
         let n = self.config.accumulation_steps as f64;
-        // Per-bucket sums of squares in parallel, added in bucket order (deterministic).
+        // Per-bucket sums of squares in parallel, added in bucket order.
         let squares = grads
             .par_iter()
             .map(|g| g.clone().square().sum())

@@ -10,6 +10,32 @@ use serde::Deserialize;
 
 const SMOLLM2: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// A tensor stored in a type we cannot dequantise (here the final norm's F32 relabelled I32,
+/// which has the same layout, so the header still parses) fails the load with an error that
+/// names the tensor and the type, before any tensor data is read.
+#[test]
+fn an_undequantisable_tensor_type_is_named() {
+    let mut bytes = std::fs::read(crate::asset(SMOLLM2)).unwrap();
+    // Tensor info: name, n_dims (u32) = 1, one u64 dim, then the ggml type (u32).
+    let name = b"output_norm.weight";
+    let at = bytes.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+    assert_eq!(bytes[at..at + 4], 1_u32.to_le_bytes());
+    let type_at = at + 4 + 8;
+    assert_eq!(bytes[type_at..type_at + 4], 0_u32.to_le_bytes(), "F32");
+    bytes[type_at..type_at + 4].copy_from_slice(&26_u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relabelled.gguf");
+    std::fs::write(&path, bytes).unwrap();
+    let Err(err) = load_causal_lm(&path, &crate::test_device(), WeightDType::F32) else {
+        panic!("an I32 norm cannot be loaded");
+    };
+    assert!(
+        matches!(&err, lm::Error::UnsupportedQuantization { tensor, type_name }
+            if tensor == "output_norm.weight" && type_name == "I32"),
+        "{err}"
+    );
+}
+
 /// SmolLM2-135M-Instruct, loaded from its Q4_1 GGUF (llama q/k permutation undone, tied head,
 /// tokenizer and ChatML template from the metadata), answers the question greedily.
 #[test]

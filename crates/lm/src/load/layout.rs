@@ -35,7 +35,7 @@ impl ModuleAdapter for PyTorchLayout {
         }
         let (name, dtype) = (tensor.name.clone(), tensor.dtype);
         let transposed = Shape::new([tensor.shape[1], tensor.shape[0]]);
-        bridge::map_data(tensor, name, dtype, transposed, |data| match data.dtype() {
+        bridge::map_data(tensor, name, dtype, transposed, move |data| match dtype {
             DType::F16 => transpose::<half::f16, 2>(&data),
             DType::BF16 => transpose::<half::bf16, 2>(&data),
             _ => transpose::<f32, 4>(&data),

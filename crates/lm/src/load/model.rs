@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use burn::prelude::*;
 use burn::store::bridge;
@@ -49,7 +49,7 @@ pub fn load_causal_lm(
         let gguf = Gguf::open(path)?;
         let config = decoder_config(&gguf)?;
         let mut model = CausalLm::new(&config, device);
-        load_tensors(&mut model, gguf_tensors(gguf, &config), dtype)?;
+        load_tensors(&mut model, gguf_tensors(gguf, &config)?, dtype)?;
         Ok((config, model))
     } else {
         let config = read_decoder_config(path)?;
@@ -118,11 +118,22 @@ pub fn is_gguf(path: &Path) -> bool {
 /// read, dequantised to f32 and (llama arch) has its q/k rows un-permuted only when burn-store
 /// applies it, so loading holds one dequantised tensor at a time beside the model instead of
 /// the whole model twice over.
+///
+/// A tensor of a type we cannot dequantise fails here, before any data is read.
 fn gguf_tensors(
     gguf: Gguf<BufReader<File>>,
     config: &DecoderConfig,
-) -> Vec<burn::store::burn_pack::Tensor> {
+) -> Result<Vec<burn::store::burn_pack::Tensor>> {
     let infos = gguf.tensors().to_vec();
+    if let Some(info) = infos
+        .iter()
+        .find(|i| hf_tensor_name(&i.name).is_some() && !i.ggml_type.is_dequantizable())
+    {
+        return Err(Error::UnsupportedQuantization {
+            tensor: info.name.clone(),
+            type_name: info.ggml_type.name().to_string(),
+        });
+    }
     let source = Arc::new(Mutex::new(gguf));
     let mut tensors = Vec::with_capacity(infos.len());
     for info in infos {
@@ -155,9 +166,9 @@ fn gguf_tensors(
                         "GGUF tensor {gguf_name}: {reason}"
                     ))
                 };
-                let mut gguf = source
-                    .lock()
-                    .map_err(|_| failed("the reader panicked on another tensor".into()))?;
+                // Every read seeks to its tensor's offset, so a reader that panicked
+                // elsewhere is still usable.
+                let mut gguf = source.lock().unwrap_or_else(PoisonError::into_inner);
                 let (shape, mut values) = gguf
                     .tensor_f32(&gguf_name)
                     .map_err(|e| failed(e.to_string()))?;
@@ -168,5 +179,5 @@ fn gguf_tensors(
             },
         ));
     }
-    tensors
+    Ok(tensors)
 }

@@ -323,6 +323,14 @@ fn q6_k(block: &[u8], out: &mut Vec<f32>) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn is_dequantizable_names_exactly_the_types_dequantize_reads() {
+        for ty in (0..64).filter_map(GgmlType::from_id) {
+            let read = dequantize(ty, "t", &[], &mut Vec::new()).is_ok();
+            assert_eq!(ty.is_dequantizable(), read, "{}", ty.name());
+        }
+    }
+
     /// Q8_0 by hand: d = 0.5 (f16 0x3800), codes 0, 1, −1, 127, −128, then zeros.
     #[test]
     fn q8_0_by_hand() {

@@ -123,7 +123,7 @@ fn check_errors(result: &ApplyResult) -> Result<()> {
             found: found.to_vec(),
         }),
         Some(other) => Err(Error::Weights {
-            reason: format!("{other:?}"),
+            reason: other.to_string(),
         }),
     }
 }
