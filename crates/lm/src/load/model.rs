@@ -161,17 +161,14 @@ fn gguf_tensors(
             shape.clone().into(),
             None,
             move || {
-                let failed = |reason: String| {
-                    burn::store::burn_pack::Error::ValidationError(format!(
-                        "GGUF tensor {gguf_name}: {reason}"
-                    ))
-                };
                 // Every read seeks to its tensor's offset, so a reader that panicked
                 // elsewhere is still usable.
                 let mut gguf = source.lock().unwrap_or_else(PoisonError::into_inner);
-                let (shape, mut values) = gguf
-                    .tensor_f32(&gguf_name)
-                    .map_err(|e| failed(e.to_string()))?;
+                let (shape, mut values) = gguf.tensor_f32(&gguf_name).map_err(|e| {
+                    burn::store::burn_pack::Error::ValidationError(format!(
+                        "GGUF tensor {gguf_name}: {e}"
+                    ))
+                })?;
                 if let Some(n_heads) = unpermute_heads {
                     unpermute_rows(&mut values, n_heads, shape[1]);
                 }
