@@ -11,7 +11,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
-mod spec;
 
 /// Reward-model routing for RLHF: experiments, benchmarks and tools.
 #[derive(Debug, Parser)]

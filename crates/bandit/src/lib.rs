@@ -73,6 +73,7 @@ mod posterior;
 mod prior;
 mod propensity;
 mod router;
+mod spec;
 mod state;
 
 pub use crate::{
@@ -82,6 +83,7 @@ pub use crate::{
     policy::Policy,
     prior::{PRIOR_FORMAT, PRIOR_VERSION, Prior},
     router::{Choice, Feedback, LinearRouter},
+    spec::RouterSpec,
     state::{
         ArmSummary, POSTERIOR_FORMAT, POSTERIOR_VERSION, PosteriorSummary, STATE_FORMAT,
         STATE_VERSION,

@@ -382,6 +382,21 @@ impl Optimizer {
         (model, StepOutcome::Skipped { reason })
     }
 
+    /// Changes how many micro-batches make one update, e.g. for a step with fewer pairs than
+    /// usual. Errors while micro-batch gradients are pending or for 0.
+    pub fn set_accumulation_steps(&mut self, steps: usize) -> Result<()> {
+        if steps == 0 || self.micro_steps != 0 {
+            return Err(Error::Input {
+                reason: format!(
+                    "cannot set accumulation_steps to {steps} with {} micro-batches pending",
+                    self.micro_steps
+                ),
+            });
+        }
+        self.config.accumulation_steps = steps;
+        Ok(())
+    }
+
     /// Updates taken so far.
     pub fn steps(&self) -> usize {
         self.steps

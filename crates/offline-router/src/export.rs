@@ -336,6 +336,18 @@ pub struct ContextFunction {
 /// One candidate pair: the prompt and its two responses.
 pub type PairRef<'a> = (&'a [ChatMessage], &'a str, &'a str);
 
+/// A prompt's sampled responses and the pairs of them to encode (indices into
+/// `responses`), for [`ContextFunction::candidate_contexts`].
+#[derive(Clone, Copy, Debug)]
+pub struct CandidateGroup<'a> {
+    /// The conversation the responses answer.
+    pub prompt: &'a [ChatMessage],
+    /// The responses.
+    pub responses: &'a [String],
+    /// Pairs `(a, b)` of response indices.
+    pub pairs: &'a [(usize, usize)],
+}
+
 impl ContextFunction {
     /// The export's metadata.
     pub fn meta(&self) -> &ExportMeta {
@@ -357,6 +369,53 @@ impl ContextFunction {
     /// Contexts as rows of f64 (what the bandit takes).
     pub fn contexts_f64(&self, pairs: &[PairRef<'_>]) -> Result<Vec<Vec<f64>>> {
         Ok(rows_f64(self.contexts(pairs)?))
+    }
+
+    /// Contexts of candidate pairs that share responses, as online DPO forms them (every pair
+    /// of a prompt's n samples): each distinct (prompt, response) text is embedded once, not
+    /// once per pair it appears in (n(n−1)/2 pairs need n embeddings, not n(n−1)).
+    ///
+    /// # Shapes
+    /// Returns `[N, d]` with unit rows, N = the total number of pairs, group by group in
+    /// order; the same values as [`contexts`](Self::contexts) of those pairs.
+    pub fn candidate_contexts(&self, groups: &[CandidateGroup<'_>]) -> Result<Tensor<2>> {
+        let mut sequences = Vec::new();
+        let (mut index_a, mut index_b) = (Vec::new(), Vec::new());
+        for group in groups {
+            let offset = sequences.len() as i64;
+            for &(a, b) in group.pairs {
+                if a >= group.responses.len() || b >= group.responses.len() {
+                    return Err(Error::Input(format!(
+                        "pair ({a}, {b}) of a group with {} responses",
+                        group.responses.len()
+                    )));
+                }
+                index_a.push(offset + a as i64);
+                index_b.push(offset + b as i64);
+            }
+            for response in group.responses {
+                sequences.push(self.text.tokenize(&pair_text(group.prompt, response))?);
+            }
+        }
+        if index_a.is_empty() {
+            return Err(Error::Input("no pairs to encode".into()));
+        }
+        // [texts, d]: every distinct response once.
+        let hidden = self.text.embed_all(
+            &self.backbone,
+            &sequences,
+            self.batch_size,
+            &self.device,
+            &mut |_| {},
+        )?;
+        let n = index_a.len();
+        let device = hidden.device();
+        let rows =
+            |index: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(index, [n]), &device);
+        // [N, d] each: the two responses of every pair.
+        let h_a = hidden.clone().select(0, rows(index_a));
+        let h_b = hidden.select(0, rows(index_b));
+        Ok(self.head.context(h_a, h_b))
     }
 
     fn embed_pairs(&self, pairs: &[PairRef<'_>]) -> Result<(Tensor<2>, Tensor<2>)> {

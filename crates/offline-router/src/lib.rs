@@ -43,8 +43,8 @@ pub use crate::{
     error::{Error, Result},
     eval::{EvalRecords, evaluate_export},
     export::{
-        ContextFunction, EXPORT_FILE, EXPORT_FORMAT, EXPORT_VERSION, EncoderSpec, ExportMeta,
-        PairRef, RouterExport, TEXT_FORMAT, write_export,
+        CandidateGroup, ContextFunction, EXPORT_FILE, EXPORT_FORMAT, EXPORT_VERSION, EncoderSpec,
+        ExportMeta, PairRef, RouterExport, TEXT_FORMAT, write_export,
     },
     head::{HeadOutput, RouterHead},
     judge::judge_missing,

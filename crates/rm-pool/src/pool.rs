@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::item::ScoreItem;
@@ -42,7 +42,7 @@ impl RmStats {
 
 /// Running mean and standard deviation of an RM's distinct scores (Welford), for
 /// normalising RMs with different scales before they are averaged.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScoreMoments {
     /// Scores seen.
     pub n: usize,
@@ -185,6 +185,26 @@ impl RmPool {
     /// Score statistics of RM `rm` over the distinct items it has scored.
     pub fn moments(&self, rm: usize) -> ScoreMoments {
         self.members[rm].moments
+    }
+
+    /// Restores every RM's score statistics (from [`RmPool::moments`] of a saved run), so that
+    /// a resumed run standardises ensemble scores as the uninterrupted one would. Errors
+    /// unless there is one entry per RM.
+    pub fn restore_moments(&mut self, moments: &[ScoreMoments]) -> Result<()> {
+        if moments.len() != self.members.len() {
+            return Err(Error::backend(
+                "pool",
+                format!(
+                    "{} saved score statistics for {} RMs",
+                    moments.len(),
+                    self.members.len()
+                ),
+            ));
+        }
+        for (member, saved) in self.members.iter_mut().zip(moments) {
+            member.moments = *saved;
+        }
+        Ok(())
     }
 
     /// RM `rm`'s scores of `items`: cached ones from the cache, the rest (deduplicated) in

@@ -10,11 +10,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use bandit::{LinearRouter, Prior};
+use bandit::{LinearRouter, Prior, RouterSpec};
 use clap::Args;
 use serde::Deserialize;
-
-use crate::spec::RouterSpec;
 
 /// Arguments of `router replay`.
 #[derive(Debug, Args)]

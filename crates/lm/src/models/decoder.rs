@@ -268,6 +268,15 @@ impl CausalLm {
         last_token(self.model.forward(batch), batch)
     }
 
+    /// Rows of the input-embedding table for `ids` (no position information): what LASeR
+    /// averages into a batch's routing context.
+    ///
+    /// # Shapes
+    /// `ids`: `[n]`; returns `[n, d_model]`.
+    pub fn token_embeddings(&self, ids: Tensor<1, Int>) -> Tensor<2> {
+        self.model.embedding_weight().select(0, ids)
+    }
+
     /// # Shapes
     /// `[batch_size, seq_len, d_model]` -> `[batch_size, seq_len, vocab_size]`.
     fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {

@@ -1,0 +1,194 @@
+//! Checkpoints: everything a run needs to continue bit for bit, written atomically.
+//!
+//! `checkpoints/iter-00000010/` holds `state.json` (iteration, prompt schedule, normaliser,
+//! optimiser step count, the logs' lengths, the pool's score statistics), `router.json`
+//! (the bandit with both of its random streams), `optimizer.safetensors` (AdamW moments) and
+//! the policy: `adapter/` (PEFT) under LoRA, else `model/` (a Hugging Face folder). A
+//! checkpoint is assembled in a staging folder and renamed into place, so a crash leaves the
+//! previous checkpoint intact; the two newest are kept.
+
+use std::path::{Path, PathBuf};
+
+use bandit::LinearRouter;
+use burn::prelude::*;
+use lm::{
+    CausalLm, DecoderConfig, Optimizer, WeightDType, load_adapter, load_causal_lm, save_adapter,
+};
+use rm_pool::ScoreMoments;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::logs::LogLengths;
+use crate::normalizer::Normalizer;
+use crate::prompts::PromptSchedule;
+
+/// Format tag of `state.json`.
+pub const CHECKPOINT_FORMAT: &str = "rlhf-trainer-checkpoint";
+/// Version of the checkpoint layout this build writes and reads.
+pub const CHECKPOINT_VERSION: u32 = 1;
+/// The bandit's state file (also in `final/`).
+pub const ROUTER_FILE: &str = "router.json";
+/// The optimiser's moments.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+const STATE_FILE: &str = "state.json";
+const ADAPTER_DIR: &str = "adapter";
+const MODEL_DIR: &str = "model";
+const CHECKPOINTS_DIR: &str = "checkpoints";
+/// Checkpoints kept (the newest ones).
+const KEEP: usize = 2;
+
+/// The small state of a checkpoint (`state.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    format: String,
+    version: u32,
+    /// The next iteration to run.
+    pub iteration: usize,
+    /// Iterations skipped so far.
+    pub skipped: usize,
+    /// Where the prompt schedule stands.
+    pub schedule: PromptSchedule,
+    /// The normaliser's state.
+    pub normalizer: Normalizer,
+    /// Optimiser updates taken.
+    pub optimizer_steps: usize,
+    /// The logs' byte lengths.
+    pub logs: LogLengths,
+    /// Each RM's score statistics (ensemble standardisation).
+    pub pool_moments: Vec<ScoreMoments>,
+}
+
+impl Checkpoint {
+    /// A checkpoint state.
+    pub fn new(
+        iteration: usize,
+        skipped: usize,
+        schedule: PromptSchedule,
+        normalizer: Normalizer,
+        optimizer_steps: usize,
+        logs: LogLengths,
+        pool_moments: Vec<ScoreMoments>,
+    ) -> Self {
+        Self {
+            format: CHECKPOINT_FORMAT.into(),
+            version: CHECKPOINT_VERSION,
+            iteration,
+            skipped,
+            schedule,
+            normalizer,
+            optimizer_steps,
+            logs,
+            pool_moments,
+        }
+    }
+}
+
+/// Writes a checkpoint of the run in `run_dir` at `state.iteration`.
+pub fn save(
+    run_dir: &Path,
+    state: &Checkpoint,
+    policy: (&CausalLm, &DecoderConfig),
+    router: Option<&LinearRouter>,
+    optimizer: &Optimizer,
+) -> Result<()> {
+    let (policy, decoder) = policy;
+    let root = run_dir.join(CHECKPOINTS_DIR);
+    std::fs::create_dir_all(&root).map_err(Error::io(&root))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(&root)
+        .map_err(Error::io(&root))?;
+    let dir = staging.path();
+    let plain = policy.valid();
+    if plain.lora().is_some() {
+        save_adapter(&dir.join(ADAPTER_DIR), &plain, "policy")?;
+    } else {
+        lm::save_pretrained(&dir.join(MODEL_DIR), &plain, decoder, None)?;
+    }
+    optimizer.save_state(&dir.join(OPTIMIZER_FILE))?;
+    if let Some(router) = router {
+        router.save(&dir.join(ROUTER_FILE))?;
+    }
+    let json = serde_json::to_vec_pretty(state).map_err(Error::json(dir.join(STATE_FILE)))?;
+    write_atomic(&dir.join(STATE_FILE), &json)?;
+    let target = root.join(format!("iter-{:08}", state.iteration));
+    if target.exists() {
+        std::fs::remove_dir_all(&target).map_err(Error::io(&target))?;
+    }
+    let staged = staging.keep();
+    std::fs::rename(&staged, &target).map_err(Error::io(&target))?;
+    // Older checkpoints go once the new one is in place.
+    let mut all = checkpoint_dirs(&root)?;
+    all.sort();
+    for old in all.iter().rev().skip(KEEP) {
+        std::fs::remove_dir_all(old).map_err(Error::io(old))?;
+    }
+    Ok(())
+}
+
+/// The newest checkpoint of the run in `run_dir` and its state, if any.
+pub fn latest(run_dir: &Path) -> Result<Option<(PathBuf, Checkpoint)>> {
+    let root = run_dir.join(CHECKPOINTS_DIR);
+    if !root.exists() {
+        return Ok(None);
+    }
+    let mut all = checkpoint_dirs(&root)?;
+    all.sort();
+    let Some(dir) = all.pop() else {
+        return Ok(None);
+    };
+    let path = dir.join(STATE_FILE);
+    let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+    let state: Checkpoint = serde_json::from_slice(&bytes).map_err(Error::json(&path))?;
+    if (state.format.as_str(), state.version) != (CHECKPOINT_FORMAT, CHECKPOINT_VERSION) {
+        return Err(Error::Resume {
+            dir: dir.clone(),
+            reason: format!(
+                "checkpoint format {} v{}, this build reads {CHECKPOINT_FORMAT} v{CHECKPOINT_VERSION}",
+                state.format, state.version
+            ),
+        });
+    }
+    Ok(Some((dir, state)))
+}
+
+/// The policy of checkpoint `dir` on `device`: the base at `base_path` with the saved
+/// adapters (LoRA), or the saved model.
+pub fn load_policy(dir: &Path, base_path: &Path, lora: bool, device: &Device) -> Result<CausalLm> {
+    if lora {
+        let (_, base) = load_causal_lm(base_path, device, WeightDType::F32)?;
+        Ok(load_adapter(&dir.join(ADAPTER_DIR), base)?)
+    } else {
+        Ok(load_causal_lm(&dir.join(MODEL_DIR), device, WeightDType::F32)?.1)
+    }
+}
+
+/// Writes `bytes` to `path` through a synced temporary file renamed into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io(dir))?;
+    temp.write_all(bytes).map_err(Error::io(path))?;
+    temp.as_file().sync_all().map_err(Error::io(path))?;
+    temp.persist(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+fn checkpoint_dirs(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(root).map_err(Error::io(root))? {
+        let path = entry.map_err(Error::io(root))?.path();
+        let is_checkpoint = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("iter-"));
+        if is_checkpoint && path.is_dir() {
+            dirs.push(path);
+        }
+    }
+    Ok(dirs)
+}

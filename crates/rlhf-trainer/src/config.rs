@@ -1,0 +1,623 @@
+//! The run configuration: one TOML file (docs/FORMATS.md, "Trainer config"), read into
+//! [`TrainerConfig`], checked once, and saved beside the run so that `--resume` can refuse a
+//! different one by the key that differs.
+//!
+//! ```toml
+//! seed = 0
+//! iterations = 20
+//! output = "../runs/train/smollm2-gsm8k"
+//!
+//! [policy]
+//! path = "../assets/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+//! lora = { rank = 16, alpha = 32.0, target_modules = ["q_proj", "v_proj"] }
+//!
+//! [data]
+//! prompts = "prompts.jsonl"
+//! pool = "../rm-pool.toml"
+//! router = "../../runs/offline-router/smollm2/best"
+//!
+//! [strategy]
+//! kind = "bayesian"
+//! preset = "v5"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use lm::{DeviceSpec, LoraConfig};
+use rm_pool::RmSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::normalizer::NormalizerKind;
+
+/// Keys that may differ between a run and its resumption.
+const RESUMABLE_CHANGES: [&str; 1] = ["iterations"];
+
+/// A run, as its TOML file gives it. Relative paths are relative to the file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainerConfig {
+    /// Seed of every random stream of the run (prompt order, sampling, pair order, router).
+    pub seed: u64,
+    /// Training iterations (one DPO update each).
+    pub iterations: usize,
+    /// The run folder.
+    pub output: PathBuf,
+    /// `cpu`, `libtorch` or `cuda[:N]`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Write a checkpoint every this many iterations (0: only at the end).
+    #[serde(default)]
+    pub checkpoint_every: usize,
+    /// The policy to train.
+    pub policy: PolicyConfig,
+    /// Prompts, reward models and the offline router.
+    pub data: DataConfig,
+    /// How each candidate pair gets its label.
+    pub strategy: StrategyConfig,
+    /// Loss → reward normaliser (default: the strategy's own, see [`StrategyConfig`]).
+    #[serde(default)]
+    pub normalizer: Option<NormalizerKind>,
+    /// Response sampling.
+    #[serde(default)]
+    pub sampling: SamplingConfig,
+    /// Pair selection.
+    #[serde(default)]
+    pub pairs: PairsConfig,
+    /// The DPO objective and optimiser.
+    #[serde(default)]
+    pub dpo: DpoConfig,
+    /// A verifier outside the routed pool (an rm-pool `[[rm]]` table, e.g. `kind =
+    /// "verifier"`): the `oracle` strategy's judge, and otherwise the truth every kept pair's
+    /// routed label is compared with (`labels/agreement`). Never routed to.
+    #[serde(default)]
+    pub oracle: Option<RmSpec>,
+    /// Write each routed pair's context vector into routing.jsonl (large: d numbers per pair);
+    /// otherwise the log refers to the pair's responses in samples.jsonl.
+    #[serde(default)]
+    pub log_contexts: bool,
+    /// The folder relative paths start from (the config file's; not a TOML key).
+    #[serde(skip)]
+    pub base: PathBuf,
+}
+
+fn default_device() -> String {
+    "cpu".into()
+}
+
+/// The policy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// A Hugging Face folder or a .gguf file; also the frozen DPO reference.
+    pub path: PathBuf,
+    /// LoRA adapters to train (PEFT's fields); without it every parameter trains.
+    #[serde(default)]
+    pub lora: Option<LoraConfig>,
+}
+
+/// Prompts, reward models and the offline router.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// The training prompts (JSONL: `prompt` or `messages`, optional `category`,
+    /// `reference`).
+    pub prompts: PathBuf,
+    /// The routed RM pool (rm-pool TOML); its RMs are the arms, in file order.
+    pub pool: PathBuf,
+    /// The offline router's export (folder or router.safetensors): the prior and the context
+    /// function. Needed by `bayesian`, `online-only`, `offline-only` and `epsilon-greedy`.
+    #[serde(default)]
+    pub router: Option<PathBuf>,
+    /// Texts per forward pass of the context encoder.
+    #[serde(default = "default_context_batch")]
+    pub context_batch_size: usize,
+}
+
+fn default_context_batch() -> usize {
+    16
+}
+
+/// The Thompson router's reference settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BayesianPreset {
+    /// λ0 = 1 with the per-arm EMA z-score normaliser.
+    V4,
+    /// λ0 = 50 with the batch-baseline quantile normaliser.
+    #[default]
+    V5,
+}
+
+/// How pairs are labelled: a routing strategy, a K× baseline, or the oracle line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum StrategyConfig {
+    /// BayesianRouter: Thompson sampling with the offline prior.
+    Bayesian {
+        /// v4 or v5.
+        #[serde(default)]
+        preset: BayesianPreset,
+        /// A router spec file (configs/router/*.toml) replacing the preset's parameters.
+        #[serde(default)]
+        router: Option<PathBuf>,
+    },
+    /// Thompson sampling from a zero prior (μ0 = 0) over the same contexts.
+    OnlineOnly {
+        /// v4 or v5 (λ0 and the normaliser).
+        #[serde(default)]
+        preset: BayesianPreset,
+    },
+    /// The offline router alone: argmax μ0ᵀe, never updated.
+    OfflineOnly,
+    /// LASeR: LinUCB over the mean prompt-token embedding, one RM per batch.
+    Laser {
+        /// LinUCB's exploration weight.
+        #[serde(default = "default_alpha")]
+        alpha: f64,
+        /// One RM per prompt (LASeR's code offers it) instead of per batch.
+        #[serde(default)]
+        per_prompt: bool,
+    },
+    /// Greedy on the posterior mean (offline prior), uniform with probability ε.
+    EpsilonGreedy {
+        /// Exploration probability.
+        #[serde(default = "default_epsilon")]
+        epsilon: f64,
+    },
+    /// A uniformly random RM per pair.
+    Random,
+    /// One named RM for every pair.
+    Single {
+        /// The RM's name in the pool.
+        rm: String,
+    },
+    /// Every RM scores; per-RM standardised scores are averaged (K× calls).
+    Ensemble,
+    /// Every RM votes on every pair; the majority decides, ties dropped (K× calls).
+    Majority,
+    /// The `[oracle]` verifier labels every pair: a reference line, not a router.
+    Oracle,
+}
+
+fn default_alpha() -> f64 {
+    0.1
+}
+fn default_epsilon() -> f64 {
+    0.1
+}
+
+impl StrategyConfig {
+    /// A short stable name for logs and reports (`bayesian-v5`, `single:<rm>`, …).
+    pub fn name(&self) -> String {
+        match self {
+            Self::Bayesian { preset, .. } => format!("bayesian-{}", preset_name(*preset)),
+            Self::OnlineOnly { preset } => format!("online-only-{}", preset_name(*preset)),
+            Self::OfflineOnly => "offline-only".into(),
+            Self::Laser { per_prompt, .. } => {
+                if *per_prompt {
+                    "laser-per-prompt".into()
+                } else {
+                    "laser".into()
+                }
+            }
+            Self::EpsilonGreedy { .. } => "epsilon-greedy".into(),
+            Self::Random => "random".into(),
+            Self::Single { rm } => format!("single:{rm}"),
+            Self::Ensemble => "ensemble".into(),
+            Self::Majority => "majority".into(),
+            Self::Oracle => "oracle".into(),
+        }
+    }
+
+    /// The normaliser a strategy uses unless the config names one: v4 presets the EMA
+    /// z-score, LASeR its own, everything else the v5 batch baseline.
+    pub fn default_normalizer(&self) -> NormalizerKind {
+        match self {
+            Self::Bayesian {
+                preset: BayesianPreset::V4,
+                ..
+            }
+            | Self::OnlineOnly {
+                preset: BayesianPreset::V4,
+            } => NormalizerKind::EmaZscore,
+            Self::Laser { .. } => NormalizerKind::Laser,
+            _ => NormalizerKind::BatchBaseline,
+        }
+    }
+
+    /// Whether the strategy routes with the offline router's contexts (and needs its export).
+    pub fn needs_pair_contexts(&self) -> bool {
+        matches!(
+            self,
+            Self::Bayesian { .. }
+                | Self::OnlineOnly { .. }
+                | Self::OfflineOnly
+                | Self::EpsilonGreedy { .. }
+        )
+    }
+}
+
+fn preset_name(preset: BayesianPreset) -> &'static str {
+    match preset {
+        BayesianPreset::V4 => "v4",
+        BayesianPreset::V5 => "v5",
+    }
+}
+
+impl FromStr for StrategyConfig {
+    type Err = String;
+
+    /// The command line's names: `bayesian-v5`, `bayesian-v4` (or `bayesian`), `online-only`,
+    /// `offline-only`, `laser`, `laser-per-prompt`, `epsilon-greedy`, `random`,
+    /// `single:<rm>`, `ensemble`, `majority`, `oracle`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "bayesian" | "bayesian-v5" => Self::Bayesian {
+                preset: BayesianPreset::V5,
+                router: None,
+            },
+            "bayesian-v4" => Self::Bayesian {
+                preset: BayesianPreset::V4,
+                router: None,
+            },
+            "online-only" | "online-only-v5" => Self::OnlineOnly {
+                preset: BayesianPreset::V5,
+            },
+            "online-only-v4" => Self::OnlineOnly {
+                preset: BayesianPreset::V4,
+            },
+            "offline-only" => Self::OfflineOnly,
+            "laser" => Self::Laser {
+                alpha: default_alpha(),
+                per_prompt: false,
+            },
+            "laser-per-prompt" => Self::Laser {
+                alpha: default_alpha(),
+                per_prompt: true,
+            },
+            "epsilon-greedy" => Self::EpsilonGreedy {
+                epsilon: default_epsilon(),
+            },
+            "random" => Self::Random,
+            "ensemble" => Self::Ensemble,
+            "majority" => Self::Majority,
+            "oracle" => Self::Oracle,
+            other => match other.strip_prefix("single:") {
+                Some(rm) if !rm.is_empty() => Self::Single { rm: rm.into() },
+                _ => {
+                    return Err(format!(
+                        "unknown strategy {other:?}: use bayesian-v5, bayesian-v4, online-only, \
+                         offline-only, laser, laser-per-prompt, epsilon-greedy, random, \
+                         single:<rm>, ensemble, majority or oracle"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+/// Response sampling (METHOD.md §5: n = 6, temperature 0.8, up to 256 new tokens).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// Prompts per iteration, B.
+    pub prompts_per_batch: usize,
+    /// Responses per prompt, n ≥ 2.
+    pub samples_per_prompt: usize,
+    /// Softmax temperature (0 = greedy, which makes every sample the same).
+    pub temperature: f32,
+    /// Nucleus threshold.
+    pub top_p: f32,
+    /// Keep the k most likely tokens (0 = all).
+    pub top_k: usize,
+    /// Most new tokens per response.
+    pub max_new_tokens: usize,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        Self {
+            prompts_per_batch: 32,
+            samples_per_prompt: 6,
+            temperature: 0.8,
+            top_p: 1.0,
+            top_k: 0,
+            max_new_tokens: 256,
+        }
+    }
+}
+
+/// Pair selection (METHOD.md §5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PairsConfig {
+    /// Most kept pairs per prompt, drawn without replacement among non-ties.
+    pub pairs_per_prompt: usize,
+    /// A pair is a tie when its two scores differ by at most this.
+    pub tie_eps: f32,
+}
+
+impl Default for PairsConfig {
+    fn default() -> Self {
+        Self {
+            pairs_per_prompt: 4,
+            tie_eps: 0.1,
+        }
+    }
+}
+
+/// The DPO objective and its optimiser (METHOD.md §5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DpoConfig {
+    /// β of the DPO loss.
+    pub beta: f64,
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// Global gradient-norm clip (`None`: off).
+    pub max_grad_norm: Option<f64>,
+    /// Most micro-batches an iteration's pairs are split into (gradients accumulated).
+    pub accumulation: usize,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f32,
+}
+
+impl Default for DpoConfig {
+    fn default() -> Self {
+        Self {
+            beta: 0.1,
+            lr: 5e-6,
+            max_grad_norm: Some(1.0),
+            accumulation: 1,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// Command-line changes to a config file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// Replaces `[strategy]`.
+    pub strategy: Option<StrategyConfig>,
+    /// Replaces `seed`.
+    pub seed: Option<u64>,
+    /// Replaces `iterations`.
+    pub iterations: Option<usize>,
+    /// Replaces `output`.
+    pub output: Option<PathBuf>,
+}
+
+impl TrainerConfig {
+    /// Reads `path`, applies `overrides`, checks every value. Returns the config and its
+    /// effective TOML table (what the run folder keeps to check a resumption against).
+    pub fn read(path: &Path, overrides: &Overrides) -> Result<(Self, toml::Table)> {
+        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        Self::from_toml(&text, path, overrides)
+    }
+
+    /// [`TrainerConfig::read`] of TOML text; `origin` is the file it came from (errors name
+    /// it; relative paths start from its folder).
+    pub fn from_toml(
+        text: &str,
+        origin: &Path,
+        overrides: &Overrides,
+    ) -> Result<(Self, toml::Table)> {
+        let bad = |reason: String| Error::Config {
+            path: origin.to_path_buf(),
+            reason,
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if let Some(strategy) = &overrides.strategy {
+            let value = toml::Value::try_from(strategy).map_err(|e| bad(e.to_string()))?;
+            table.insert("strategy".into(), value);
+        }
+        if let Some(seed) = overrides.seed {
+            let seed = i64::try_from(seed).map_err(|_| bad(format!("seed {seed} too large")))?;
+            table.insert("seed".into(), toml::Value::Integer(seed));
+        }
+        if let Some(iterations) = overrides.iterations {
+            table.insert("iterations".into(), toml::Value::Integer(iterations as i64));
+        }
+        if let Some(output) = &overrides.output {
+            table.insert(
+                "output".into(),
+                toml::Value::String(output.display().to_string()),
+            );
+        }
+        let mut config: Self = table
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| bad(e.to_string()))?;
+        config.base = origin.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.check().map_err(bad)?;
+        Ok((config, table))
+    }
+
+    /// `path` resolved against the config file's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base.join(path)
+        }
+    }
+
+    /// The run folder.
+    pub fn output_dir(&self) -> PathBuf {
+        self.resolve(&self.output)
+    }
+
+    /// The normaliser this run uses.
+    pub fn normalizer_kind(&self) -> NormalizerKind {
+        self.normalizer
+            .unwrap_or_else(|| self.strategy.default_normalizer())
+    }
+
+    /// The device.
+    pub fn device_spec(&self) -> Result<DeviceSpec> {
+        self.device.parse().map_err(|e: lm::Error| Error::Config {
+            path: self.base.clone(),
+            reason: format!("`device`: {e}"),
+        })
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        let s = &self.sampling;
+        let checks: [(bool, &str); 9] = [
+            (self.iterations >= 1, "`iterations` must be at least 1"),
+            (
+                s.prompts_per_batch >= 1,
+                "`sampling.prompts_per_batch` must be at least 1",
+            ),
+            (
+                s.samples_per_prompt >= 2,
+                "`sampling.samples_per_prompt` must be at least 2 (pairs need two responses)",
+            ),
+            (
+                s.max_new_tokens >= 1,
+                "`sampling.max_new_tokens` must be at least 1",
+            ),
+            (
+                self.pairs.pairs_per_prompt >= 1,
+                "`pairs.pairs_per_prompt` must be at least 1",
+            ),
+            (
+                self.pairs.tie_eps.is_finite() && self.pairs.tie_eps >= 0.0,
+                "`pairs.tie_eps` must be finite and ≥ 0",
+            ),
+            (
+                self.dpo.beta.is_finite() && self.dpo.beta > 0.0,
+                "`dpo.beta` must be finite and > 0",
+            ),
+            (
+                self.dpo.lr.is_finite() && self.dpo.lr >= 0.0,
+                "`dpo.lr` must be finite and ≥ 0",
+            ),
+            (
+                self.dpo.accumulation >= 1,
+                "`dpo.accumulation` must be at least 1",
+            ),
+        ];
+        if let Some((_, reason)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err((*reason).into());
+        }
+        if self.strategy.needs_pair_contexts() && self.data.router.is_none() {
+            return Err(format!(
+                "strategy `{}` routes with the offline router: set `data.router` to its export",
+                self.strategy.name()
+            ));
+        }
+        if matches!(self.strategy, StrategyConfig::Oracle) && self.oracle.is_none() {
+            return Err("strategy `oracle` needs an `[oracle]` verifier".into());
+        }
+        self.device
+            .parse::<DeviceSpec>()
+            .map_err(|e| format!("`device`: {e}"))?;
+        Ok(())
+    }
+}
+
+/// The first key (dotted path) whose value differs between a run's saved config and a new
+/// one, ignoring keys a resumption may change (`iterations`).
+pub fn first_difference(saved: &toml::Table, new: &toml::Table) -> Option<String> {
+    fn walk(prefix: &str, a: &toml::Table, b: &toml::Table) -> Option<String> {
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            if RESUMABLE_CHANGES.contains(&path.as_str()) {
+                continue;
+            }
+            match (a.get(key), b.get(key)) {
+                (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => {
+                    if let Some(found) = walk(&path, x, y) {
+                        return Some(found);
+                    }
+                }
+                (x, y) if x != y => return Some(path),
+                _ => {}
+            }
+        }
+        None
+    }
+    walk("", saved, new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+seed = 1
+iterations = 3
+output = "run"
+[policy]
+path = "policy"
+[data]
+prompts = "p.jsonl"
+pool = "pool.toml"
+[strategy]
+kind = "random"
+"#;
+
+    #[test]
+    fn unknown_keys_name_key_and_file() {
+        let text = format!("{MINIMAL}\n[dpo]\nbeta = 0.1\nbetta = 2\n");
+        let err =
+            TrainerConfig::from_toml(&text, Path::new("cfg/train.toml"), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("betta") && err.contains("train.toml"), "{err}");
+    }
+
+    #[test]
+    fn overrides_and_resume_differences() {
+        let origin = Path::new("cfg/train.toml");
+        let (config, table) =
+            TrainerConfig::from_toml(MINIMAL, origin, &Overrides::default()).unwrap();
+        assert_eq!(config.output_dir(), Path::new("cfg/run"));
+        assert_eq!(config.normalizer_kind(), NormalizerKind::BatchBaseline);
+        let overrides = Overrides {
+            strategy: Some("single:judge".parse().unwrap()),
+            iterations: Some(9),
+            ..Overrides::default()
+        };
+        let (changed, changed_table) =
+            TrainerConfig::from_toml(MINIMAL, origin, &overrides).unwrap();
+        assert_eq!(
+            changed.strategy,
+            StrategyConfig::Single { rm: "judge".into() }
+        );
+        assert_eq!(
+            first_difference(&table, &changed_table).as_deref(),
+            Some("strategy.kind")
+        );
+        let only_longer = Overrides {
+            iterations: Some(9),
+            ..Overrides::default()
+        };
+        let (_, longer) = TrainerConfig::from_toml(MINIMAL, origin, &only_longer).unwrap();
+        assert_eq!(first_difference(&table, &longer), None);
+    }
+
+    #[test]
+    fn contextual_strategies_need_the_export() {
+        let text = MINIMAL.replace("kind = \"random\"", "kind = \"bayesian\"");
+        let err = TrainerConfig::from_toml(&text, Path::new("t.toml"), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("data.router"), "{err}");
+        for name in ["bayesian-v5", "laser", "single:x", "majority"] {
+            let strategy: StrategyConfig = name.parse().unwrap();
+            assert_eq!(strategy.name(), name);
+        }
+        assert!("nope".parse::<StrategyConfig>().is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! Judging the pairs the lazy draw visits, one round at a time, with the strategy's judge:
+//! the routed RM of each pair (each RM scores its round's distinct responses in one call, its
+//! cache making every (RM, response) a single call for the whole iteration), every RM
+//! (ensemble, majority vote) or the oracle verifier.
+//!
+//! A routed RM that fails is masked for the rest of the iteration and its pairs are re-routed
+//! among the remaining arms (logged); when no arm remains the iteration is skipped.
+
+use std::collections::BTreeMap;
+
+use bandit::{ArmMask, Choice, LinearRouter};
+use rm_pool::{RmPool, ScoreItem, Verdict};
+
+use crate::error::Result;
+use crate::strategy::JudgeKind;
+
+/// A candidate pair of one iteration: prompt `prompt` (position in the batch), responses `a`
+/// and `b` of that prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairId {
+    /// Position of the prompt in the batch.
+    pub prompt: usize,
+    /// Index of the pair among the prompt's candidate pairs.
+    pub pair: usize,
+}
+
+/// How a visited pair was judged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Judgment {
+    /// Scores of the two responses (`None` for majority votes).
+    pub scores: Option<[f64; 2]>,
+    /// Which response won; `None` for a tie.
+    pub winner: Option<usize>,
+}
+
+/// Why an iteration cannot be judged (it is skipped, nothing is lost).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoJudge(pub String);
+
+/// Routing state of one pair: the current choice and whether it was re-routed.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    /// The router's choice.
+    pub choice: Choice,
+    /// Whether the first choice failed and this is a re-route.
+    pub rerouted: bool,
+    /// The row of this pair's routing context.
+    pub context_row: usize,
+}
+
+/// Everything a round of judging reads and may change.
+pub struct JudgeContext<'a> {
+    /// The routed pool.
+    pub pool: &'a mut RmPool,
+    /// The oracle (for [`JudgeKind::Oracle`]).
+    pub oracle: Option<&'a mut RmPool>,
+    /// The router (routed strategies), for re-routing.
+    pub router: Option<&'a mut LinearRouter>,
+    /// Routing contexts, `[rows, d]` row-major (routed strategies).
+    pub contexts: &'a [f64],
+    /// Context dimension.
+    pub dim: usize,
+    /// Arms usable in this iteration (availability, minus RMs that failed).
+    pub mask: &'a mut ArmMask,
+    /// Per pair (by prompt, then pair), its route (routed strategies).
+    pub routes: &'a mut [Vec<Route>],
+    /// Ties at |s_a − s_b| ≤ this.
+    pub tie_eps: f32,
+}
+
+/// Judges `round` (pairs with their two score items), returning one judgment per pair in
+/// order, or `Ok(Err(NoJudge))` when no judge is left (the iteration is skipped). Errors
+/// that should stop the run (the oracle verifier failing, a corrupt router) are `Err`.
+pub fn judge_round(
+    kind: JudgeKind,
+    ctx: &mut JudgeContext<'_>,
+    round: &[(PairId, ScoreItem, ScoreItem)],
+) -> Result<std::result::Result<Vec<Judgment>, NoJudge>> {
+    let items = |round: &[(PairId, ScoreItem, ScoreItem)]| -> Vec<ScoreItem> {
+        round
+            .iter()
+            .flat_map(|(_, a, b)| [a.clone(), b.clone()])
+            .collect()
+    };
+    let scored = |scores: Vec<f32>, tie_eps: f32| -> Vec<Judgment> {
+        scores
+            .chunks(2)
+            .map(|s| Judgment {
+                scores: Some([f64::from(s[0]), f64::from(s[1])]),
+                winner: winner(Verdict::from_scores(s[0], s[1], tie_eps)),
+            })
+            .collect()
+    };
+    match kind {
+        JudgeKind::Routed => routed_round(ctx, round),
+        JudgeKind::Ensemble => match ctx.pool.ensemble_mean(&items(round)) {
+            Ok((scores, _)) => Ok(Ok(scored(scores, ctx.tie_eps))),
+            Err(err) => Ok(Err(NoJudge(format!("ensemble: {err}")))),
+        },
+        JudgeKind::Majority => {
+            let pairs: Vec<(ScoreItem, ScoreItem)> = round
+                .iter()
+                .map(|(_, a, b)| (a.clone(), b.clone()))
+                .collect();
+            match ctx.pool.majority_vote(&pairs, ctx.tie_eps) {
+                Ok(verdicts) => Ok(Ok(verdicts
+                    .into_iter()
+                    .map(|verdict| Judgment {
+                        scores: None,
+                        winner: winner(verdict),
+                    })
+                    .collect())),
+                Err(err) => Ok(Err(NoJudge(format!("majority vote: {err}")))),
+            }
+        }
+        JudgeKind::Oracle => {
+            let oracle = ctx
+                .oracle
+                .as_deref_mut()
+                .expect("the oracle strategy is built with an oracle");
+            let scores = oracle.score(0, &items(round))?;
+            Ok(Ok(scored(scores, ctx.tie_eps)))
+        }
+    }
+}
+
+/// Routed judging: each arm scores its pairs' responses in one call; a failing arm is masked
+/// and its pairs re-routed until every pair is judged or no arm is left.
+fn routed_round(
+    ctx: &mut JudgeContext<'_>,
+    round: &[(PairId, ScoreItem, ScoreItem)],
+) -> Result<std::result::Result<Vec<Judgment>, NoJudge>> {
+    let mut judgments: Vec<Option<Judgment>> = vec![None; round.len()];
+    let mut pending: Vec<usize> = (0..round.len()).collect();
+    while !pending.is_empty() {
+        let mut by_arm: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for &i in &pending {
+            let id = round[i].0;
+            let arm = ctx.routes[id.prompt][id.pair].choice.arm;
+            by_arm.entry(arm).or_default().push(i);
+        }
+        let mut failed: Vec<usize> = Vec::new();
+        for (arm, members) in by_arm {
+            let items: Vec<ScoreItem> = members
+                .iter()
+                .flat_map(|&i| [round[i].1.clone(), round[i].2.clone()])
+                .collect();
+            match ctx.pool.score(arm, &items) {
+                Ok(scores) => {
+                    for (&i, s) in members.iter().zip(scores.chunks(2)) {
+                        judgments[i] = Some(Judgment {
+                            scores: Some([f64::from(s[0]), f64::from(s[1])]),
+                            winner: winner(Verdict::from_scores(s[0], s[1], ctx.tie_eps)),
+                        });
+                    }
+                }
+                Err(err) => {
+                    let name = ctx.pool.names()[arm].clone();
+                    tracing::warn!(rm = %name, error = %err, pairs = members.len(),
+                        "reward model failed; masking it for this iteration and re-routing its pairs");
+                    let mut flags: Vec<bool> = (0..ctx.mask.len())
+                        .map(|k| ctx.mask.is_available(k))
+                        .collect();
+                    flags[arm] = false;
+                    *ctx.mask = ArmMask::from_flags(flags);
+                    failed.extend(members);
+                }
+            }
+        }
+        if failed.is_empty() {
+            break;
+        }
+        if ctx.mask.count_available() == 0 {
+            return Ok(Err(NoJudge(
+                "every reward model of the pool failed or is unavailable".into(),
+            )));
+        }
+        let router = ctx
+            .router
+            .as_deref_mut()
+            .expect("routed strategies have a router");
+        // Re-route each failed pair's context (pairs sharing a context row share the new arm,
+        // so LASeR's one-arm-per-batch holds after a re-route too).
+        let mut rows: Vec<usize> = failed
+            .iter()
+            .map(|&i| {
+                let id = round[i].0;
+                ctx.routes[id.prompt][id.pair].context_row
+            })
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let contexts: Vec<f64> = rows
+            .iter()
+            .flat_map(|&r| ctx.contexts[r * ctx.dim..(r + 1) * ctx.dim].iter().copied())
+            .collect();
+        let choices = match router.select_batch(&contexts, ctx.mask) {
+            Ok(choices) => choices,
+            Err(bandit::Error::NoArmAvailable { reason }) => return Ok(Err(NoJudge(reason))),
+            Err(err) => return Err(err.into()),
+        };
+        for route in ctx.routes.iter_mut().flatten() {
+            if let Some(k) = rows.iter().position(|&r| r == route.context_row)
+                && !ctx.mask.is_available(route.choice.arm)
+            {
+                route.choice = choices[k];
+                route.rerouted = true;
+            }
+        }
+        pending = failed;
+    }
+    Ok(Ok(judgments
+        .into_iter()
+        .map(|j| j.expect("every pending pair was judged"))
+        .collect()))
+}
+
+/// The winning response of a verdict (0 = first, 1 = second), `None` for a tie.
+pub fn winner(verdict: Verdict) -> Option<usize> {
+    match verdict {
+        Verdict::First => Some(0),
+        Verdict::Second => Some(1),
+        Verdict::Tie => None,
+    }
+}

@@ -1,0 +1,92 @@
+//! The reward normaliser of a run (METHOD.md §4): which of reward-norm's normalisers turns the
+//! step's per-pair DPO losses into bandit rewards, with its state for checkpoints.
+
+use reward_norm::{
+    BatchBaseline, EmaZScore, EmaZScoreParams, LaserReward, QuantileClampParams, RewardNormalizer,
+    RoutedLoss,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+/// A normaliser by name, as configs write it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NormalizerKind {
+    /// v4: per-arm EMA z-score ([`EmaZScore`]).
+    EmaZscore,
+    /// v5: batch baseline with 20/80 quantile rescaling ([`BatchBaseline`]).
+    BatchBaseline,
+    /// LASeR: the negated mean loss of a group (the batch, or a prompt's pairs), under the same
+    /// quantile rescaling ([`LaserReward`]).
+    Laser,
+}
+
+/// A normaliser with its state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Normalizer {
+    /// v4.
+    EmaZscore(EmaZScore),
+    /// v5.
+    BatchBaseline(BatchBaseline),
+    /// LASeR's.
+    Laser(LaserReward),
+}
+
+impl Normalizer {
+    /// A fresh normaliser of `kind` with the reference parameters, for `n_arms` arms.
+    pub fn new(kind: NormalizerKind, n_arms: usize) -> Result<Self> {
+        Ok(match kind {
+            NormalizerKind::EmaZscore => {
+                Self::EmaZscore(EmaZScore::new(n_arms.max(1), EmaZScoreParams::default())?)
+            }
+            NormalizerKind::BatchBaseline => {
+                Self::BatchBaseline(BatchBaseline::new(QuantileClampParams::default())?)
+            }
+            NormalizerKind::Laser => Self::Laser(LaserReward::new(QuantileClampParams::default())?),
+        })
+    }
+
+    /// Rewards for one step's pairs, in order (`None` where the normaliser has none yet).
+    /// `groups[j]` is pair j's group: LASeR's reward is one per group (every pair of a group
+    /// gets it), the others ignore groups. All losses must be finite; on error nothing changed.
+    pub fn rewards(&mut self, batch: &[RoutedLoss], groups: &[usize]) -> Result<Vec<Option<f64>>> {
+        match self {
+            Self::EmaZscore(normalizer) => Ok(normalizer.rewards(batch)?),
+            Self::BatchBaseline(normalizer) => Ok(normalizer.rewards(batch)?),
+            Self::Laser(normalizer) => {
+                // Group means, in order of first appearance, all checked before any is
+                // absorbed (a trial copy takes them first).
+                let mut order: Vec<usize> = Vec::new();
+                for &g in groups {
+                    if !order.contains(&g) {
+                        order.push(g);
+                    }
+                }
+                let means: Vec<f64> = order
+                    .iter()
+                    .map(|&g| {
+                        let members: Vec<f64> = batch
+                            .iter()
+                            .zip(groups)
+                            .filter(|(_, group)| **group == g)
+                            .map(|(b, _)| b.loss)
+                            .collect();
+                        members.iter().sum::<f64>() / members.len() as f64
+                    })
+                    .collect();
+                let mut trial = normalizer.clone();
+                let mut rewards = Vec::with_capacity(means.len());
+                for mean in means {
+                    rewards.push(trial.batch_reward(mean)?);
+                }
+                *normalizer = trial;
+                Ok(groups
+                    .iter()
+                    .map(|g| Some(rewards[order.iter().position(|o| o == g).expect("seen")]))
+                    .collect())
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The training prompts: a JSONL file read once, and the seeded epoch-wise schedule that
+//! draws B of them per iteration without replacement.
+
+use std::path::Path;
+
+use lm::ChatMessage;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// One training prompt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prompt {
+    /// Its 0-based index in the file (the id the routing log uses).
+    pub id: usize,
+    /// The conversation the policy continues (a single user turn for `prompt` lines).
+    pub messages: Vec<ChatMessage>,
+    /// Task type (e.g. a domain name), for per-category metrics and category-aware RMs.
+    pub category: Option<String>,
+    /// A reference answer, for RMs that compare with one and for the oracle's verifier
+    /// (e.g. GSM8K's `… #### 18`).
+    pub reference: Option<String>,
+}
+
+/// Reads a prompts file: one JSON object per line with `prompt` (a string) or `messages`
+/// (a chat, `[{"role": "user", "content": "…"}, …]`), and optionally `category` and
+/// `reference`; blank lines are skipped. Errors name the file and line.
+pub fn read_prompts(path: &Path) -> Result<Vec<Prompt>> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+    let mut prompts = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let bad = |reason: String| Error::Line {
+            path: path.to_path_buf(),
+            line: index + 1,
+            reason,
+        };
+        let value: Value = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| bad("expected a JSON object".into()))?;
+        let messages = match (object.get("prompt"), object.get("messages")) {
+            (Some(Value::String(prompt)), None) => vec![ChatMessage::user(prompt.as_str())],
+            (None, Some(messages)) => {
+                let messages: Vec<ChatMessage> = serde_json::from_value(messages.clone())
+                    .map_err(|e| bad(format!("`messages`: {e}")))?;
+                match messages.last() {
+                    Some(last) if last.role == "user" => messages,
+                    _ => return Err(bad("`messages` must end with a user turn".into())),
+                }
+            }
+            (Some(_), Some(_)) => return Err(bad("give `prompt` or `messages`, not both".into())),
+            (Some(_), None) => return Err(bad("`prompt` must be a string".into())),
+            (None, None) => return Err(bad("no `prompt` or `messages` field".into())),
+        };
+        if messages.iter().all(|m| m.content.trim().is_empty()) {
+            return Err(bad("the prompt is empty".into()));
+        }
+        let text_field = |key: &str| -> Result<Option<String>> {
+            match object.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(bad(format!("`{key}` must be a string, found {other}"))),
+            }
+        };
+        prompts.push(Prompt {
+            id: prompts.len(),
+            messages,
+            category: text_field("category")?,
+            reference: text_field("reference")?,
+        });
+    }
+    if prompts.is_empty() {
+        return Err(Error::Line {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: "the file holds no prompts".into(),
+        });
+    }
+    Ok(prompts)
+}
+
+/// Epoch-wise sampling without replacement: each epoch visits every prompt once, in an order
+/// drawn from the seed and the epoch number alone, so the schedule's whole state is two
+/// integers and a resumed run draws exactly what the uninterrupted one would.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptSchedule {
+    seed: u64,
+    len: usize,
+    epoch: u64,
+    /// Prompts of the current epoch already drawn.
+    cursor: usize,
+}
+
+impl PromptSchedule {
+    /// A schedule over `len` prompts, at the start of epoch 0.
+    pub fn new(len: usize, seed: u64) -> Self {
+        Self {
+            seed,
+            len,
+            epoch: 0,
+            cursor: 0,
+        }
+    }
+
+    /// The next `batch` prompt indices. A batch that crosses an epoch boundary finishes the
+    /// old epoch and starts the new one (so a prompt may repeat only across epochs).
+    pub fn next_batch(&mut self, batch: usize) -> Vec<usize> {
+        let mut drawn = Vec::with_capacity(batch);
+        while drawn.len() < batch && self.len > 0 {
+            let order = self.epoch_order();
+            let take = (batch - drawn.len()).min(self.len - self.cursor);
+            drawn.extend_from_slice(&order[self.cursor..self.cursor + take]);
+            self.cursor += take;
+            if self.cursor == self.len {
+                self.epoch += 1;
+                self.cursor = 0;
+            }
+        }
+        drawn
+    }
+
+    /// Completed epochs.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn epoch_order(&self) -> Vec<usize> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ self.epoch.wrapping_mul(0x9E37_79B9));
+        let mut order: Vec<usize> = (0..self.len).collect();
+        order.shuffle(&mut rng);
+        order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_visit_every_prompt_once() {
+        let mut schedule = PromptSchedule::new(7, 3);
+        let first: Vec<usize> = (0..7).flat_map(|_| schedule.next_batch(1)).collect();
+        let mut sorted = first.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..7).collect::<Vec<_>>());
+        assert_eq!(schedule.epoch(), 1);
+        // A batch across the boundary: 3 from epoch 1's order, then epoch 2 starts.
+        let mut schedule = PromptSchedule::new(7, 3);
+        let a = schedule.next_batch(5);
+        let b = schedule.next_batch(5);
+        assert_eq!(a, first[..5]);
+        assert_eq!(b[..2], first[5..]);
+        let mut resumed = schedule.clone();
+        assert_eq!(schedule.next_batch(4), resumed.next_batch(4));
+    }
+
+    #[test]
+    fn bad_lines_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        std::fs::write(&path, "{\"prompt\": \"hi\"}\n\n{\"prompt\": 3}\n").unwrap();
+        let err = read_prompts(&path).unwrap_err().to_string();
+        assert!(err.contains("p.jsonl:3") && err.contains("string"), "{err}");
+        std::fs::write(&path, "").unwrap();
+        let err = read_prompts(&path).unwrap_err().to_string();
+        assert!(err.contains("no prompts"), "{err}");
+        std::fs::write(
+            &path,
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"2+2?\"}], \"category\": \"math\", \"reference\": \"4\"}\n",
+        )
+        .unwrap();
+        let prompts = read_prompts(&path).unwrap();
+        assert_eq!(prompts[0].category.as_deref(), Some("math"));
+        assert_eq!(prompts[0].reference.as_deref(), Some("4"));
+    }
+}

@@ -1,0 +1,187 @@
+//! What each strategy of [`StrategyConfig`] is made of: how pairs are judged, where routing
+//! contexts come from, and the bandit router (if any) with its prior.
+//!
+//! | strategy | judge | context | router |
+//! |---|---|---|---|
+//! | `bayesian` | the routed RM | offline e(x, a, b) | Thompson, prior μ0 = offline v̂_k |
+//! | `online-only` | the routed RM | offline e(x, a, b) | Thompson, prior μ0 = 0 |
+//! | `offline-only` | the routed RM | offline e(x, a, b) | argmax μ0ᵀe, never updated |
+//! | `epsilon-greedy` | the routed RM | offline e(x, a, b) | ε-greedy on the posterior mean (offline prior) |
+//! | `laser` | the routed RM | mean prompt-token embedding of the batch (or prompt) | LinUCB, μ0 = 0 |
+//! | `random` | the routed RM | constant 1 | uniform |
+//! | `single` | the named RM | constant 1 | fixed arm |
+//! | `ensemble`, `majority` | all K RMs | — | — |
+//! | `oracle` | the `[oracle]` verifier | — | — |
+//!
+//! Non-contextual routers (random, single) are contextual routers over the constant context
+//! e = [1], so every routed strategy shares one code path: arm masks, propensities, state
+//! files.
+
+use bandit::{LinearRouter, Policy, Prior, RouterParams, RouterSpec};
+
+use crate::config::{BayesianPreset, StrategyConfig, TrainerConfig};
+use crate::error::{Error, Result};
+
+/// How a strategy labels a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JudgeKind {
+    /// The RM the router picked for the pair.
+    Routed,
+    /// The mean of every RM's standardised scores.
+    Ensemble,
+    /// The majority of every RM's verdicts.
+    Majority,
+    /// The oracle verifier.
+    Oracle,
+}
+
+/// Where a routed strategy's contexts come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContextKind {
+    /// The offline router's e(x, a, b), one per pair.
+    Pair,
+    /// LASeR: the mean input-token embedding of the batch's prompts (one context per batch),
+    /// or of each prompt (`per_prompt`).
+    PromptEmbedding {
+        /// One context (and one arm) per prompt instead of per batch.
+        per_prompt: bool,
+    },
+    /// The constant e = [1].
+    Constant,
+}
+
+/// A strategy resolved against the pool: judge, contexts and router.
+pub struct Strategy {
+    /// The config's description.
+    pub config: StrategyConfig,
+    /// How pairs are judged.
+    pub judge: JudgeKind,
+    /// The contexts of routed strategies (`None` for the others).
+    pub context: Option<ContextKind>,
+    /// The bandit (`None` for ensemble, majority and oracle).
+    pub router: Option<LinearRouter>,
+}
+
+impl Strategy {
+    /// Builds the strategy of `config` for a pool with RMs `names` (arm order), given the
+    /// offline router's prior when the run has one and the policy's embedding width (LASeR's
+    /// context dimension).
+    pub fn new(
+        config: &TrainerConfig,
+        names: &[String],
+        offline_prior: Option<&Prior>,
+        policy_width: usize,
+    ) -> Result<Self> {
+        let seed = config.seed;
+        let strategy = &config.strategy;
+        let offline = || {
+            offline_prior.cloned().ok_or_else(|| {
+                Error::Mismatch(format!(
+                    "strategy `{}` needs the offline router's export (`data.router`)",
+                    strategy.name()
+                ))
+            })
+        };
+        let zero_prior = |dim: usize| {
+            Prior::new(
+                names
+                    .iter()
+                    .map(|name| (name.clone(), vec![0.0; dim]))
+                    .collect(),
+            )
+        };
+        let preset = |preset: BayesianPreset| match preset {
+            BayesianPreset::V4 => RouterSpec::bayesian_v4(),
+            BayesianPreset::V5 => RouterSpec::bayesian_v5(),
+        };
+        let routed = |context, policy, prior, params: RouterParams| -> Result<Self> {
+            Ok(Self {
+                config: strategy.clone(),
+                judge: JudgeKind::Routed,
+                context: Some(context),
+                router: Some(LinearRouter::new(policy, prior, params, seed)?),
+            })
+        };
+        match strategy {
+            StrategyConfig::Bayesian {
+                preset: which,
+                router,
+            } => {
+                let spec = match router {
+                    Some(path) => RouterSpec::load(&config.resolve(path))?,
+                    None => preset(*which),
+                };
+                routed(ContextKind::Pair, spec.policy, offline()?, spec.params)
+            }
+            StrategyConfig::OnlineOnly { preset: which } => {
+                let dim = offline()?.dim();
+                let spec = preset(*which);
+                routed(
+                    ContextKind::Pair,
+                    spec.policy,
+                    zero_prior(dim)?,
+                    spec.params,
+                )
+            }
+            StrategyConfig::OfflineOnly => routed(
+                ContextKind::Pair,
+                Policy::OfflineArgmax,
+                offline()?,
+                RouterParams::bayesian_v5(),
+            ),
+            StrategyConfig::EpsilonGreedy { epsilon } => routed(
+                ContextKind::Pair,
+                Policy::EpsilonGreedy { epsilon: *epsilon },
+                offline()?,
+                RouterParams::bayesian_v5(),
+            ),
+            StrategyConfig::Laser { alpha, per_prompt } => {
+                let spec = RouterSpec::laser(*alpha);
+                routed(
+                    ContextKind::PromptEmbedding {
+                        per_prompt: *per_prompt,
+                    },
+                    spec.policy,
+                    zero_prior(policy_width)?,
+                    spec.params,
+                )
+            }
+            StrategyConfig::Random => routed(
+                ContextKind::Constant,
+                Policy::Uniform,
+                zero_prior(1)?,
+                RouterParams::bayesian_v5(),
+            ),
+            StrategyConfig::Single { rm } => {
+                let arm = names.iter().position(|n| n == rm).ok_or_else(|| {
+                    Error::Mismatch(format!(
+                        "strategy `single` names RM {rm:?}, which the pool does not have (it has {names:?})"
+                    ))
+                })?;
+                routed(
+                    ContextKind::Constant,
+                    Policy::Fixed { arm },
+                    zero_prior(1)?,
+                    RouterParams::bayesian_v5(),
+                )
+            }
+            StrategyConfig::Ensemble | StrategyConfig::Majority | StrategyConfig::Oracle => {
+                Ok(Self {
+                    config: strategy.clone(),
+                    judge: match strategy {
+                        StrategyConfig::Ensemble => JudgeKind::Ensemble,
+                        StrategyConfig::Majority => JudgeKind::Majority,
+                        _ => JudgeKind::Oracle,
+                    },
+                    context: None,
+                    router: None,
+                })
+            }
+        }
+    }
+
+    /// Whether the router learns from rewards (and so is updated after each step).
+    pub fn learns(&self) -> bool {
+        self.router.as_ref().is_some_and(|r| r.policy().learns())
+    }
+}

@@ -1,0 +1,183 @@
+//! One iteration checked by hand: labels, ties, the draw, the DPO losses, the rewards and the
+//! bandit's feedback.
+
+use std::collections::{BTreeMap, HashSet};
+
+use burn::prelude::*;
+use lm::{WeightDType, load_causal_lm, load_tokenizer, sequence_logprobs};
+use rlhf_trainer::{Overrides, RoutingRecord, SAMPLES_FILE, candidate_pairs};
+
+use crate::common::{fn_rms, length, read_jsonl, tiny_policy, trainer, write_config};
+
+/// Tolerance for log-probability sums recomputed outside the step (same weights, same
+/// kernels, possibly another batch layout), in nats.
+const LOGP_TOLERANCE: f64 = 1e-3;
+
+/// Responses and token ids of an iteration's samples, by prompt id.
+fn samples(
+    run: &std::path::Path,
+    iteration: usize,
+) -> BTreeMap<usize, (Vec<String>, Vec<Vec<u32>>)> {
+    read_jsonl(&run.join(SAMPLES_FILE))
+        .into_iter()
+        .filter(|s| s["iteration"] == iteration)
+        .map(|s| {
+            let id = s["prompt_id"].as_u64().unwrap() as usize;
+            let responses = serde_json::from_value(s["responses"].clone()).unwrap();
+            let tokens = serde_json::from_value(s["token_ids"].clone()).unwrap();
+            (id, (responses, tokens))
+        })
+        .collect()
+}
+
+/// `single:length`: every visited pair is judged by length; ties (|Δlength| ≤ 0.5) are
+/// dropped; at most 2 distinct non-tied pairs per prompt are kept; the losses are
+/// −log σ(βΔ) with Δ recomputed here from the policy before the step and the reference.
+#[test]
+fn one_iteration_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "kind = \"single\"\nrm = \"length\"", "");
+    let rms = fn_rms();
+    let mut trainer = trainer(&path, &Overrides::default(), &rms, false);
+    let run = dir.path().join("run");
+
+    // Iteration 0: LoRA's B starts at zero, so the policy is the reference: Δ = 0, ℓ = ln 2.
+    let first = trainer.step().unwrap();
+    let kept: Vec<&RoutingRecord> = first.routing.iter().filter(|r| r.kept).collect();
+    assert!(!kept.is_empty(), "no pair kept: {:?}", first.metrics);
+    for r in &kept {
+        assert!(
+            (r.loss.unwrap() - std::f64::consts::LN_2).abs() < 1e-6,
+            "{r:?}"
+        );
+    }
+
+    let before = trainer.policy().valid();
+    let second = trainer.step().unwrap();
+    let responses = samples(&run, 1);
+    let n = 4;
+    assert_eq!(second.routing.len(), 3 * candidate_pairs(n).len());
+    let mut kept_per_prompt: BTreeMap<usize, HashSet<[usize; 2]>> = BTreeMap::new();
+    for r in &second.routing {
+        let texts = &responses[&r.prompt_id].0;
+        assert_eq!(r.judge, "length");
+        assert_eq!(r.arm, Some(0));
+        assert_eq!(r.propensity, Some(1.0));
+        if !r.visited {
+            assert!(r.scores.is_none() && !r.kept);
+            continue;
+        }
+        let (a, b) = (length(&texts[r.pair[0]]), length(&texts[r.pair[1]]));
+        assert_eq!(r.scores, Some([f64::from(a), f64::from(b)]));
+        let tie = (a - b).abs() <= 0.5;
+        assert_eq!(r.tie, tie, "{r:?}");
+        assert_eq!(r.kept, !tie);
+        if !tie {
+            assert_eq!(r.chosen, Some(usize::from(b > a)));
+            assert!(
+                kept_per_prompt
+                    .entry(r.prompt_id)
+                    .or_default()
+                    .insert(r.pair)
+            );
+        }
+    }
+    assert!(kept_per_prompt.values().all(|pairs| pairs.len() <= 2));
+
+    // The losses by hand.
+    let device = Device::flex();
+    let (_, reference) = load_causal_lm(&tiny_policy(), &device, WeightDType::F32).unwrap();
+    let tokenizer = load_tokenizer(&tiny_policy()).unwrap();
+    let prompts = crate::common::read_jsonl(&dir.path().join("prompts.jsonl"));
+    let beta = 0.5;
+    let mut checked = 0;
+    for r in second.routing.iter().filter(|r| r.kept) {
+        let question = prompts[r.prompt_id]["prompt"].as_str().unwrap();
+        let text = tokenizer
+            .apply_chat_template(&[lm::ChatMessage::user(question)], true)
+            .unwrap();
+        let prompt = tokenizer.encode(&text, false).unwrap();
+        let tokens = &responses[&r.prompt_id].1;
+        let chosen = r.pair[r.chosen.unwrap()];
+        let rejected = r.pair[1 - r.chosen.unwrap()];
+        let pairs = vec![
+            (prompt.clone(), tokens[chosen].clone()),
+            (prompt, tokens[rejected].clone()),
+        ];
+        let logps = |model: &lm::CausalLm| -> Vec<f64> {
+            sequence_logprobs(model, &pairs, 0, &device)
+                .unwrap()
+                .sum
+                .try_into_vec_as::<f64>()
+                .unwrap()
+        };
+        let (policy, reference) = (logps(&before), logps(&reference));
+        let delta = (policy[0] - reference[0]) - (policy[1] - reference[1]);
+        // −log σ(x) = log(1 + e^(−x)).
+        let expected = (1.0 + (-beta * delta).exp()).ln();
+        let loss = r.loss.unwrap();
+        assert!(
+            (loss - expected).abs() < beta * LOGP_TOLERANCE,
+            "pair {:?} of prompt {}: loss {loss} vs {expected} by hand",
+            r.pair,
+            r.prompt_id
+        );
+        checked += 1;
+    }
+    assert!(checked > 0);
+    // Only the length RM was ever called.
+    assert_eq!(rms[1].items.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(rms[2].items.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// `bayesian` (v5): the rewards are the batch baseline's (0.5 while its history is short),
+/// and the router's posterior equals a fresh router fed exactly the logged feedback.
+#[test]
+fn bayesian_feedback_is_what_the_log_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "kind = \"bayesian\"\npreset = \"v5\"",
+        "log_contexts = true",
+    );
+    let rms = fn_rms();
+    let mut trainer = trainer(&path, &Overrides::default(), &rms, false);
+    let mut records = Vec::new();
+    for _ in 0..2 {
+        records.extend(trainer.step().unwrap().routing);
+    }
+    let rewarded: Vec<&RoutingRecord> = records.iter().filter(|r| r.reward.is_some()).collect();
+    assert!(!rewarded.is_empty());
+    for r in &rewarded {
+        // Fewer than 20 advantages in the history so far: every reward is 0.5.
+        assert_eq!(r.reward, Some(0.5));
+        assert!(r.kept && r.loss.is_some());
+    }
+    let router = trainer.router().unwrap();
+    let mut replay = bandit::LinearRouter::new(
+        bandit::Policy::Thompson,
+        router.prior().clone(),
+        bandit::RouterParams::bayesian_v5(),
+        0,
+    )
+    .unwrap();
+    for iteration in 0..2 {
+        let feedback: Vec<bandit::Feedback<'_>> = rewarded
+            .iter()
+            .filter(|r| r.iteration == iteration)
+            .map(|r| bandit::Feedback {
+                arm: r.arm.unwrap(),
+                context: r.context.as_deref().unwrap(),
+                reward: r.reward.unwrap(),
+            })
+            .collect();
+        replay.update_batch(&feedback).unwrap();
+    }
+    for k in 0..3 {
+        let updates = rewarded.iter().filter(|r| r.arm == Some(k)).count() as u64;
+        assert_eq!(router.updates(k).unwrap(), updates);
+        for (x, y) in router.mean(k).unwrap().iter().zip(replay.mean(k).unwrap()) {
+            assert!((x - y).abs() < 1e-9, "arm {k}: {x} vs {y}");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Every strategy through the loop: lazy scoring (RM calls equal what the visited pairs
+//! needed), LASeR's one arm per batch, offline-only's argmax, online-only's zero prior, the
+//! oracle line, and masking a failed RM.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use rlhf_trainer::{Overrides, RoutingRecord, SAMPLES_FILE, StrategyConfig};
+
+use crate::common::{fn_rms, read_jsonl, trainer, write_config};
+
+/// The response texts of iteration 0 by (prompt id, index).
+fn response_texts(run: &std::path::Path) -> std::collections::BTreeMap<(usize, usize), String> {
+    let mut texts = std::collections::BTreeMap::new();
+    for s in read_jsonl(&run.join(SAMPLES_FILE)) {
+        if s["iteration"] != 0 {
+            continue;
+        }
+        let id = s["prompt_id"].as_u64().unwrap() as usize;
+        for (i, r) in s["responses"].as_array().unwrap().iter().enumerate() {
+            texts.insert((id, i), r.as_str().unwrap().to_string());
+        }
+    }
+    texts
+}
+
+const ORACLE: &str =
+    "[oracle]\nname = \"yes\"\nkind = \"verifier\"\ntask = \"regex\"\npattern = \"(Yes)\"\n";
+
+/// For every strategy, the RMs scored exactly the distinct (RM, response) items that the
+/// visited pairs needed: one RM per routed pair, all K per item for ensemble and majority,
+/// none of the pool for the oracle.
+#[test]
+fn every_strategy_scores_only_what_its_pairs_need() {
+    for name in [
+        "bayesian-v5",
+        "bayesian-v4",
+        "online-only",
+        "offline-only",
+        "laser",
+        "laser-per-prompt",
+        "epsilon-greedy",
+        "random",
+        "single:vowels",
+        "ensemble",
+        "majority",
+        "oracle",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), "kind = \"random\"", ORACLE);
+        let overrides = Overrides {
+            strategy: Some(name.parse::<StrategyConfig>().unwrap()),
+            ..Overrides::default()
+        };
+        let rms = fn_rms();
+        let mut trainer = trainer(&path, &overrides, &rms, false);
+        let report = trainer.step().unwrap();
+        assert!(report.skipped.is_none(), "{name}: {:?}", report.skipped);
+        let texts = response_texts(&dir.path().join("run"));
+        let visited: Vec<&RoutingRecord> = report.routing.iter().filter(|r| r.visited).collect();
+        assert!(!visited.is_empty(), "{name}");
+        let mut needed: Vec<HashSet<(usize, String)>> = vec![HashSet::new(); 3];
+        for r in &visited {
+            let items = r
+                .pair
+                .map(|i| (r.prompt_id, texts[&(r.prompt_id, i)].clone()));
+            match name {
+                "ensemble" | "majority" => {
+                    for set in &mut needed {
+                        set.extend(items.iter().cloned());
+                    }
+                }
+                "oracle" => assert_eq!(r.judge, "oracle"),
+                _ => needed[r.arm.unwrap()].extend(items.iter().cloned()),
+            }
+        }
+        for (k, rm) in rms.iter().enumerate() {
+            assert_eq!(
+                rm.items.load(Ordering::SeqCst),
+                needed[k].len(),
+                "{name}: RM {} scored {} items, the visited pairs needed {}",
+                rm.name,
+                rm.items.load(Ordering::SeqCst),
+                needed[k].len()
+            );
+            assert_eq!(trainer.pool().stats(k).items, needed[k].len());
+        }
+        // No pair twice, and no prompt over its quota.
+        let mut seen = HashSet::new();
+        for r in report.routing.iter().filter(|r| r.kept) {
+            assert!(seen.insert((r.prompt_id, r.pair)), "{name}: duplicate pair");
+        }
+        for prompt in report.routing.iter().map(|r| r.prompt_id) {
+            let kept = report
+                .routing
+                .iter()
+                .filter(|r| r.kept && r.prompt_id == prompt)
+                .count();
+            assert!(kept <= 2, "{name}: prompt {prompt} kept {kept}");
+        }
+        let items = report.metrics["rm/items_scored"].as_u64().unwrap() as usize;
+        assert_eq!(
+            items,
+            needed.iter().map(HashSet::len).sum::<usize>(),
+            "{name}"
+        );
+    }
+}
+
+/// LASeR routes a whole batch to one RM and learns once per batch over the policy's
+/// embedding width; offline-only routes by argmax μ0ᵀe and never learns; online-only starts
+/// from μ0 = 0.
+#[test]
+fn laser_offline_only_and_online_only_behave_as_specified() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "kind = \"laser\"", "");
+    let rms = fn_rms();
+    let mut laser = trainer(&path, &Overrides::default(), &rms, false);
+    let mut kept_batches = 0;
+    for _ in 0..2 {
+        let report = laser.step().unwrap();
+        let arms: HashSet<Option<usize>> = report.routing.iter().map(|r| r.arm).collect();
+        assert_eq!(arms.len(), 1, "LASeR used {arms:?} in one batch");
+        kept_batches += usize::from(report.routing.iter().any(|r| r.reward.is_some()));
+    }
+    let router = laser.router().unwrap();
+    assert_eq!(router.dim(), 64);
+    let updates: u64 = (0..3).map(|k| router.updates(k).unwrap()).sum();
+    assert_eq!(updates, kept_batches as u64);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "kind = \"offline-only\"", "log_contexts = true");
+    let mut offline = trainer(&path, &Overrides::default(), &rms, false);
+    for _ in 0..2 {
+        let report = offline.step().unwrap();
+        let router = offline.router().unwrap();
+        assert!(!router.policy().learns());
+        for r in &report.routing {
+            let e = r.context.as_ref().unwrap();
+            let score = |k: usize| -> f64 {
+                router
+                    .prior()
+                    .mean(k)
+                    .iter()
+                    .zip(e)
+                    .map(|(m, x)| m * x)
+                    .sum()
+            };
+            let best = (0..3).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a)));
+            assert_eq!(r.arm, best, "offline-only must take argmax μ0ᵀe");
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "kind = \"online-only\"", "");
+    let online = trainer(&path, &Overrides::default(), &rms, false);
+    let router = online.router().unwrap();
+    for k in 0..3 {
+        assert!(router.prior().mean(k).iter().all(|&m| m == 0.0));
+    }
+}
+
+/// An RM that fails mid-run is masked for that iteration and its pairs are re-routed; the
+/// run goes on; when it comes back it is routed to again.
+#[test]
+fn a_failing_rm_is_masked_and_rerouted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "kind = \"random\"", "");
+    let rms = fn_rms();
+    let mut trainer = trainer(&path, &Overrides::default(), &rms, false);
+    trainer.step().unwrap();
+    rms[1].down.store(true, Ordering::SeqCst);
+    let report = trainer.step().unwrap();
+    assert!(report.skipped.is_none());
+    assert!(
+        report.routing.iter().any(|r| r.rerouted),
+        "nothing re-routed"
+    );
+    assert!(
+        report
+            .routing
+            .iter()
+            .all(|r| !r.visited || r.arm != Some(1)),
+        "a pair was judged by the dead RM"
+    );
+    assert!(report.metrics["pairs/rerouted"].as_u64().unwrap() > 0);
+    // Every RM down: the iteration is skipped and the router is as it was.
+    for rm in &rms {
+        rm.down.store(true, Ordering::SeqCst);
+    }
+    let skipped = trainer.step().unwrap();
+    assert!(skipped.skipped.is_some());
+    for rm in &rms {
+        rm.down.store(false, Ordering::SeqCst);
+    }
+    let back = trainer.step().unwrap();
+    assert!(back.routing.iter().any(|r| r.visited && r.arm == Some(1)));
+    assert_eq!(back.metrics["iterations/skipped"], 1);
+}
