@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod logging;
 
 /// Reward-model routing for RLHF: experiments, benchmarks and tools.
 #[derive(Debug, Parser)]
@@ -27,6 +28,9 @@ enum Command {
     /// Measure hot paths against their reference implementations, side by side.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
+    /// Prepare data sets (splits of the benchmarks reachable here).
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
     /// Score benchmarks as their official tools do.
     #[command(subcommand)]
     Eval(commands::eval::EvalCommand),
@@ -42,9 +46,12 @@ enum Command {
     /// Work with bandit routers and their logs.
     #[command(subcommand)]
     Router(commands::router::RouterCommand),
+    /// Online DPO with reward-model routing (one strategy, one run).
+    Train(commands::train::TrainArgs),
 }
 
 fn main() -> ExitCode {
+    logging::init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -58,10 +65,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Assets(args) => commands::assets::run(&args),
         Command::Bench(command) => commands::bench::run(command),
+        Command::Data(command) => commands::data::run(command),
         Command::Eval(command) => commands::eval::run(command),
         Command::Lm(command) => commands::lm::run(command),
         Command::OfflineRouter(command) => commands::offline_router::run(command),
         Command::Rm(command) => commands::rm::run(command),
         Command::Router(command) => commands::router::run(command),
+        Command::Train(args) => commands::train::run(&args),
     }
 }

@@ -607,6 +607,31 @@ kind = "random"
         assert_eq!(first_difference(&table, &longer), None);
     }
 
+    /// Every shipped trainer config parses and checks.
+    #[test]
+    fn shipped_configs_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/train");
+        let mut count = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("pool"))
+            {
+                continue;
+            }
+            let (config, _) = TrainerConfig::read(&path, &Overrides::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(config.oracle.is_some(), "{}", path.display());
+            count += 1;
+        }
+        assert!(
+            count >= 2,
+            "expected the shipped configs in {}",
+            dir.display()
+        );
+    }
+
     #[test]
     fn contextual_strategies_need_the_export() {
         let text = MINIMAL.replace("kind = \"random\"", "kind = \"bayesian\"");

@@ -46,7 +46,7 @@ pub use crate::{
         LogLengths, METRICS_FILE, ROUTING_FILE, RoutingRecord, RunLogs, SAMPLES_FILE, SampleRecord,
     },
     normalizer::{Normalizer, NormalizerKind},
-    prompts::{Prompt, PromptSchedule, read_prompts},
+    prompts::{Prompt, PromptSchedule, read_prompts, write_prompts},
     seeds::mix,
     strategy::{ContextKind, JudgeKind, Strategy},
     trainer::{IterationReport, RUN_CONFIG_FILE, RunSummary, Trainer},

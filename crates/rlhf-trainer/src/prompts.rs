@@ -86,6 +86,36 @@ pub fn read_prompts(path: &Path) -> Result<Vec<Prompt>> {
     Ok(prompts)
 }
 
+/// Writes `prompts` as a prompts file that [`read_prompts`] reads back: a single user turn as
+/// `prompt`, a longer chat as `messages`, with `category` and `reference` when set. Written
+/// atomically.
+pub fn write_prompts(path: &Path, prompts: &[Prompt]) -> Result<()> {
+    let mut text = String::new();
+    for prompt in prompts {
+        let mut line = serde_json::Map::new();
+        match prompt.messages.as_slice() {
+            [only] if only.role == "user" => {
+                line.insert("prompt".into(), Value::String(only.content.clone()));
+            }
+            messages => {
+                let messages = serde_json::to_value(messages).map_err(Error::json(path))?;
+                line.insert("messages".into(), messages);
+            }
+        }
+        for (key, value) in [
+            ("category", &prompt.category),
+            ("reference", &prompt.reference),
+        ] {
+            if let Some(value) = value {
+                line.insert(key.into(), Value::String(value.clone()));
+            }
+        }
+        text.push_str(&Value::Object(line).to_string());
+        text.push('\n');
+    }
+    crate::checkpoint::write_atomic(path, text.as_bytes())
+}
+
 /// Epoch-wise sampling without replacement: each epoch visits every prompt once, in an order
 /// drawn from the seed and the epoch number alone, so the schedule's whole state is two
 /// integers and a resumed run draws exactly what the uninterrupted one would.
@@ -179,5 +209,15 @@ mod tests {
         let prompts = read_prompts(&path).unwrap();
         assert_eq!(prompts[0].category.as_deref(), Some("math"));
         assert_eq!(prompts[0].reference.as_deref(), Some("4"));
+        // Written and read back unchanged, single-turn and multi-turn.
+        let mut both = prompts.clone();
+        both.push(Prompt {
+            id: 1,
+            messages: vec![ChatMessage::system("Be brief."), ChatMessage::user("2+3?")],
+            category: None,
+            reference: None,
+        });
+        write_prompts(&path, &both).unwrap();
+        assert_eq!(read_prompts(&path).unwrap(), both);
     }
 }

@@ -6,6 +6,7 @@
 //! expectation is exact.
 
 mod common;
+mod http_masking;
 mod iteration;
 mod learning;
 mod resume;

@@ -19,15 +19,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::activation::log_sigmoid;
 use clap::{Args, ValueEnum};
 use lm::{
     CausalLm, DeviceSpec, GenerationRequest, HfDecoderConfig, Optimizer, OptimizerConfig,
     PaddingSide, SamplingParams, StepOutcome, TokenBatch, WeightDType, load_causal_lm,
-    policy_and_reference_logprobs,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rlhf_trainer::{TokenPair, dpo_loss};
 use serde_json::{Map, Value, json};
 
 /// DPO's β (TRL's default).
@@ -139,11 +138,16 @@ pub fn run(args: &LmBenchArgs) -> Result<()> {
     if !args.no_dpo {
         let train_device = device.clone().autodiff();
         let (_, mut policy) = load_causal_lm(&model_path, &train_device, dtype)?;
-        let pairs = DpoPairs {
-            prompts: &prompts,
-            chosen: &chosen,
-            rejected: &rejected,
-        };
+        let pairs: Vec<TokenPair> = prompts
+            .iter()
+            .zip(&chosen)
+            .zip(&rejected)
+            .map(|((prompt, chosen), rejected)| TokenPair {
+                prompt: prompt.clone(),
+                chosen: chosen.clone(),
+                rejected: rejected.clone(),
+            })
+            .collect();
         let mut optimizer = Optimizer::new(OptimizerConfig::default())?;
         let mut phases = Vec::with_capacity(args.repeats + 1);
         for _ in 0..=args.repeats {
@@ -291,48 +295,6 @@ fn decode(
     Ok(())
 }
 
-/// The preference pairs of a DPO step: `prompts[i]` with `chosen[i]` ≻ `rejected[i]`.
-struct DpoPairs<'a> {
-    prompts: &'a [Vec<u32>],
-    chosen: &'a [Vec<u32>],
-    rejected: &'a [Vec<u32>],
-}
-
-impl DpoPairs<'_> {
-    /// Chosen sequences, then rejected ones, as (prompt, response).
-    fn sequences(&self) -> Vec<(Vec<u32>, Vec<u32>)> {
-        let with = |responses: &[Vec<u32>]| {
-            self.prompts
-                .iter()
-                .cloned()
-                .zip(responses.iter().cloned())
-                .collect::<Vec<_>>()
-        };
-        [with(self.chosen), with(self.rejected)].concat()
-    }
-}
-
-/// The DPO loss of `policy` against the frozen `reference` on `pairs` (a one-element tensor
-/// on the training device, carrying the policy's graph).
-fn dpo_loss(
-    policy: &CausalLm,
-    reference: &CausalLm,
-    pairs: &DpoPairs<'_>,
-    device: &Device,
-    train_device: &Device,
-) -> Result<Tensor<1>> {
-    let sequences = pairs.sequences();
-    let n = pairs.prompts.len();
-    let (policy_logps, reference_logps) =
-        policy_and_reference_logprobs((policy, train_device), (reference, device), &sequences, 0)?;
-    let (policy_logps, reference_logps) = (policy_logps.sum, reference_logps.sum);
-    // The reference carries no graph: bring its values onto the training device as constants.
-    let reference_logps = Tensor::<1>::from_data(reference_logps.into_data(), train_device);
-    let margins = (policy_logps.clone().narrow(0, 0, n) - policy_logps.narrow(0, n, n))
-        - (reference_logps.clone().narrow(0, 0, n) - reference_logps.narrow(0, n, n));
-    Ok(log_sigmoid(margins * DPO_BETA).mean().neg())
-}
-
 /// Wall time of each phase of one DPO step, in seconds.
 struct StepPhases {
     /// Policy and reference forwards and the loss, up to reading the loss back.
@@ -348,7 +310,7 @@ struct StepPhases {
 fn dpo_step(
     policy: CausalLm,
     reference: &CausalLm,
-    pairs: &DpoPairs<'_>,
+    pairs: &[TokenPair],
     optimizer: &mut Optimizer,
     device: &Device,
     train_device: &Device,
@@ -359,7 +321,14 @@ fn dpo_step(
             .map_err(|e| anyhow::anyhow!("synchronising {train_device:?}: {e:?}"))
     };
     let start = Instant::now();
-    let loss = dpo_loss(&policy, reference, pairs, device, train_device)?;
+    let loss = dpo_loss(
+        (&policy, train_device),
+        (reference, device),
+        pairs,
+        DPO_BETA,
+        0,
+    )?
+    .loss;
     let loss_value = loss.clone().into_scalar::<f64>();
     if !loss_value.is_finite() {
         bail!("DPO loss is {loss_value}");

@@ -3,6 +3,8 @@
 pub mod assets;
 pub mod bench;
 mod bench_router;
+pub mod data;
+mod data_gsm8k_split;
 pub mod eval;
 mod eval_common;
 mod eval_judge;
@@ -19,3 +21,4 @@ pub mod rm;
 mod rm_score;
 pub mod router;
 mod router_replay;
+pub mod train;
