@@ -32,6 +32,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A reward model judging answers failed.
+    #[error(transparent)]
+    RewardModel(#[from] rm_pool::Error),
 }
 
 /// Result of this crate.

@@ -10,18 +10,14 @@
 //! A question is right when its gold letter has the largest log-likelihood (the first of
 //! equal maxima, as `numpy.argmax`).
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::LazyLock;
-
-use regex::Regex;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::stats::MeanStderr;
 
-/// The answer letters, in choice order.
-pub const LETTERS: [&str; 4] = ["A", "B", "C", "D"];
+pub use answer_check::mmlu::{LETTERS, extract_letter, letter_index};
 
 /// The continuations whose log-likelihoods are compared.
 pub const CONTINUATIONS: [&str; 4] = [" A", " B", " C", " D"];
@@ -145,10 +141,6 @@ pub fn read_mmlu_csv(path: &Path, subject: &str) -> Result<Vec<MmluDoc>> {
     Ok(docs)
 }
 
-fn letter_index(letter: &str) -> Option<usize> {
-    LETTERS.iter().position(|l| *l == letter.trim())
-}
-
 /// Splits questions into few-shot examples and evaluation questions, per subject: the first
 /// `n_shots` questions of each subject (in file order) are its examples and are not
 /// evaluated. (lm-eval takes shots from the `dev` split, which the data here lacks; pass a
@@ -168,19 +160,6 @@ pub fn split_shots(
         }
     }
     (shots, eval)
-}
-
-static LETTER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i:answer(?: is)?:?)\s*\(?([ABCD])\b|^\s*\(?([ABCD])[).:\s]|^\s*([ABCD])\s*$")
-        .expect("valid pattern")
-});
-
-/// The answer letter in generated text: after "answer is"/"Answer:", or a letter opening the
-/// text (`"B. …"`, `"(C)"`, `"D"`); `None` when there is none.
-pub fn extract_letter(completion: &str) -> Option<usize> {
-    let caps = LETTER.captures(completion)?;
-    let letter = caps.iter().skip(1).flatten().next()?.as_str();
-    letter_index(letter)
 }
 
 /// One line of an MMLU predictions file: the subject, the gold answer, and either the four
@@ -298,21 +277,6 @@ mod tests {
     fn argmax_takes_the_first_maximum() {
         assert_eq!(argmax(&[-1.0, -0.5, -0.5, -2.0]), Some(1));
         assert_eq!(argmax(&[-1.0, f64::NAN, 0.0, 0.0]), None);
-    }
-
-    #[test]
-    fn letters_in_generated_text() {
-        for (text, letter) in [
-            ("B. 42", Some(1)),
-            ("(C) because", Some(2)),
-            ("D", Some(3)),
-            ("The answer is A.", Some(0)),
-            ("Answer: (B)", Some(1)),
-            ("I think a cat", None),
-            ("Because of E", None),
-        ] {
-            assert_eq!(extract_letter(text), letter, "{text:?}");
-        }
     }
 
     #[test]

@@ -4,25 +4,12 @@
 //! the chat template, writes answers whose letter the scorer extracts (without it this
 //! instruct model ends its turn at once, which the scorer counts as no answer).
 
-use std::path::{Path, PathBuf};
-
 use burn::prelude::Device;
 use eval_harness::mmlu::{self, read_mmlu_jsonl};
 use eval_harness::run::{LanguageModel, run_mmlu, run_mmlu_generative};
 use lm::{CausalLm, Gguf, Tokenizer, WeightDType, load_causal_lm, sequence_logprobs};
 
-fn asset(relative: &str) -> PathBuf {
-    let root = std::env::var_os("RM_ROUTING_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets"));
-    let path = root.join(relative);
-    assert!(
-        path.exists(),
-        "missing asset {}: run `cargo xtask assets`",
-        path.display()
-    );
-    path
-}
+use crate::asset;
 
 /// SmolLM2-135M-Instruct from its GGUF, with its tokenizer, on the CPU.
 fn smollm2() -> (CausalLm, Tokenizer, Device) {

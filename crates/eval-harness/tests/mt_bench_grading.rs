@@ -4,7 +4,6 @@
 //! then a real local judge (SmolLM2-135M from its GGUF) replies in-process.
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
 
 use burn::prelude::Device;
 use eval_harness::data::{read_judge_prompts, read_mt_bench_questions};
@@ -12,18 +11,7 @@ use eval_harness::judge::{Judge, LocalJudge, grade_mt_bench};
 use eval_harness::outputs::{MtBenchAnswer, read_mt_bench_answers};
 use lm::{Gguf, Tokenizer, WeightDType, load_causal_lm};
 
-fn asset(relative: &str) -> PathBuf {
-    let root = std::env::var_os("RM_ROUTING_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets"));
-    let path = root.join(relative);
-    assert!(
-        path.exists(),
-        "missing asset {}: run `cargo xtask assets`",
-        path.display()
-    );
-    path
-}
+use crate::asset;
 
 /// Replies with a fixed rating and remembers the prompts it was shown.
 struct Recorder {

@@ -1,22 +1,9 @@
 //! The benchmark files `cargo xtask assets` fetches load with the expected sizes. Not
 //! ignored: CI fetches the assets first; locally a missing file fails naming the command.
 
-use std::path::PathBuf;
-
 use eval_harness::{data, judge, mmlu};
 
-fn asset(relative: &str) -> PathBuf {
-    let root = std::env::var_os("RM_ROUTING_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets")));
-    let path = root.join(relative);
-    assert!(
-        path.exists(),
-        "missing asset {}: run `cargo xtask assets` first",
-        path.display()
-    );
-    path
-}
+use crate::asset;
 
 #[test]
 fn benchmark_files_load() {

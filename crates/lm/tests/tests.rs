@@ -11,7 +11,7 @@ mod safetensors_hostile;
 mod save;
 mod tokenizer_parity;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::prelude::Device;
 use lm::DeviceSpec;
@@ -25,21 +25,7 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A real model file fetched by `cargo xtask assets` (configs/assets.toml), from
-/// `$RM_ROUTING_ASSETS` or the workspace's ./assets. These tests are not ignored: CI fetches
-/// the assets first; locally a missing asset fails with the command to run.
-pub fn asset(relative: &str) -> PathBuf {
-    let root = std::env::var_os("RM_ROUTING_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets"));
-    let path = root.join(relative);
-    assert!(
-        path.exists(),
-        "missing asset {}: run `cargo xtask assets` first",
-        path.display()
-    );
-    path
-}
+pub use test_support::asset;
 
 /// The device the model tests run on: `$LM_TEST_DEVICE` (`cpu`, `libtorch`, `cuda[:N]`; the
 /// last two need `--features tch`), default `cpu`.

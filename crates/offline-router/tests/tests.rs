@@ -12,22 +12,10 @@ use std::path::{Path, PathBuf};
 
 /// The tiny decoder backbone (HF folder with tokenizer).
 fn tiny_backbone() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rm-pool/tests/fixtures/tiny-judge")
+    test_support::tiny_decoder()
 }
 
-/// A real asset fetched by `cargo xtask assets` (or `$RM_ROUTING_ASSETS`).
-fn asset(relative: &str) -> PathBuf {
-    let root = std::env::var_os("RM_ROUTING_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets"));
-    let path = root.join(relative);
-    assert!(
-        path.exists(),
-        "missing asset {}: run `cargo xtask assets` first",
-        path.display()
-    );
-    path
-}
+pub use test_support::asset;
 
 /// A synthetic routing task: three topics, one expert RM per topic (a noisy verifier right
 /// 98% of the time on its topic and 30% elsewhere). Writes the pool file and `n` records

@@ -12,7 +12,7 @@ use rm_pool::{RewardModel, RmInfo, RmPool, ScoreItem};
 
 /// The tiny decoder (HF folder with tokenizer and chat template).
 pub fn tiny_policy() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rm-pool/tests/fixtures/tiny-judge")
+    test_support::tiny_decoder()
 }
 
 /// A reward model whose score is a function of the response text, counting the items it

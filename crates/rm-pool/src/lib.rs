@@ -5,21 +5,21 @@
 //!   higher = better; verdicts come from scores ([`Verdict`]).
 //! - Backends: sequence-classification RMs on disk, LLM judges (verdict-token margin or
 //!   expected rating), embedding similarity to a reference, verifiable rewards (GSM8K,
-//!   MMLU, exact, regex — eval-harness's answer extraction), and remote RMs over HTTP
+//!   MMLU, exact, regex — answer-check's extraction), and remote RMs over HTTP
 //!   (vLLM pooling/classify, OpenRLHF `get_reward`) with timeouts, retries and a circuit
 //!   breaker.
 //! - [`RmPool`]: the RMs by arm index, each (item, RM) scored at most once (cache), call
 //!   accounting, score statistics, and the K× baselines (ensemble mean, majority vote).
 //! - [`PoolConfig`]: the pool as a TOML file (configs/rm-pool.toml).
-//! - [`judging`]: an RM as the benchmarks' pairwise judge (Arena-Hard verdicts, AlpacaEval
-//!   preferences).
+//!
+//! (An RM as the benchmarks' pairwise judge lives with the other judges, in eval-harness's
+//! `judge::reward_model`.)
 
 pub mod backends;
 mod breaker;
 mod config;
 mod error;
 mod item;
-pub mod judging;
 mod pairs;
 mod pool;
 mod reward_model;

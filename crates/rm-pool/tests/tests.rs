@@ -16,19 +16,7 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A real asset fetched by `cargo xtask assets` (or `$RM_ROUTING_ASSETS`).
-pub fn asset(relative: &str) -> PathBuf {
-    let root = std::env::var_os("RM_ROUTING_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets"));
-    let path = root.join(relative);
-    assert!(
-        path.exists(),
-        "missing asset {}: run `cargo xtask assets` first",
-        path.display()
-    );
-    path
-}
+pub use test_support::asset;
 
 /// transformers' references (tools/make_rm_fixtures.py).
 #[derive(Deserialize)]

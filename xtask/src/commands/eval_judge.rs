@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use eval_harness::data::{self, AlpacaEvalItem, ArenaHardAnswer, ArenaHardQuestion};
+use eval_harness::judge::reward_model::{self as judging, VerdictScale};
 use eval_harness::judge::{Judge, alpaca_eval as alpaca_judge, arena_hard as arena_judge};
 use eval_harness::{alpaca_eval, arena_hard};
 use lm::DeviceSpec;
 use rm_pool::RmPool;
-use rm_pool::judging::{self, VerdictScale};
 
 use super::eval_common::{
     JudgeArgs, file_safe, limited, progress_bar, write_atomically, write_jsonl,

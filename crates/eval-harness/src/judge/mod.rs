@@ -6,12 +6,14 @@
 //! runs an lm model in-process. The judge prompts are data, read from the files they ship
 //! in: FastChat's `judge_prompts.jsonl` for MT-Bench ([`crate::data::JudgePrompt`]),
 //! alpaca_eval's `alpaca_eval_clf.txt` for AlpacaEval 2 ([`alpaca_eval`]) and the Python
-//! constants holding Arena-Hard's prompts ([`arena_hard`]).
+//! constants holding Arena-Hard's prompts ([`arena_hard`]). [`reward_model`] makes a
+//! reward model of an rm-pool the pairwise judge instead (its score margin is the verdict).
 
 pub mod alpaca_eval;
 pub mod arena_hard;
 mod local;
 mod openai;
+pub mod reward_model;
 
 use crate::data::{JudgePrompt, MtBenchQuestion};
 use crate::error::{Error, Result};

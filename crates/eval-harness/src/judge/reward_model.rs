@@ -1,4 +1,4 @@
-//! An RM of the pool as a pairwise judge of the benchmarks: both answers to a question are
+//! A reward model of an rm-pool as a pairwise judge of the benchmarks: both answers to a question are
 //! scored by one RM (cached like any other call) and the score margin becomes the verdict in
 //! the benchmark's own terms, so eval-harness scores it as it scores an LLM judge:
 //! - Arena-Hard: the two games' labels (game 1: A = baseline, B = model; game 2 swapped),
@@ -7,11 +7,10 @@
 //! - AlpacaEval: the preference 1 + σ((s_model − s_baseline) / temperature) in [1, 2]
 //!   (1 = the baseline's output preferred, 2 = the model's), 1.5 for a tie.
 
-use eval_harness::arena_hard::Judgment;
+use rm_pool::{RmPool, ScoreItem};
 
+use crate::arena_hard::Judgment;
 use crate::error::Result;
-use crate::item::ScoreItem;
-use crate::pool::RmPool;
 
 /// How a score margin maps to verdicts.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,0 +1,113 @@
+//! Verifiers: whether a response's answer matches a reference answer.
+//! - `gsm8k`: the strict `#### N` answer, else the last number (lm-eval's two filters), equal
+//!   as numbers to the reference solution's `#### N` (so 18 = 18.0 = $18);
+//! - `mmlu`: the answer letter ([`crate::mmlu::extract_letter`]) equals the reference letter
+//!   (A–D, or its 0-based index);
+//! - `exact`: the trimmed response equals the trimmed reference, case-insensitively;
+//! - `regex`: the pattern's first capture group (or whole match) in the response equals the
+//!   trimmed reference.
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::{gsm8k, mmlu};
+
+/// Which answer check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifierTask {
+    /// GSM8K final number.
+    Gsm8k,
+    /// MMLU answer letter.
+    Mmlu,
+    /// Whole-response match.
+    Exact,
+    /// Pattern-extracted match.
+    Regex,
+}
+
+/// A verifier's settings are invalid.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `regex` without a pattern, or a pattern that does not compile.
+    #[error("verifier pattern: {0}")]
+    Pattern(String),
+}
+
+/// An answer check.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    task: VerifierTask,
+    pattern: Option<Regex>,
+}
+
+impl Verifier {
+    /// A verifier for `task`; `regex` needs `pattern` (other tasks ignore it).
+    pub fn new(task: VerifierTask, pattern: Option<&str>) -> Result<Self, Error> {
+        let pattern = match (&task, pattern) {
+            (VerifierTask::Regex, Some(p)) => {
+                Some(Regex::new(p).map_err(|err| Error::Pattern(err.to_string()))?)
+            }
+            (VerifierTask::Regex, None) => {
+                return Err(Error::Pattern("task `regex` needs a `pattern`".into()));
+            }
+            (_, _) => None,
+        };
+        Ok(Self { task, pattern })
+    }
+
+    /// The task.
+    pub fn task(&self) -> &VerifierTask {
+        &self.task
+    }
+
+    /// Whether `response` answers with `reference`.
+    pub fn is_correct(&self, response: &str, reference: &str) -> bool {
+        match self.task {
+            VerifierTask::Gsm8k => gsm8k::score(response, reference).numeric_equivalence,
+            VerifierTask::Mmlu => {
+                let gold = mmlu::reference_letter(reference);
+                gold.is_some() && mmlu::extract_letter(response) == gold
+            }
+            VerifierTask::Exact => {
+                response.trim().to_lowercase() == reference.trim().to_lowercase()
+            }
+            VerifierTask::Regex => {
+                let pattern = self.pattern.as_ref().expect("checked in new");
+                pattern.captures(response).is_some_and(|caps| {
+                    let found = caps
+                        .get(1)
+                        .or_else(|| caps.get(0))
+                        .map_or("", |m| m.as_str());
+                    found.trim() == reference.trim()
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_task_accepts_its_answer_and_rejects_a_near_miss() {
+        let gsm8k = Verifier::new(VerifierTask::Gsm8k, None).unwrap();
+        assert!(gsm8k.is_correct("so #### 18", "3 + 15 = 18\n#### 18"));
+        assert!(gsm8k.is_correct("The answer is $18.", "#### 18"));
+        assert!(!gsm8k.is_correct("#### 19", "#### 18"));
+        let mmlu = Verifier::new(VerifierTask::Mmlu, None).unwrap();
+        assert!(mmlu.is_correct("The answer is C.", "C"));
+        assert!(mmlu.is_correct("(C)", "2"));
+        assert!(!mmlu.is_correct("B. no", "C"));
+        let exact = Verifier::new(VerifierTask::Exact, None).unwrap();
+        assert!(exact.is_correct(" Paris ", "paris"));
+        assert!(!exact.is_correct("Paris.", "paris"));
+        let regex = Verifier::new(VerifierTask::Regex, Some(r"answer: (\w+)")).unwrap();
+        assert!(regex.is_correct("the answer: blue", "blue"));
+        assert!(!regex.is_correct("the answer: bluer", "blue"));
+        assert!(Verifier::new(VerifierTask::Regex, None).is_err());
+        assert!(Verifier::new(VerifierTask::Regex, Some("(")).is_err());
+    }
+}

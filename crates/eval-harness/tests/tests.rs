@@ -1,0 +1,10 @@
+//! eval-harness integration tests: one binary, one module per topic.
+
+mod mmlu_drivers;
+mod mt_bench_grading;
+mod openai_judge;
+mod real_data;
+mod reference;
+mod reward_model_judge;
+
+pub use test_support::asset;
