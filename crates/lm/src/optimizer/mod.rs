@@ -20,19 +20,19 @@
 //! (on a GPU, workers queue kernels on the same device). Moments are kept in f32 whatever the
 //! parameters' float type.
 
-use std::collections::HashMap;
-use std::ops::Range;
-use std::path::Path;
+mod buckets;
+mod state_file;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::DType;
 use rayon::prelude::*;
-use safetensors::{Dtype, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+
+use buckets::{Layout, apply_update, flatten_gradients};
+use state_file::{SavedMoments, mismatch};
 
 /// AdamW hyper-parameters, clipping and accumulation. Defaults are PyTorch's AdamW with
 /// Hugging Face `TrainingArguments`' weight decay (0) and clipping (1.0).
@@ -112,55 +112,6 @@ pub struct Optimizer {
     bucket_elements: usize,
 }
 
-/// The trainable parameters in module order: their ids and shapes, and how they are
-/// grouped into flat buckets.
-#[derive(Clone, Debug, PartialEq)]
-struct Layout {
-    ids: Vec<ParamId>,
-    shapes: Vec<Vec<usize>>,
-    /// Consecutive runs of parameter indices, each one flat vector.
-    buckets: Vec<Range<usize>>,
-}
-
-impl Layout {
-    /// The parameters `shapes` (with `ids`) in buckets of up to `bucket_elements` values.
-    fn new(ids: Vec<ParamId>, shapes: Vec<Vec<usize>>, bucket_elements: usize) -> Self {
-        let mut buckets: Vec<Range<usize>> = Vec::new();
-        let mut filled = 0;
-        for (i, shape) in shapes.iter().enumerate() {
-            let numel: usize = shape.iter().product();
-            match buckets.last_mut() {
-                Some(last) if filled + numel <= bucket_elements => {
-                    last.end = i + 1;
-                    filled += numel;
-                }
-                _ => {
-                    buckets.push(i..i + 1);
-                    filled = numel;
-                }
-            }
-        }
-        Self {
-            ids,
-            shapes,
-            buckets,
-        }
-    }
-
-    fn numels(&self) -> Vec<usize> {
-        self.shapes.iter().map(|s| s.iter().product()).collect()
-    }
-
-    /// Values per bucket.
-    fn bucket_sizes(&self) -> Vec<usize> {
-        let numels = self.numels();
-        self.buckets
-            .iter()
-            .map(|range| numels[range.clone()].iter().sum())
-            .collect()
-    }
-}
-
 /// First and second moments per bucket of the layout, `[bucket size]` each, f32.
 struct Moments {
     first: Vec<Tensor<1>>,
@@ -169,25 +120,6 @@ struct Moments {
     /// Updates folded into the moments (t in the bias corrections).
     time: usize,
 }
-
-/// Moments as read from a file, before the device is known.
-struct SavedMoments {
-    first: Vec<f32>,
-    second: Vec<f32>,
-    shapes: Vec<Vec<usize>>,
-    time: usize,
-}
-
-/// The metadata of a saved state.
-#[derive(Serialize, Deserialize)]
-struct StateHeader {
-    format: String,
-    time: usize,
-    shapes: Vec<Vec<usize>>,
-}
-
-/// `format` of a saved optimiser state.
-const STATE_FORMAT: &str = "lm-adamw-flat-v1";
 
 impl Optimizer {
     /// A fresh optimiser (no moments yet).
@@ -401,315 +333,11 @@ impl Optimizer {
     pub fn steps(&self) -> usize {
         self.steps
     }
-
-    /// Writes the AdamW moments to `path` as safetensors (`exp_avg`, `exp_avg_sq`: f32
-    /// `[n]` over the trainable parameters in module order; metadata: the parameters'
-    /// shapes and the update count t), for a checkpoint. The model is saved separately.
-    ///
-    /// Errors while micro-batch gradients are pending: checkpoint after an update.
-    pub fn save_state(&self, path: &Path) -> Result<()> {
-        if self.micro_steps != 0 {
-            return Err(Error::Input {
-                reason: format!(
-                    "optimizer state saved with {} of {} micro-batches pending",
-                    self.micro_steps, self.config.accumulation_steps
-                ),
-            });
-        }
-        let fail = |reason: String| Error::Weights {
-            reason: format!("writing optimizer state {}: {reason}", path.display()),
-        };
-        // The buckets end to end: the file does not depend on the bucket size.
-        let flat = |buckets: &[Tensor<1>]| -> Result<Vec<f32>> {
-            let mut values = Vec::new();
-            for bucket in buckets {
-                let part = bucket
-                    .clone()
-                    .try_into_vec_as::<f32>()
-                    .map_err(|e| fail(format!("{e:?}")))?;
-                values.extend(part);
-            }
-            Ok(values)
-        };
-        let (first, second, shapes, time) = match (&self.moments, &self.loaded) {
-            (Some(m), _) => (flat(&m.first)?, flat(&m.second)?, m.shapes.clone(), m.time),
-            (None, Some(saved)) => (
-                saved.first.clone(),
-                saved.second.clone(),
-                saved.shapes.clone(),
-                saved.time,
-            ),
-            (None, None) => (Vec::new(), Vec::new(), Vec::new(), 0),
-        };
-        let header = StateHeader {
-            format: STATE_FORMAT.into(),
-            time,
-            shapes,
-        };
-        let header = serde_json::to_string(&header).map_err(|e| fail(e.to_string()))?;
-        let bytes =
-            |values: &[f32]| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
-        let (first_bytes, second_bytes) = (bytes(&first), bytes(&second));
-        let views = [
-            ("exp_avg", &first_bytes, first.len()),
-            ("exp_avg_sq", &second_bytes, second.len()),
-        ]
-        .into_iter()
-        .map(|(name, data, len)| {
-            TensorView::new(Dtype::F32, vec![len], data)
-                .map(|view| (name.to_string(), view))
-                .map_err(|e| fail(format!("{name}: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-        let metadata = HashMap::from([("optimizer".to_string(), header)]);
-        safetensors::serialize_to_file(views, Some(metadata), path).map_err(|e| fail(e.to_string()))
-    }
-
-    /// Restores moments written by [`Optimizer::save_state`] and the update count `steps`
-    /// they were saved at; the next update continues as the saved optimiser would have. The
-    /// parameters' shapes are checked against the model's at that update (a mismatch skips
-    /// it, naming the first differing parameter).
-    pub fn load_state(&mut self, path: &Path, steps: usize) -> Result<()> {
-        let fail = |reason: String| Error::Weights {
-            reason: format!("reading optimizer state {}: {reason}", path.display()),
-        };
-        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-        let (_, metadata) =
-            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| fail(e.to_string()))?;
-        let header: StateHeader = metadata
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("optimizer"))
-            .ok_or_else(|| fail("no `optimizer` metadata (not an lm optimizer state)".into()))
-            .and_then(|text| serde_json::from_str(text).map_err(|e| fail(e.to_string())))?;
-        if header.format != STATE_FORMAT {
-            return Err(fail(format!(
-                "format {:?}, expected {STATE_FORMAT:?}",
-                header.format
-            )));
-        }
-        let file =
-            safetensors::SafeTensors::deserialize(&bytes).map_err(|e| fail(e.to_string()))?;
-        let expected: usize = header
-            .shapes
-            .iter()
-            .map(|s| s.iter().product::<usize>())
-            .sum();
-        let read = |name: &str| -> Result<Vec<f32>> {
-            let view = file
-                .tensor(name)
-                .map_err(|e| fail(format!("{name}: {e}")))?;
-            if view.dtype() != Dtype::F32 || view.shape() != [expected] {
-                return Err(fail(format!(
-                    "{name}: {:?} {:?}, expected F32 [{expected}]",
-                    view.dtype(),
-                    view.shape()
-                )));
-            }
-            Ok(view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect())
-        };
-        let (first, second) = (read("exp_avg")?, read("exp_avg_sq")?);
-        self.moments = None;
-        self.loaded = (header.time > 0).then_some(SavedMoments {
-            first,
-            second,
-            shapes: header.shapes,
-            time: header.time,
-        });
-        self.accumulated = None;
-        self.micro_steps = 0;
-        self.steps = steps;
-        Ok(())
-    }
-}
-
-/// Why saved moments do not fit the model's trainable parameters.
-fn mismatch(saved: &[Vec<usize>], model: &[Vec<usize>]) -> String {
-    match saved.iter().zip(model).position(|(a, b)| a != b) {
-        Some(i) => format!(
-            "optimizer moments do not fit the model: trainable parameter {i} has shape {:?}, \
-             the moments were for {:?}",
-            model[i], saved[i]
-        ),
-        None => format!(
-            "optimizer moments do not fit the model: {} trainable parameters, the moments \
-             were for {}",
-            model.len(),
-            saved.len()
-        ),
-    }
-}
-
-/// The gradients of the parameters that have one, in module order, as flat f32 vectors per
-/// bucket of at most `bucket_elements` values (one concatenation and at most one cast each
-/// when they share a float type).
-fn flatten_gradients<M: Module>(
-    model: &M,
-    mut grads: GradientsParams,
-    bucket_elements: usize,
-) -> (Layout, Vec<Tensor<1>>) {
-    struct Collect<'a> {
-        grads: &'a mut GradientsParams,
-        ids: Vec<ParamId>,
-        shapes: Vec<Vec<usize>>,
-        flat: Vec<Tensor<1>>,
-    }
-    impl ModuleVisitor for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(grad) = self.grads.remove::<D>(param.id) {
-                let shape = grad.dims().to_vec();
-                let numel: usize = shape.iter().product();
-                self.ids.push(param.id);
-                self.shapes.push(shape);
-                self.flat.push(grad.reshape([numel]));
-            }
-        }
-    }
-    let mut collect = Collect {
-        grads: &mut grads,
-        ids: Vec::new(),
-        shapes: Vec::new(),
-        flat: Vec::new(),
-    };
-    model.visit(&mut collect);
-    let Collect {
-        ids, shapes, flat, ..
-    } = collect;
-    let layout = Layout::new(ids, shapes, bucket_elements);
-    let buckets = split_into_buckets(flat, &layout.buckets)
-        .into_par_iter()
-        .map(concat_f32)
-        .collect();
-    (layout, buckets)
-}
-
-/// `items` (one per parameter) grouped by `buckets`.
-fn split_into_buckets<T>(items: Vec<T>, buckets: &[Range<usize>]) -> Vec<Vec<T>> {
-    let mut items = items.into_iter();
-    buckets
-        .iter()
-        .map(|range| items.by_ref().take(range.len()).collect())
-        .collect()
-}
-
-/// `parts` concatenated and cast to f32.
-fn concat_f32(parts: Vec<Tensor<1>>) -> Tensor<1> {
-    if parts.is_empty() {
-        return Tensor::empty([0], &Default::default());
-    }
-    if parts.windows(2).all(|w| w[0].dtype() == w[1].dtype()) {
-        let flat = Tensor::cat(parts, 0);
-        if flat.dtype() == DType::F32 {
-            flat
-        } else {
-            flat.cast(DType::F32)
-        }
-    } else {
-        Tensor::cat(parts.into_iter().map(|p| p.cast(DType::F32)).collect(), 0)
-    }
-}
-
-/// θ ← decay·θ − lr·direction for the parameters in `layout`, with `directions` flat per
-/// bucket: per bucket one concatenation of the parameters, the arithmetic in f32, one cast
-/// back and one split.
-fn apply_update<M: Module>(
-    model: M,
-    layout: &Layout,
-    directions: Vec<Tensor<1>>,
-    lr: f64,
-    decay: f64,
-) -> M {
-    struct Gather<'a> {
-        wanted: &'a Layout,
-        values: HashMap<ParamId, Tensor<1>>,
-        dtypes: Vec<DType>,
-    }
-    impl ModuleVisitor for Gather<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if self.wanted.ids.contains(&param.id) {
-                let value = param.val().inner();
-                self.dtypes.push(value.dtype());
-                let numel = value.shape().num_elements();
-                self.values.insert(param.id, value.reshape([numel]));
-            }
-        }
-    }
-    let mut gather = Gather {
-        wanted: layout,
-        values: HashMap::new(),
-        dtypes: Vec::new(),
-    };
-    model.visit(&mut gather);
-    let Gather {
-        mut values, dtypes, ..
-    } = gather;
-    let parts: Vec<Tensor<1>> = layout
-        .ids
-        .iter()
-        .map(|id| values.remove(id).expect("every id has a value"))
-        .collect();
-    let common = dtypes
-        .first()
-        .copied()
-        .filter(|d| dtypes.iter().all(|x| x == d));
-    let numels = layout.numels();
-    let updated: Vec<Vec<Tensor<1>>> = layout
-        .buckets
-        .par_iter()
-        .zip(split_into_buckets(parts, &layout.buckets))
-        .zip(directions)
-        .map(|((range, parts), direction)| {
-            let params = concat_f32(parts);
-            let params = if decay == 1.0 { params } else { params * decay };
-            let updated = params - direction * lr;
-            let updated = match common {
-                Some(DType::F32) | None => updated,
-                Some(dtype) => updated.cast(dtype),
-            };
-            updated.split_with_sizes(numels[range.clone()].to_vec(), 0)
-        })
-        .collect();
-    let chunks: HashMap<ParamId, Tensor<1>> = layout
-        .ids
-        .iter()
-        .copied()
-        .zip(updated.into_iter().flatten())
-        .collect();
-
-    struct Assign {
-        chunks: HashMap<ParamId, Tensor<1>>,
-    }
-    impl ModuleMapper for Assign {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let Some(chunk) = self.chunks.remove(&param.id) else {
-                return param;
-            };
-            param.map(|old| {
-                let require_grad = old.is_require_grad();
-                let dtype = old.dtype();
-                let chunk = if chunk.dtype() == dtype {
-                    chunk
-                } else {
-                    chunk.cast(dtype)
-                };
-                let new = Tensor::from_inner(chunk.reshape(old.dims()));
-                if require_grad {
-                    new.require_grad()
-                } else {
-                    new
-                }
-            })
-        }
-    }
-    model.map(&mut Assign { chunks })
 }
 
 #[cfg(test)]
 mod tests {
+    use burn::module::{Param, ParamId};
     use burn::tensor::Tolerance;
 
     use super::*;
