@@ -9,7 +9,10 @@
 //!   `optimizer.safetensors` (AdamW moments) and `state.json`;
 //! - `best/` and `final/`: exports ([`crate::export`]).
 
-use std::io::Write;
+mod checkpoint;
+mod data;
+mod metrics;
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -20,28 +23,26 @@ use lm::{DeviceSpec, Optimizer, OptimizerConfig, StepOutcome};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use rm_pool::{PoolConfig, RmPool};
-use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
-use crate::dataset::{RoutingRecord, margin_scales, routing_records, split_by_prompt};
+use crate::dataset::{RoutingRecord, margin_scales};
 use crate::edges::{Edges, balance, record_edges};
 use crate::encoder::{Backbone, TextEncoder, Training, load_backbone};
 use crate::error::{Error, Result};
 use crate::export::{
     EXPORT_FORMAT, EXPORT_VERSION, EncoderSpec, ExportMeta, TEXT_FORMAT, write_export,
 };
-use crate::files::{read_json, write_folder, write_json};
+use crate::files::read_json;
 use crate::head::RouterHead;
-use crate::judge::judge_missing;
 use crate::loss::{LossTargets, losses};
 use crate::model::{Embeddings, RouterModel, TextTable};
-use crate::records::{read_records, write_records};
 
-/// Format tag of a checkpoint's `state.json`.
-pub const CHECKPOINT_FORMAT: &str = "offline-router-checkpoint";
-/// Version of the checkpoint layout.
-pub const CHECKPOINT_VERSION: u32 = 1;
+pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, latest_checkpoint};
+pub use data::{PreparedData, prepare_data};
+pub use metrics::{StepMetrics, ValidationMetrics};
+
+use checkpoint::{CheckpointState, check_resumable, prune_checkpoints, write_checkpoint};
+use metrics::MetricsFile;
 
 /// What training reports as it goes.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,40 +82,6 @@ pub enum TrainEvent {
     Checkpoint(PathBuf),
 }
 
-/// One update, as written to metrics.jsonl.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StepMetrics {
-    /// Updates done, this one included.
-    pub step: usize,
-    /// 0-based epoch.
-    pub epoch: usize,
-    /// Learning rate used.
-    pub lr: f64,
-    /// Weighted loss.
-    pub loss: f64,
-    /// L_bt.
-    pub bt: f64,
-    /// L_cls.
-    pub cls: f64,
-    /// L_reg.
-    pub reg: f64,
-    /// Gradient norm before clipping (`None` when the update was skipped).
-    pub grad_norm: Option<f64>,
-}
-
-/// One validation, as written to metrics.jsonl.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ValidationMetrics {
-    /// Updates done.
-    pub step: usize,
-    /// Routing accuracy (records with a correct RM).
-    pub routing_accuracy: f64,
-    /// Weighted loss.
-    pub loss: f64,
-    /// Whether this is the best so far (the `best/` export was rewritten).
-    pub best: bool,
-}
-
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainSummary {
@@ -126,84 +93,6 @@ pub struct TrainSummary {
     pub best_accuracy: Option<f64>,
     /// The run folder.
     pub output: PathBuf,
-}
-
-/// A checkpoint's `state.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CheckpointState {
-    format: String,
-    version: u32,
-    step: usize,
-    total_steps: usize,
-    rm_names: Vec<String>,
-    dim: usize,
-    best_step: usize,
-    best_accuracy: Option<f64>,
-    config: TrainConfig,
-}
-
-/// The routing data of a run.
-#[derive(Clone, Debug)]
-pub struct PreparedData {
-    /// Arm names.
-    pub rm_names: Vec<String>,
-    /// All records.
-    pub records: Vec<RoutingRecord>,
-    /// Training record indices.
-    pub train: Vec<usize>,
-    /// Validation record indices.
-    pub validation: Vec<usize>,
-}
-
-/// Reads the records, judges what they lack with the pool (writing `judged.jsonl` to the
-/// run folder), and splits them.
-pub fn prepare_data(
-    config: &TrainConfig,
-    events: &mut dyn FnMut(&TrainEvent),
-) -> Result<PreparedData> {
-    let mut records = read_records(&config.data.records)?;
-    let rm_names = match &config.data.pool {
-        Some(pool_path) => {
-            let pool_config = PoolConfig::read(pool_path)?;
-            let pool_names: Vec<String> = pool_config
-                .rms
-                .iter()
-                .map(|rm| rm.name().to_string())
-                .collect();
-            let needed = config.data.rms.clone().unwrap_or(pool_names);
-            let lacking = records
-                .iter()
-                .any(|r| needed.iter().any(|name| !r.judgments.contains_key(name)));
-            if lacking {
-                let mut pool = RmPool::from_config_file(pool_path)?;
-                judge_missing(
-                    &mut pool,
-                    &mut records,
-                    config.data.judge_batch_size,
-                    &mut |done, total| events(&TrainEvent::Judging { done, total }),
-                )?;
-                write_records(&config.output.join("judged.jsonl"), &records)?;
-            }
-            needed
-        }
-        None => config.data.rms.clone().unwrap_or_default(),
-    };
-    let records = routing_records(&records, &rm_names)?;
-    let (train, validation) =
-        split_by_prompt(&records, config.data.validation_fraction, config.seed);
-    if train.is_empty() {
-        return Err(Error::Input(format!(
-            "{}: no training records after the split",
-            config.data.records.display()
-        )));
-    }
-    Ok(PreparedData {
-        rm_names,
-        records,
-        train,
-        validation,
-    })
 }
 
 /// Everything the loop reads.
@@ -513,122 +402,4 @@ fn epoch_order(train: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
         .wrapping_add(epoch as u64 + 1);
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(stream));
     order
-}
-
-fn write_checkpoint(
-    dir: &Path,
-    model: &RouterModel,
-    optimizer: &Optimizer,
-    state: &CheckpointState,
-) -> Result<()> {
-    write_folder(dir, |staging| {
-        let path = staging.join("model.bpk");
-        let mut store = BurnpackStore::from_file(&path).overwrite(true);
-        model
-            .save_into(&mut store)
-            .map_err(|err| Error::artifact(&path, err.to_string()))?;
-        optimizer.save_state(&staging.join("optimizer.safetensors"))?;
-        write_json(&staging.join("state.json"), state)
-    })
-}
-
-/// Step checkpoints in the folder, oldest first.
-fn list_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
-    if !dir.exists() {
-        return Ok(Vec::new());
-    }
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(Error::io(dir))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| {
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("step-"))
-                && path.join("state.json").exists()
-        })
-        .collect();
-    found.sort();
-    Ok(found)
-}
-
-/// The newest complete checkpoint under `dir`.
-pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
-    Ok(list_checkpoints(dir)?.pop())
-}
-
-fn prune_checkpoints(dir: &Path, keep: usize) -> Result<()> {
-    let found = list_checkpoints(dir)?;
-    for old in found.iter().take(found.len().saturating_sub(keep)) {
-        std::fs::remove_dir_all(old).map_err(Error::io(old))?;
-    }
-    Ok(())
-}
-
-fn check_resumable(
-    dir: &Path,
-    state: &CheckpointState,
-    config: &TrainConfig,
-    rm_names: &[String],
-    dim: usize,
-) -> Result<()> {
-    let bad = |reason: String| Err(Error::artifact(dir, reason));
-    if (state.format.as_str(), state.version) != (CHECKPOINT_FORMAT, CHECKPOINT_VERSION) {
-        return bad(format!(
-            "checkpoint {} v{}, this build reads {CHECKPOINT_FORMAT} v{CHECKPOINT_VERSION}",
-            state.format, state.version
-        ));
-    }
-    if state.rm_names != rm_names || state.dim != dim {
-        return bad(format!(
-            "checkpoint is for RMs {:?} at d = {}, this run has {rm_names:?} at d = {dim}",
-            state.rm_names, state.dim
-        ));
-    }
-    if &state.config != config {
-        return bad(
-            "the configuration changed since this checkpoint; resume with the same one".into(),
-        );
-    }
-    Ok(())
-}
-
-/// metrics.jsonl, appended line by line; on resume, lines after the resumed step are
-/// dropped first so the file tells one history.
-struct MetricsFile {
-    file: std::fs::File,
-    path: PathBuf,
-}
-
-impl MetricsFile {
-    fn open(path: &Path, resumed_step: usize) -> Result<Self> {
-        let kept = if resumed_step > 0 && path.exists() {
-            let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-            text.lines()
-                .filter(|line| {
-                    serde_json::from_str::<serde_json::Value>(line)
-                        .ok()
-                        .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
-                        .is_some_and(|s| s as usize <= resumed_step)
-                })
-                .map(|line| format!("{line}\n"))
-                .collect::<String>()
-        } else {
-            String::new()
-        };
-        std::fs::write(path, kept).map_err(Error::io(path))?;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(Error::io(path))?;
-        Ok(Self {
-            file,
-            path: path.to_path_buf(),
-        })
-    }
-
-    fn write(&mut self, line: &impl Serialize) -> Result<()> {
-        let text = serde_json::to_string(line)
-            .map_err(|err| Error::Input(format!("serialising metrics: {err}")))?;
-        writeln!(self.file, "{text}").map_err(Error::io(&self.path))
-    }
 }

@@ -1,0 +1,75 @@
+//! The routing data of a run: records read, judged by the pool where they lack a judgment
+//! (`judged.jsonl`), turned into routing records and split by prompt.
+
+use rm_pool::{PoolConfig, RmPool};
+
+use crate::config::TrainConfig;
+use crate::dataset::{RoutingRecord, routing_records, split_by_prompt};
+use crate::error::{Error, Result};
+use crate::judge::judge_missing;
+use crate::records::{read_records, write_records};
+
+use super::TrainEvent;
+
+/// The routing data of a run.
+#[derive(Clone, Debug)]
+pub struct PreparedData {
+    /// Arm names.
+    pub rm_names: Vec<String>,
+    /// All records.
+    pub records: Vec<RoutingRecord>,
+    /// Training record indices.
+    pub train: Vec<usize>,
+    /// Validation record indices.
+    pub validation: Vec<usize>,
+}
+
+/// Reads the records, judges what they lack with the pool (writing `judged.jsonl` to the
+/// run folder), and splits them.
+pub fn prepare_data(
+    config: &TrainConfig,
+    events: &mut dyn FnMut(&TrainEvent),
+) -> Result<PreparedData> {
+    let mut records = read_records(&config.data.records)?;
+    let rm_names = match &config.data.pool {
+        Some(pool_path) => {
+            let pool_config = PoolConfig::read(pool_path)?;
+            let pool_names: Vec<String> = pool_config
+                .rms
+                .iter()
+                .map(|rm| rm.name().to_string())
+                .collect();
+            let needed = config.data.rms.clone().unwrap_or(pool_names);
+            let lacking = records
+                .iter()
+                .any(|r| needed.iter().any(|name| !r.judgments.contains_key(name)));
+            if lacking {
+                let mut pool = RmPool::from_config_file(pool_path)?;
+                judge_missing(
+                    &mut pool,
+                    &mut records,
+                    config.data.judge_batch_size,
+                    &mut |done, total| events(&TrainEvent::Judging { done, total }),
+                )?;
+                write_records(&config.output.join("judged.jsonl"), &records)?;
+            }
+            needed
+        }
+        None => config.data.rms.clone().unwrap_or_default(),
+    };
+    let records = routing_records(&records, &rm_names)?;
+    let (train, validation) =
+        split_by_prompt(&records, config.data.validation_fraction, config.seed);
+    if train.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no training records after the split",
+            config.data.records.display()
+        )));
+    }
+    Ok(PreparedData {
+        rm_names,
+        records,
+        train,
+        validation,
+    })
+}
