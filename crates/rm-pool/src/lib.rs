@@ -16,7 +16,6 @@
 //! `judge::reward_model`.)
 
 pub mod backends;
-mod breaker;
 mod config;
 mod error;
 mod item;

@@ -1,9 +1,7 @@
 //! A judge behind an OpenAI-compatible `POST /v1/chat/completions` endpoint (OpenAI, vLLM,
 //! llama.cpp and most serving stacks), with a per-request timeout and bounded retries.
 
-use std::thread::sleep;
-use std::time::Duration;
-
+use json_http::{JsonClient, Parsed, RetryPolicy, snippet};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -54,9 +52,7 @@ fn default_backoff() -> f64 {
 #[derive(Debug)]
 pub struct OpenAiJudge {
     config: OpenAiJudgeConfig,
-    url: String,
-    api_key: Option<String>,
-    agent: ureq::Agent,
+    client: JsonClient,
 }
 
 impl OpenAiJudge {
@@ -69,61 +65,20 @@ impl OpenAiJudge {
             })?),
             None => None,
         };
-        if !(config.timeout_s > 0.0 && config.backoff_s >= 0.0) {
-            return Err(Error::Metric {
-                metric: "openai judge",
-                reason: format!(
-                    "timeout_s = {} and backoff_s = {}; need timeout_s > 0 and backoff_s ≥ 0",
-                    config.timeout_s, config.backoff_s
-                ),
-            });
-        }
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs_f64(config.timeout_s)))
-            .http_status_as_error(false)
-            .build()
-            .into();
         let url = format!(
             "{}/v1/chat/completions",
             config.base_url.trim_end_matches('/')
         );
-        Ok(Self {
-            config,
-            url,
-            api_key,
-            agent,
-        })
-    }
-
-    /// One attempt: `Ok(Ok(completion))`, or `Ok(Err(reason))` for a failure worth
-    /// retrying, or `Err` for one that is not.
-    fn attempt(
-        &self,
-        body: &serde_json::Value,
-    ) -> Result<std::result::Result<serde_json::Value, String>> {
-        let mut request = self.agent.post(&self.url);
-        if let Some(key) = &self.api_key {
-            request = request.header("Authorization", &format!("Bearer {key}"));
-        }
-        let mut response = match request.send_json(body) {
-            Ok(response) => response,
-            // Timeouts and connection failures: the server may come back.
-            Err(err) => return Ok(Err(err.to_string())),
+        let policy = RetryPolicy {
+            timeout_s: config.timeout_s,
+            max_retries: config.max_retries,
+            backoff_s: config.backoff_s,
         };
-        let status = response.status().as_u16();
-        let text = match response.body_mut().read_to_string() {
-            Ok(text) => text,
-            Err(err) => return Ok(Err(format!("reading the body: {err}"))),
-        };
-        if status == 429 || status >= 500 {
-            return Ok(Err(format!("HTTP {status}: {}", snippet(&text))));
-        }
-        if status != 200 {
-            return Err(self.fail(format!("HTTP {status}: {}", snippet(&text))));
-        }
-        serde_json::from_str(&text)
-            .map(Ok)
-            .map_err(|err| self.fail(format!("malformed response ({err}): {}", snippet(&text))))
+        let client = JsonClient::new(url, policy, api_key).map_err(|err| Error::Metric {
+            metric: "openai judge",
+            reason: err.to_string(),
+        })?;
+        Ok(Self { config, client })
     }
 
     /// The first choice of the completion for `body`, retried as configured.
@@ -137,31 +92,24 @@ impl OpenAiJudge {
             .ok_or_else(|| self.fail("the response has no choices".into()))
     }
 
-    /// The completion for `body` as JSON, retried as configured.
+    /// The completion for `body` as JSON, retried as configured (a body that is not JSON is
+    /// not retried: an OpenAI-compatible server that sends one will send it again).
     fn request(&self, body: &serde_json::Value) -> Result<serde_json::Value> {
-        let mut delay = self.config.backoff_s;
-        let mut failures = Vec::new();
-        for attempt in 0..=self.config.max_retries {
-            if attempt > 0 {
-                sleep(Duration::from_secs_f64(delay));
-                delay *= 2.0;
-            }
-            match self.attempt(body)? {
-                Ok(completion) => return Ok(completion),
-                Err(reason) => failures.push(reason),
-            }
-        }
-        Err(self.fail(format!(
-            "gave up after {} attempts: {}",
-            failures.len(),
-            failures.join("; ")
-        )))
+        self.client
+            .post(body, |text| match serde_json::from_str(text) {
+                Ok(value) => Parsed::Ok(value),
+                Err(err) => Parsed::Fatal(format!("malformed response ({err}): {}", snippet(text))),
+            })
+            .map_err(|err| Error::Metric {
+                metric: "openai judge",
+                reason: err.to_string(),
+            })
     }
 
     fn fail(&self, reason: String) -> Error {
         Error::Metric {
             metric: "openai judge",
-            reason: format!("{}: {reason}", self.url),
+            reason: format!("{}: {reason}", self.client.url()),
         }
     }
 
@@ -208,11 +156,6 @@ struct Position {
 struct Candidate {
     token: String,
     logprob: f64,
-}
-
-/// The first 200 characters of a body, for messages.
-fn snippet(text: &str) -> String {
-    text.chars().take(200).collect()
 }
 
 impl Judge for OpenAiJudge {

@@ -15,17 +15,16 @@
 //!
 //! Each request has a timeout; timeouts, connection errors, HTTP 429/5xx and malformed
 //! bodies are retried with exponential backoff; when the retries are spent the call fails
-//! as `Unavailable` and counts toward the circuit breaker (`breaker.rs`). Other HTTP
-//! errors are not retried.
+//! as `Unavailable` and counts toward the circuit breaker. Other HTTP errors are not
+//! retried. (The client and the breaker are the workspace's one, json-http.)
 
-use std::thread::sleep;
 use std::time::Duration;
 
+use json_http::{CircuitBreaker, JsonClient, Parsed, RetryPolicy, snippet};
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::breaker::CircuitBreaker;
 use crate::error::{Error, Result};
 use crate::item::ScoreItem;
 use crate::reward_model::{RewardModel, RmInfo};
@@ -105,7 +104,7 @@ fn default_breaker_cooldown() -> f64 {
 pub struct HttpRm {
     name: String,
     config: HttpRmConfig,
-    agent: ureq::Agent,
+    client: JsonClient,
     breaker: CircuitBreaker,
 }
 
@@ -122,11 +121,16 @@ impl HttpRm {
         Environment::new()
             .template_from_str(&config.template)
             .map_err(|err| Error::backend(name, format!("template: {err}")))?;
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs_f64(config.timeout_s)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let client = JsonClient::new(
+            config.url.clone(),
+            RetryPolicy {
+                timeout_s: config.timeout_s,
+                max_retries: config.max_retries,
+                backoff_s: config.backoff_s,
+            },
+            None,
+        )
+        .map_err(|err| Error::backend(name, err.to_string()))?;
         let breaker = CircuitBreaker::new(
             config.breaker_failures,
             Duration::from_secs_f64(config.breaker_cooldown_s),
@@ -134,7 +138,7 @@ impl HttpRm {
         Ok(Self {
             name: name.into(),
             config,
-            agent,
+            client,
             breaker,
         })
     }
@@ -170,30 +174,6 @@ impl HttpRm {
                 json!({ "model": self.config.model, "input": texts })
             }
         }
-    }
-
-    /// One request: `Ok(Ok(scores))`, `Ok(Err(reason))` for a failure worth retrying, or
-    /// `Err` for one that is not.
-    fn attempt(&self, body: &Value, n: usize) -> Result<std::result::Result<Vec<f32>, String>> {
-        let mut response = match self.agent.post(&self.config.url).send_json(body) {
-            Ok(response) => response,
-            Err(err) => return Ok(Err(err.to_string())),
-        };
-        let status = response.status().as_u16();
-        let text = match response.body_mut().read_to_string() {
-            Ok(text) => text,
-            Err(err) => return Ok(Err(format!("reading the body: {err}"))),
-        };
-        if status == 429 || status >= 500 {
-            return Ok(Err(format!("HTTP {status}: {}", snippet(&text))));
-        }
-        if status != 200 {
-            return Err(Error::backend(
-                &self.name,
-                format!("{}: HTTP {status}: {}", self.config.url, snippet(&text)),
-            ));
-        }
-        Ok(self.parse(&text, n))
     }
 
     /// Scores from a response body, or why it is malformed.
@@ -259,11 +239,6 @@ fn pooled_score(data: &Value) -> Option<f64> {
     }
 }
 
-/// The first 200 characters of a body, for messages.
-fn snippet(text: &str) -> String {
-    text.chars().take(200).collect()
-}
-
 impl RewardModel for HttpRm {
     fn name(&self) -> &str {
         &self.name
@@ -292,36 +267,23 @@ impl RewardModel for HttpRm {
         let mut scores = Vec::with_capacity(items.len());
         for chunk in texts.chunks(self.config.batch_size.max(1)) {
             let body = self.body(chunk);
-            let mut delay = self.config.backoff_s;
-            let mut failures = Vec::new();
-            let mut chunk_scores = None;
-            for attempt in 0..=self.config.max_retries {
-                if attempt > 0 {
-                    sleep(Duration::from_secs_f64(delay));
-                    delay *= 2.0;
-                }
-                match self.attempt(&body, chunk.len())? {
-                    Ok(values) => {
-                        chunk_scores = Some(values);
-                        break;
-                    }
-                    Err(reason) => failures.push(reason),
-                }
-            }
-            match chunk_scores {
-                Some(values) => scores.extend(values),
-                None => {
+            let parsed = self
+                .client
+                .post(&body, |text| match self.parse(text, chunk.len()) {
+                    Ok(values) => Parsed::Ok(values),
+                    // A truncated or garbled body may come out whole next time.
+                    Err(reason) => Parsed::Retry(reason),
+                });
+            match parsed {
+                Ok(values) => scores.extend(values),
+                Err(err @ json_http::Error::GaveUp { .. }) => {
                     self.breaker.record_failure();
                     return Err(Error::Unavailable {
                         rm: self.name.clone(),
-                        reason: format!(
-                            "{}: gave up after {} attempts: {}",
-                            self.config.url,
-                            failures.len(),
-                            failures.join("; ")
-                        ),
+                        reason: err.to_string(),
                     });
                 }
+                Err(err) => return Err(Error::backend(&self.name, err.to_string())),
             }
         }
         self.breaker.record_success();
