@@ -62,6 +62,8 @@ pub struct IterationReport {
     pub metrics: Map<String, Value>,
     /// Its routing.jsonl lines.
     pub routing: Vec<RoutingRecord>,
+    /// Its samples.jsonl lines.
+    pub samples: Vec<SampleRecord>,
     /// Why it was skipped, if it was.
     pub skipped: Option<String>,
 }
@@ -256,10 +258,23 @@ impl Trainer {
     pub fn step(&mut self) -> Result<IterationReport> {
         let started = Instant::now();
         let iteration = self.iteration;
+        // A failed iteration leaves the run as it was (the policy and the optimiser change
+        // only in the DPO step, after every fallible call but the logs).
+        let before = (
+            self.schedule.clone(),
+            self.strategy.router.clone(),
+            self.normalizer.clone(),
+        );
         let batch = self
             .schedule
             .next_batch(self.config.sampling.prompts_per_batch);
-        let mut report = self.iterate(iteration, &batch)?;
+        let mut report = match self.iterate(iteration, &batch) {
+            Ok(report) => report,
+            Err(err) => {
+                (self.schedule, self.strategy.router, self.normalizer) = before;
+                return Err(err);
+            }
+        };
         let seconds = started.elapsed().as_secs_f64();
         report
             .metrics
@@ -270,6 +285,11 @@ impl Trainer {
         report
             .metrics
             .insert("iterations/skipped".into(), json!(self.skipped));
+        self.logs.append(
+            &Value::Object(report.metrics.clone()),
+            &report.routing,
+            &report.samples,
+        )?;
         self.iteration += 1;
         Ok(report)
     }
@@ -556,18 +576,16 @@ impl Trainer {
             &items_before,
             &responses,
         );
-        let metrics_value = Value::Object(metrics.clone());
-        self.logs
-            .append(&metrics_value, &routing, &sample_records)?;
         Ok(IterationReport {
             iteration,
             metrics,
             routing,
+            samples: sample_records,
             skipped: None,
         })
     }
 
-    /// Logs a skipped iteration (its samples and a metrics line saying why).
+    /// The report of a skipped iteration (its samples and a metrics line saying why).
     fn skip(
         &mut self,
         iteration: usize,
@@ -577,12 +595,11 @@ impl Trainer {
     ) -> Result<IterationReport> {
         tracing::warn!(iteration, %reason, "iteration skipped: no reward model could judge its pairs");
         metrics.insert("skipped".into(), json!(reason));
-        self.logs
-            .append(&Value::Object(metrics.clone()), &[], &samples)?;
         Ok(IterationReport {
             iteration,
             metrics,
             routing: Vec::new(),
+            samples,
             skipped: Some(reason),
         })
     }
