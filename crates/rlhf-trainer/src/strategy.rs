@@ -14,7 +14,7 @@
 //! | `oracle` | the `[oracle]` verifier | — | — |
 //!
 //! Non-contextual routers (random, single) are contextual routers over the constant context
-//! e = [1], so every routed strategy shares one code path: arm masks, propensities, state
+//! `e = [1]`, so every routed strategy shares one code path: arm masks, propensities, state
 //! files.
 
 use bandit::{LinearRouter, Policy, Prior, RouterParams, RouterSpec};
@@ -46,7 +46,7 @@ pub enum ContextKind {
         /// One context (and one arm) per prompt instead of per batch.
         per_prompt: bool,
     },
-    /// The constant e = [1].
+    /// The constant `e = [1]`.
     Constant,
 }
 

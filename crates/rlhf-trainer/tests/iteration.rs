@@ -129,7 +129,11 @@ fn one_iteration_by_hand() {
     let logged = read_jsonl(&run.join(rlhf_trainer::METRICS_FILE));
     assert_eq!(logged.len(), 2);
     assert_eq!(logged[1], serde_json::Value::Object(second.metrics.clone()));
-    assert!(logged.iter().all(|m| m["time/iteration"].as_f64().unwrap() > 0.0));
+    assert!(
+        logged
+            .iter()
+            .all(|m| m["time/iteration"].as_f64().unwrap() > 0.0)
+    );
     // Only the length RM was ever called.
     assert_eq!(rms[1].items.load(std::sync::atomic::Ordering::SeqCst), 0);
     assert_eq!(rms[2].items.load(std::sync::atomic::Ordering::SeqCst), 0);

@@ -23,7 +23,7 @@ pub struct TrainArgs {
     #[arg(long)]
     resume: bool,
     /// Replace the config's strategy: bayesian-v5, bayesian-v4, online-only, offline-only,
-    /// laser, laser-per-prompt, epsilon-greedy, random, single:<rm>, ensemble, majority,
+    /// laser, laser-per-prompt, epsilon-greedy, random, `single:<rm>`, ensemble, majority,
     /// oracle.
     #[arg(long)]
     strategy: Option<StrategyConfig>,
