@@ -275,6 +275,10 @@ impl Trainer {
                 return Err(err);
             }
         };
+        if report.skipped.is_some() {
+            // Its prompts are spent; what routing and judging drew is undone.
+            (_, self.strategy.router, self.normalizer) = before;
+        }
         let seconds = started.elapsed().as_secs_f64();
         report
             .metrics
@@ -294,7 +298,8 @@ impl Trainer {
         Ok(report)
     }
 
-    /// One iteration over the prompts `batch` (indices into the prompts file).
+    /// One iteration over the prompts `batch` (indices into the prompts file). A skipped
+    /// iteration returns a report saying why; the caller undoes its routing.
     fn iterate(&mut self, iteration: usize, batch: &[usize]) -> Result<IterationReport> {
         let mut metrics = Map::new();
         metrics.insert("iteration".into(), json!(iteration));
@@ -303,8 +308,10 @@ impl Trainer {
         metrics.insert("beta".into(), json!(self.config.dpo.beta));
         let mut timer = Timer::start();
 
+        // The policy's current weights without a graph, for sampling and LASeR's contexts.
+        let current = self.policy.valid();
         // Sample n responses per prompt.
-        let samples = self.sample(iteration, batch)?;
+        let samples = self.sample(&current, iteration, batch)?;
         let generated: usize = samples.iter().flatten().map(|s| s.tokens.len()).sum();
         let generate_s = timer.lap("generate", &mut metrics);
         metrics.insert(
@@ -334,9 +341,9 @@ impl Trainer {
             values: contexts,
             dim,
             rows,
-        } = self.contexts(batch, &responses, &pairs)?;
+        } = self.contexts(&current, batch, &responses, &pairs)?;
+        drop(current);
         timer.lap("context", &mut metrics);
-        let router_before = self.strategy.router.clone();
         let mut mask = ArmMask::from_flags(self.pool.availability());
         let mut routes: Vec<Vec<Route>> = Vec::new();
         if let Some(router) = self.strategy.router.as_mut() {
@@ -350,7 +357,6 @@ impl Trainer {
             let choices = match choices {
                 Ok(choices) => choices,
                 Err(bandit::Error::NoArmAvailable { reason }) => {
-                    self.strategy.router = router_before;
                     return self.skip(iteration, metrics, sample_records, reason);
                 }
                 Err(err) => return Err(err.into()),
@@ -419,7 +425,6 @@ impl Trainer {
                     }
                 }
                 Err(NoJudge(reason)) => {
-                    self.strategy.router = router_before;
                     return self.skip(iteration, metrics, sample_records, reason);
                 }
             }
@@ -606,7 +611,12 @@ impl Trainer {
 
     /// n responses per prompt of `batch`: (tokens, text) each, from seeds that depend only on
     /// the run's seed, the iteration, the prompt and the sample index.
-    fn sample(&self, iteration: usize, batch: &[usize]) -> Result<Vec<Vec<Sample>>> {
+    fn sample(
+        &self,
+        policy: &CausalLm,
+        iteration: usize,
+        batch: &[usize],
+    ) -> Result<Vec<Vec<Sample>>> {
         let s = &self.config.sampling;
         let mut requests = Vec::with_capacity(batch.len() * s.samples_per_prompt);
         for &p in batch {
@@ -625,10 +635,8 @@ impl Trainer {
                 });
             }
         }
-        // Sampling needs no graph: the policy's current weights on the plain device.
-        let sampler = self.policy.valid();
         let generations = lm::generate(
-            &sampler,
+            policy,
             &requests,
             self.pad_id,
             Some(&self.tokenizer),
@@ -655,9 +663,10 @@ impl Trainer {
         Ok(out)
     }
 
-    /// The routing contexts of the iteration.
+    /// The routing contexts of the iteration (`policy`: the current one, without a graph).
     fn contexts(
         &self,
+        policy: &CausalLm,
         batch: &[usize],
         responses: &[Vec<String>],
         pairs: &[(usize, usize)],
@@ -704,8 +713,7 @@ impl Trainer {
                 })
             }
             Some(ContextKind::PromptEmbedding { per_prompt }) => {
-                // Each prompt's mean input-token embedding, [d] (the table of the current
-                // policy, whose LoRA adapters do not touch embeddings).
+                // Each prompt's mean input-token embedding under the current policy, [d].
                 let means: Vec<Vec<f64>> = batch
                     .iter()
                     .map(|&p| {
@@ -718,7 +726,7 @@ impl Trainer {
                             &self.device,
                         );
                         // [len, d] → [d]
-                        let mean = self.reference.token_embeddings(ids).mean_dim(0);
+                        let mean = policy.token_embeddings(ids).mean_dim(0);
                         mean.try_into_vec_as::<f64>()
                             .expect("a float tensor converts to f64")
                     })

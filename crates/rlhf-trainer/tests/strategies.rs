@@ -188,8 +188,18 @@ fn a_failing_rm_is_masked_and_rerouted() {
     for rm in &rms {
         rm.down.store(true, Ordering::SeqCst);
     }
+    let state = |trainer: &rlhf_trainer::Trainer, name: &str| {
+        let path = dir.path().join(name);
+        trainer.router().unwrap().save(&path).unwrap();
+        std::fs::read(path).unwrap()
+    };
+    let router_before = state(&trainer, "before.json");
     let skipped = trainer.step().unwrap();
     assert!(skipped.skipped.is_some());
+    assert!(
+        state(&trainer, "after.json") == router_before,
+        "a skipped iteration changed the router (its random stream included)"
+    );
     for rm in &rms {
         rm.down.store(false, Ordering::SeqCst);
     }
