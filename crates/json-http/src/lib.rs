@@ -165,3 +165,53 @@ impl JsonClient {
 pub fn snippet(text: &str) -> String {
     text.chars().take(200).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(timeout_s: f64, backoff_s: f64) -> RetryPolicy {
+        RetryPolicy {
+            timeout_s,
+            max_retries: 1,
+            backoff_s,
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_refused_by_name() {
+        for (timeout, backoff) in [(0.0, 0.0), (f64::INFINITY, 0.0), (1.0, -1.0)] {
+            let err = JsonClient::new("http://127.0.0.1:9".into(), policy(timeout, backoff), None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("timeout_s") && err.contains("backoff_s"),
+                "{err}"
+            );
+        }
+    }
+
+    /// Nothing listens on the port: every attempt fails fast, and the error says how many
+    /// attempts were made, with the URL.
+    #[test]
+    fn an_unreachable_server_gives_up_after_the_retries() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/x");
+        let client = JsonClient::new(url.clone(), policy(2.0, 0.0), None).unwrap();
+        let err = client
+            .post(&serde_json::json!({}), |_| Parsed::Ok(()))
+            .unwrap_err();
+        assert!(matches!(&err, Error::GaveUp { reasons, .. } if reasons.len() == 2));
+        assert!(err.to_string().starts_with(&url), "{err}");
+    }
+
+    #[test]
+    fn snippets_are_cut_at_200_characters() {
+        assert_eq!(snippet(&"é".repeat(300)).chars().count(), 200);
+        assert_eq!(snippet("short"), "short");
+    }
+}
