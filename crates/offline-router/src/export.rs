@@ -401,13 +401,7 @@ impl ContextFunction {
             return Err(Error::Input("no pairs to encode".into()));
         }
         // [texts, d]: every distinct response once.
-        let hidden = self.text.embed_all(
-            &self.backbone,
-            &sequences,
-            self.batch_size,
-            &self.device,
-            &mut |_| {},
-        )?;
+        let hidden = self.embed(&sequences)?;
         let n = index_a.len();
         let device = hidden.device();
         let rows =
@@ -416,6 +410,17 @@ impl ContextFunction {
         let h_a = hidden.clone().select(0, rows(index_a));
         let h_b = hidden.select(0, rows(index_b));
         Ok(self.head.context(h_a, h_b))
+    }
+
+    /// The backbone's pooled embeddings of tokenised texts, `[texts, d]`.
+    fn embed(&self, sequences: &[Vec<u32>]) -> Result<Tensor<2>> {
+        self.text.embed_all(
+            &self.backbone,
+            sequences,
+            self.batch_size,
+            &self.device,
+            &mut |_| {},
+        )
     }
 
     fn embed_pairs(&self, pairs: &[PairRef<'_>]) -> Result<(Tensor<2>, Tensor<2>)> {
@@ -427,13 +432,7 @@ impl ContextFunction {
             sequences.push(self.text.tokenize(&pair_text(prompt, a))?);
             sequences.push(self.text.tokenize(&pair_text(prompt, b))?);
         }
-        let hidden = self.text.embed_all(
-            &self.backbone,
-            &sequences,
-            self.batch_size,
-            &self.device,
-            &mut |_| {},
-        )?;
+        let hidden = self.embed(&sequences)?;
         let n = pairs.len();
         let [_, d] = hidden.dims();
         // Rows alternate a, b: [N, 2, d].

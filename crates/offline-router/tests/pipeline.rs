@@ -100,6 +100,31 @@ fn exported_prior_reproduces_the_router(export_dir: &Path, records: &Path) {
             );
         }
     }
+    // Candidate pairs sharing responses (each response embedded once) get the same contexts
+    // as the pairs encoded one by one.
+    let prompt = records[0].pair.prompt.as_slice();
+    let responses = [
+        records[0].pair.chosen.clone(),
+        records[0].pair.rejected.clone(),
+        records[1].pair.chosen.clone(),
+    ];
+    let candidate_pairs = [(0, 1), (0, 2), (1, 2)];
+    let shared = context
+        .candidate_contexts(&[offline_router::CandidateGroup {
+            prompt,
+            responses: &responses,
+            pairs: &candidate_pairs,
+        }])
+        .unwrap();
+    let shared: Vec<f32> = shared.into_data().try_into_vec_as::<f32>().unwrap();
+    let one_by_one: Vec<PairRef<'_>> = candidate_pairs
+        .iter()
+        .map(|&(a, b)| (prompt, responses[a].as_str(), responses[b].as_str()))
+        .collect();
+    let one_by_one = context.contexts_f64(&one_by_one).unwrap();
+    for (x, y) in shared.iter().zip(one_by_one.iter().flatten()) {
+        assert!((f64::from(*x) - y).abs() < 1e-5, "{x} vs {y}");
+    }
     // Swapping the responses changes nothing (the context is symmetric).
     let swapped: Vec<PairRef<'_>> = pairs.iter().map(|&(p, a, b)| (p, b, a)).collect();
     let back = context.contexts_f64(&swapped).unwrap();
