@@ -777,25 +777,23 @@ impl Trainer {
         pairs: &[(usize, usize)],
         kept: &[(usize, usize)],
     ) -> Result<Vec<Option<usize>>> {
-        let Some(oracle) = self.oracle.as_mut() else {
+        if self.oracle.is_none() {
             return Ok(vec![None; kept.len()]);
-        };
+        }
         if kept.is_empty() {
             return Ok(Vec::new());
         }
-        let mut items = Vec::with_capacity(2 * kept.len());
-        for &(p, pair) in kept {
-            let (a, b) = pairs[pair];
-            let prompt = &self.prompts[batch[p]];
-            for response in [&responses[p][a], &responses[p][b]] {
-                items.push(ScoreItem {
-                    prompt: prompt.messages.clone(),
-                    response: response.clone(),
-                    reference: prompt.reference.clone(),
-                    category: prompt.category.clone(),
-                });
-            }
-        }
+        let items: Vec<ScoreItem> = kept
+            .iter()
+            .flat_map(|&(p, pair)| {
+                let (a, b) = pairs[pair];
+                [
+                    self.item(batch[p], &responses[p][a]),
+                    self.item(batch[p], &responses[p][b]),
+                ]
+            })
+            .collect();
+        let oracle = self.oracle.as_mut().expect("checked above");
         let scores = oracle.score(0, &items)?;
         Ok(scores
             .chunks(2)
