@@ -72,6 +72,6 @@ pub use crate::{
     },
     optimizer::{Optimizer, OptimizerConfig, StepOutcome, StepReport},
     peft::{load_adapter, save_adapter},
-    save::save_pretrained,
+    save::{save_classifier_pretrained, save_pretrained},
     tokenizer::Tokenizer,
 };

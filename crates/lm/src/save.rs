@@ -14,7 +14,7 @@ use safetensors::{Dtype, tensor::TensorView};
 
 use crate::config::decoder::DecoderConfig;
 use crate::error::{Error, Result};
-use crate::models::decoder::CausalLm;
+use crate::models::decoder::{CausalLm, SequenceClassifier};
 use crate::tokenizer::Tokenizer;
 
 /// Writes `model` (with any LoRA adapters merged into its weights) and `config` as a Hugging
@@ -33,14 +33,56 @@ pub fn save_pretrained(
     } else {
         model
     };
-    let tensors: Vec<burn_pack::Tensor> =
-        model.collect(None, Some(Box::new(BurnToPyTorchAdapter)), false);
-    let torch_dtype = match tensors.first().map(|t| t.dtype) {
-        Some(DType::BF16) => "bfloat16",
-        Some(DType::F16) => "float16",
+    let tensors = model.collect(None, Some(Box::new(BurnToPyTorchAdapter)), false);
+    let config_json = config.to_hf_json(dtype_name(&tensors_dtype(&tensors)));
+    save_module(dir, tensors, config_json, tokenizer)
+}
+
+/// Writes a sequence classifier (a reward model: `*ForSequenceClassification`, `score`
+/// head) and `config` as a Hugging Face folder at `dir`, with `tokenizer` when given; the
+/// config names the classification architecture and `config.num_labels` labels, so
+/// transformers, vLLM's pooling runner and [`crate::load_sequence_classifier`] load it.
+pub fn save_classifier_pretrained(
+    dir: &Path,
+    model: &SequenceClassifier,
+    config: &DecoderConfig,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<()> {
+    let tensors = model.collect(None, Some(Box::new(BurnToPyTorchAdapter)), false);
+    let mut json = config.to_hf_json(dtype_name(&tensors_dtype(&tensors)));
+    let fields = json.as_object_mut().expect("to_hf_json gives an object");
+    let architecture = fields["architectures"][0]
+        .as_str()
+        .unwrap_or_default()
+        .replace("ForCausalLM", "ForSequenceClassification");
+    fields.insert("architectures".into(), serde_json::json!([architecture]));
+    let labels: serde_json::Map<String, serde_json::Value> = (0..config.num_labels)
+        .map(|i| (i.to_string(), serde_json::json!(format!("LABEL_{i}"))))
+        .collect();
+    fields.insert("id2label".into(), serde_json::Value::Object(labels));
+    save_module(dir, tensors, json, tokenizer)
+}
+
+fn tensors_dtype(tensors: &[burn_pack::Tensor]) -> DType {
+    tensors.first().map_or(DType::F32, |t| t.dtype)
+}
+
+fn dtype_name(dtype: &DType) -> &'static str {
+    match dtype {
+        DType::BF16 => "bfloat16",
+        DType::F16 => "float16",
         _ => "float32",
-    };
-    let config_json = config.to_hf_json(torch_dtype);
+    }
+}
+
+/// Writes `tensors` (PyTorch layout and names), `config_json` and the tokenizer as one
+/// folder, atomically.
+fn save_module(
+    dir: &Path,
+    tensors: Vec<burn_pack::Tensor>,
+    config_json: serde_json::Value,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<()> {
     write_folder(dir, |staging| {
         write_safetensors(
             &staging.join("model.safetensors"),

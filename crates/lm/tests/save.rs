@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use lm::{
-    DecoderConfig, PaddingSide, TokenBatch, WeightDType, load_adapter, load_causal_lm,
-    read_decoder_config, save_pretrained,
+    DecoderConfig, PaddingSide, SequenceClassifier, TokenBatch, WeightDType, load_adapter,
+    load_causal_lm, load_sequence_classifier, read_decoder_config, save_classifier_pretrained,
+    save_pretrained,
 };
 
 use crate::fixture;
@@ -116,4 +117,42 @@ fn lora_is_merged_on_save() {
         err < 1e-5,
         "merged-and-saved vs adapted: relative error {err:e}"
     );
+}
+
+/// A reward model made from a causal LM (fresh score head, as transformers does) saves as
+/// `*ForSequenceClassification` with one label, loads back with the same scores, and keeps
+/// the decoder's weights: transformers' names, `score.weight` instead of `lm_head`.
+#[test]
+fn classifier_round_trips() {
+    let device = crate::test_device();
+    let (config, model) = load_causal_lm(&fixture("llama"), &device, WeightDType::F32).unwrap();
+    let classifier = SequenceClassifier::from_causal_lm(model, 1, &device);
+    let out = tempfile::tempdir().unwrap();
+    save_classifier_pretrained(out.path(), &classifier, &config, None).unwrap();
+    let text = std::fs::read_to_string(out.path().join("config.json")).unwrap();
+    assert!(text.contains("LlamaForSequenceClassification"), "{text}");
+    let (loaded_config, loaded) =
+        load_sequence_classifier(out.path(), &device, WeightDType::F32).unwrap();
+    assert_eq!(loaded_config.num_labels, 1);
+    let shapes = tensor_shapes(out.path());
+    assert_eq!(shapes["score.weight"], vec![1, config.d_model]);
+    assert!(!shapes.keys().any(|name| name.starts_with("lm_head")));
+    let decoder_tensors = tensor_shapes(&fixture("llama"))
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("model."))
+        .collect::<BTreeMap<_, _>>();
+    assert!(
+        decoder_tensors
+            .iter()
+            .all(|(name, shape)| shapes.get(name) == Some(shape))
+    );
+    let batch = TokenBatch::new(
+        &[vec![5, 17, 99, 3, 64, 2, 11], vec![7, 7, 120, 45]],
+        0,
+        PaddingSide::Right,
+        &device,
+    )
+    .unwrap();
+    let scores = |m: &SequenceClassifier| m.forward(&batch).try_into_vec_as::<f32>().unwrap();
+    assert_eq!(scores(&loaded), scores(&classifier));
 }

@@ -310,6 +310,20 @@ impl SequenceClassifier {
         }
     }
 
+    /// A classifier over `lm`'s decoder (adapters merged) with a fresh `num_labels`-output
+    /// score head: how transformers builds a reward model from a causal LM checkpoint
+    /// (`AutoModelForSequenceClassification.from_pretrained` on a `*ForCausalLM` folder
+    /// initialises `score` and drops `lm_head`).
+    pub fn from_causal_lm(lm: CausalLm, num_labels: usize, device: &Device) -> Self {
+        let d_model = lm.model.embedding_weight().dims()[1];
+        Self {
+            model: lm.merge_lora().model,
+            score: LinearConfig::new(d_model, num_labels)
+                .with_bias(false)
+                .init(device),
+        }
+    }
+
     /// Scores of every row (for a reward model: the reward, in the model's own units).
     ///
     /// # Shapes
