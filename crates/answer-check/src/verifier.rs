@@ -5,11 +5,15 @@
 //!   (A–D, or its 0-based index);
 //! - `exact`: the trimmed response equals the trimmed reference, case-insensitively;
 //! - `regex`: the pattern's first capture group (or whole match) in the response equals the
-//!   trimmed reference.
+//!   trimmed reference;
+//! - `synthetic`: the response's canonical answer equals the reference's in the item's
+//!   [`Domain`] (`add`, `reverse`, `sort`, `count`; [`crate::synthetic`]). It needs the item's
+//!   category, so only [`Verifier::is_correct_in`] can say yes.
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::synthetic::{self, Domain};
 use crate::{gsm8k, mmlu};
 
 /// Which answer check.
@@ -24,15 +28,25 @@ pub enum VerifierTask {
     Exact,
     /// Pattern-extracted match.
     Regex,
+    /// Synthetic-task answer in the domain named by the item's category.
+    Synthetic,
 }
 
-/// A verifier's settings are invalid.
+/// A verifier's settings, or a synthetic domain's name, are invalid.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// `regex` without a pattern, or a pattern that does not compile.
     #[error("verifier pattern: {0}")]
     Pattern(String),
+    /// A name that is no synthetic [`Domain`].
+    #[error("unknown synthetic domain `{found}`: expected one of {expected}")]
+    UnknownDomain {
+        /// The name given.
+        found: String,
+        /// The valid names, comma-separated.
+        expected: String,
+    },
 }
 
 /// An answer check.
@@ -63,6 +77,9 @@ impl Verifier {
     }
 
     /// Whether `response` answers with `reference`.
+    ///
+    /// Always false for `synthetic`, which needs the item's category to know the domain: use
+    /// [`Verifier::is_correct_in`].
     pub fn is_correct(&self, response: &str, reference: &str) -> bool {
         match self.task {
             VerifierTask::Gsm8k => gsm8k::score(response, reference).numeric_equivalence,
@@ -83,6 +100,21 @@ impl Verifier {
                     found.trim() == reference.trim()
                 })
             }
+            VerifierTask::Synthetic => false,
+        }
+    }
+
+    /// Whether `response` answers with `reference` for an item in `category`.
+    ///
+    /// For `synthetic`, `category` must be a [`Domain`]'s exact name (`add`, `reverse`,
+    /// `sort`, `count`); a missing or unknown category is never correct. Every other task
+    /// ignores `category` and equals [`Verifier::is_correct`].
+    pub fn is_correct_in(&self, response: &str, reference: &str, category: Option<&str>) -> bool {
+        match self.task {
+            VerifierTask::Synthetic => category
+                .and_then(|name| name.parse::<Domain>().ok())
+                .is_some_and(|domain| synthetic::is_correct(domain, response, reference)),
+            _ => self.is_correct(response, reference),
         }
     }
 }
@@ -109,5 +141,22 @@ mod tests {
         assert!(!regex.is_correct("the answer: bluer", "blue"));
         assert!(Verifier::new(VerifierTask::Regex, None).is_err());
         assert!(Verifier::new(VerifierTask::Regex, Some("(")).is_err());
+    }
+
+    #[test]
+    fn synthetic_needs_the_category() {
+        let synthetic = Verifier::new(VerifierTask::Synthetic, None).unwrap();
+        assert!(synthetic.is_correct_in(" 132", "132", Some("add")));
+        assert!(!synthetic.is_correct_in("0132", "132", Some("add")));
+        assert!(synthetic.is_correct_in("1  2 5", "1 2 5", Some("sort")));
+        assert!(!synthetic.is_correct_in("132", "132", None));
+        assert!(!synthetic.is_correct_in("132", "132", Some("Add")));
+        assert!(!synthetic.is_correct_in("132", "132", Some("gsm8k")));
+        assert!(!synthetic.is_correct("132", "132"));
+        // Other tasks ignore the category.
+        let exact = Verifier::new(VerifierTask::Exact, None).unwrap();
+        assert!(exact.is_correct_in("Paris", "paris", Some("add")));
+        assert!(exact.is_correct_in("Paris", "paris", None));
+        assert!(!exact.is_correct_in("Rome", "paris", Some("add")));
     }
 }

@@ -6,7 +6,9 @@
 //!   letter (A–D, or its 0-based index);
 //! - `exact`: the trimmed response equals the trimmed reference, case-insensitively;
 //! - `regex`: the pattern's first capture group (or whole match) in the response equals the
-//!   trimmed reference.
+//!   trimmed reference;
+//! - `synthetic`: the canonical answer equals the reference's in the domain named by the
+//!   item's `category` (`add`, `reverse`, `sort`, `count`; a missing or unknown one scores 0).
 //!
 //! A verifier used to *label* data must not also be a member of the pool being routed.
 
@@ -58,9 +60,11 @@ impl RewardModel for VerifierRm {
                     item: i,
                     reason: "no reference answer to verify against".into(),
                 })?;
-                Ok(f32::from(u8::from(
-                    self.verifier.is_correct(&item.response, reference),
-                )))
+                Ok(f32::from(u8::from(self.verifier.is_correct_in(
+                    &item.response,
+                    reference,
+                    item.category.as_deref(),
+                ))))
             })
             .collect()
     }
