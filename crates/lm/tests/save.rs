@@ -126,7 +126,7 @@ fn lora_is_merged_on_save() {
 fn classifier_round_trips() {
     let device = crate::test_device();
     let (config, model) = load_causal_lm(&fixture("llama"), &device, WeightDType::F32).unwrap();
-    let classifier = SequenceClassifier::from_causal_lm(model, 1, &device);
+    let classifier = SequenceClassifier::from_causal_lm(model, 1, 7, &device);
     let out = tempfile::tempdir().unwrap();
     save_classifier_pretrained(out.path(), &classifier, &config, None).unwrap();
     let text = std::fs::read_to_string(out.path().join("config.json")).unwrap();

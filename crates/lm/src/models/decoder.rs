@@ -313,14 +313,30 @@ impl SequenceClassifier {
     /// A classifier over `lm`'s decoder (adapters merged) with a fresh `num_labels`-output
     /// score head: how transformers builds a reward model from a causal LM checkpoint
     /// (`AutoModelForSequenceClassification.from_pretrained` on a `*ForCausalLM` folder
-    /// initialises `score` and drops `lm_head`).
-    pub fn from_causal_lm(lm: CausalLm, num_labels: usize, device: &Device) -> Self {
+    /// drops `lm_head` and initialises `score` with standard deviation 0.02, its
+    /// `initializer_range`; here uniform values of that deviation drawn from `seed`, so a
+    /// seed fixes the reward model).
+    pub fn from_causal_lm(lm: CausalLm, num_labels: usize, seed: u64, device: &Device) -> Self {
+        use rand::{RngExt, SeedableRng};
         let d_model = lm.model.embedding_weight().dims()[1];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let bound = 0.02 * 3f32.sqrt();
+        // `[d_model, num_labels]`: burn's Linear layout (input rows).
+        let values: Vec<f32> = (0..d_model * num_labels)
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
+        let weight = Tensor::<2>::from_data(TensorData::new(values, [d_model, num_labels]), device);
+        let weight = if device.is_autodiff() {
+            weight.require_grad()
+        } else {
+            weight
+        };
         Self {
             model: lm.merge_lora().model,
-            score: LinearConfig::new(d_model, num_labels)
-                .with_bias(false)
-                .init(device),
+            score: Linear {
+                weight: burn::module::Param::from_tensor(weight),
+                bias: None,
+            },
         }
     }
 
