@@ -31,6 +31,9 @@ enum Command {
     /// Prepare data sets (splits of the benchmarks reachable here).
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// The paper's comparison end to end: every routing strategy through online DPO on the
+    /// embedded miniature world (or `--config`), reported with confidence intervals.
+    Experiment(commands::experiment::ExperimentArgs),
     /// Score benchmarks as their official tools do.
     #[command(subcommand)]
     Eval(commands::eval::EvalCommand),
@@ -67,6 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(command) => commands::bench::run(command),
         Command::Data(command) => commands::data::run(command),
         Command::Eval(command) => commands::eval::run(command),
+        Command::Experiment(args) => commands::experiment::run(&args),
         Command::Lm(command) => commands::lm::run(command),
         Command::OfflineRouter(command) => commands::offline_router::run(command),
         Command::Rm(command) => commands::rm::run(command),

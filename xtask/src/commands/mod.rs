@@ -10,6 +10,7 @@ mod eval_common;
 mod eval_judge;
 mod eval_run;
 mod eval_score;
+pub mod experiment;
 pub mod lm;
 mod lm_bench;
 mod lm_generate;

@@ -1,0 +1,384 @@
+//! The experiment configuration: one TOML file (docs/FORMATS.md, "Experiment config";
+//! the embedded default is configs/experiment/default.toml), read into [`ExperimentConfig`]
+//! and checked once. Each stage hashes only the sections it reads (see `cache.rs`), so
+//! changing the online budget reuses the trained models.
+
+use std::path::Path;
+
+use answer_check::synthetic::Domain;
+use rlhf_trainer::StrategyConfig;
+use serde::{Deserialize, Serialize};
+use synthetic_tasks::SuiteParams;
+
+use crate::error::{Error, Result};
+
+/// The embedded default (configs/experiment/default.toml).
+pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/experiment/default.toml");
+
+/// A whole experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Name of the run folder under the output root (`runs/experiment/<name>`).
+    pub name: String,
+    /// Seed of the world (suite, tokenizer data, SFT, RMs, offline data and router).
+    pub seed: u64,
+    /// Online seeds per strategy (0, 1, …): each seed draws its own prompt order, samples
+    /// and router randomness from the same starting policy.
+    pub seeds: usize,
+    /// Strategies (`rlhf-trainer` names; `single:*` expands to one run per RM).
+    pub strategies: Vec<String>,
+    /// The task suite's difficulty.
+    #[serde(default)]
+    pub suite: SuiteParams,
+    /// The tokenizer.
+    pub tokenizer: TokenizerConfig,
+    /// The policy's architecture.
+    pub policy: PolicyConfig,
+    /// Supervised warm start.
+    pub sft: SftConfig,
+    /// The reward models.
+    pub reward_models: RewardModelsConfig,
+    /// Offline routing data and the offline router.
+    pub offline: OfflineConfig,
+    /// Online DPO (shared by every strategy).
+    pub online: OnlineConfig,
+    /// Held-out evaluation.
+    pub eval: EvalConfig,
+}
+
+/// `[tokenizer]`: a byte-level BPE trained on the suite's text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerConfig {
+    /// Vocabulary size, special tokens included.
+    pub vocab_size: usize,
+}
+
+/// `[policy]`: a Llama decoder (transformers' `LlamaConfig` names).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// d_model.
+    pub hidden_size: usize,
+    /// d_ff of the SwiGLU MLP.
+    pub intermediate_size: usize,
+    /// Decoder layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads (also the key/value heads).
+    pub num_attention_heads: usize,
+    /// Longest sequence in tokens.
+    pub max_position_embeddings: usize,
+}
+
+/// `[sft]`: next-token cross-entropy on the answers of the SFT split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftConfig {
+    /// Training examples per domain.
+    pub examples_per_domain: usize,
+    /// AdamW updates.
+    pub steps: usize,
+    /// Examples per update.
+    pub batch_size: usize,
+    /// Peak learning rate (linear decay to 0).
+    pub lr: f64,
+}
+
+/// `[reward_models]`: classifiers trained with a Bradley–Terry loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardModelsConfig {
+    /// Training pairs per domain (from the reward-model split).
+    pub pairs_per_domain: usize,
+    /// Held-out pairs per domain for the accuracy table.
+    pub eval_pairs_per_domain: usize,
+    /// AdamW updates per RM.
+    pub steps: usize,
+    /// Pairs per update.
+    pub batch_size: usize,
+    /// Peak learning rate (linear decay to 0).
+    pub lr: f64,
+    /// The RMs, in arm order.
+    pub rm: Vec<RmConfig>,
+}
+
+/// One learned reward model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RmConfig {
+    /// Its name in the pool.
+    pub name: String,
+    /// The domains its training pairs come from.
+    pub domains: Vec<Domain>,
+    /// What its labels reward (default: the verifier's truth).
+    #[serde(default)]
+    pub bias: RmBias,
+}
+
+/// What an RM's training labels prefer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RmBias {
+    /// The correct answer over a wrong one.
+    #[default]
+    None,
+    /// The longer response (a generic bias of real RMs), whatever its correctness.
+    Length,
+}
+
+/// `[offline]`: routing data from the SFT policy's samples and the offline router.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfflineConfig {
+    /// Prompts per domain (offline split).
+    pub prompts_per_domain: usize,
+    /// Responses sampled per prompt (temperature 1).
+    pub samples_per_prompt: usize,
+    /// Verifier-decided pairs (one right, one wrong response) kept per prompt.
+    pub pairs_per_prompt: usize,
+    /// Fraction of prompts held out as the test split (touched once, for the report).
+    pub test_fraction: f64,
+    /// Fraction of the remaining prompts used for keep-best validation.
+    pub validation_fraction: f64,
+    /// The domain the shifted condition's offline data lacks.
+    pub shifted_without: Domain,
+    /// The router head's peak learning rate.
+    pub lr: f64,
+    /// Passes over the training records.
+    pub epochs: usize,
+    /// Records per update.
+    pub batch_size: usize,
+}
+
+/// `[online]`: the online DPO run every strategy shares.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnlineConfig {
+    /// Online prompts per domain.
+    pub prompts_per_domain: usize,
+    /// DPO updates.
+    pub iterations: usize,
+    /// Prompts per iteration.
+    pub prompts_per_batch: usize,
+    /// Responses per prompt.
+    pub samples_per_prompt: usize,
+    /// Candidate pairs kept per prompt.
+    pub pairs_per_prompt: usize,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Response cap in tokens.
+    pub max_new_tokens: usize,
+    /// DPO β.
+    pub beta: f64,
+    /// AdamW learning rate (full fine-tuning).
+    pub lr: f64,
+    /// Score differences below this are ties (dropped).
+    pub tie_eps: f32,
+}
+
+/// `[eval]`: held-out greedy accuracy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Evaluation prompts per domain.
+    pub prompts_per_domain: usize,
+}
+
+impl ExperimentConfig {
+    /// The embedded default.
+    pub fn embedded() -> Self {
+        Self::from_toml(DEFAULT_CONFIG, Path::new("configs/experiment/default.toml"))
+            .expect("the embedded default is valid (tested)")
+    }
+
+    /// Reads and checks a config file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses and checks `text` (read from `origin`, named in errors).
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        let config: Self = toml::from_str(text).map_err(|err| Error::Config {
+            path: origin.to_path_buf(),
+            reason: err.to_string(),
+        })?;
+        config.check().map_err(|reason| Error::Config {
+            path: origin.to_path_buf(),
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    /// Shrinks every size for `--smoke` (the whole pipeline in well under a minute): the
+    /// same stages and strategies, one seed, two iterations.
+    pub fn smoke(mut self) -> Self {
+        self.name = format!("{}-smoke", self.name);
+        self.seeds = 1;
+        self.tokenizer.vocab_size = self.tokenizer.vocab_size.min(80);
+        self.policy.hidden_size = 32;
+        self.policy.intermediate_size = 64;
+        self.policy.num_hidden_layers = 1;
+        self.policy.num_attention_heads = 2;
+        self.sft.examples_per_domain = 24;
+        self.sft.steps = 8;
+        self.sft.batch_size = 8;
+        self.reward_models.pairs_per_domain = 8;
+        self.reward_models.eval_pairs_per_domain = 4;
+        self.reward_models.steps = 3;
+        self.reward_models.batch_size = 4;
+        self.offline.prompts_per_domain = 6;
+        self.offline.epochs = 2;
+        self.online.prompts_per_domain = 4;
+        self.online.iterations = 2;
+        self.online.prompts_per_batch = 4;
+        self.online.max_new_tokens = 6;
+        self.eval.prompts_per_domain = 3;
+        self
+    }
+
+    /// The strategies to run, `single:*` expanded over the pool, in the config's order.
+    pub fn expanded_strategies(&self) -> Result<Vec<StrategyConfig>> {
+        let mut out = Vec::new();
+        for name in &self.strategies {
+            if name == "single:*" {
+                for rm in &self.reward_models.rm {
+                    out.push(StrategyConfig::Single {
+                        rm: rm.name.clone(),
+                    });
+                }
+                continue;
+            }
+            let strategy: StrategyConfig = name.parse().map_err(|reason| Error::Config {
+                path: "strategies".into(),
+                reason,
+            })?;
+            if let StrategyConfig::Single { rm } = &strategy
+                && !self.reward_models.rm.iter().any(|r| &r.name == rm)
+            {
+                return Err(Error::Config {
+                    path: "strategies".into(),
+                    reason: format!("single:{rm} names no RM of [[reward_models.rm]]"),
+                });
+            }
+            out.push(strategy);
+        }
+        Ok(out)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        self.suite.check().map_err(|e| format!("[suite]: {e}"))?;
+        let rms = &self.reward_models.rm;
+        let positive: [(usize, &str); 14] = [
+            (self.seeds, "seeds"),
+            (self.tokenizer.vocab_size, "tokenizer.vocab_size"),
+            (self.policy.hidden_size, "policy.hidden_size"),
+            (self.policy.num_hidden_layers, "policy.num_hidden_layers"),
+            (self.sft.steps, "sft.steps"),
+            (self.sft.batch_size, "sft.batch_size"),
+            (self.reward_models.steps, "reward_models.steps"),
+            (
+                self.reward_models.pairs_per_domain,
+                "reward_models.pairs_per_domain",
+            ),
+            (
+                self.reward_models.eval_pairs_per_domain,
+                "reward_models.eval_pairs_per_domain",
+            ),
+            (
+                self.offline.prompts_per_domain,
+                "offline.prompts_per_domain",
+            ),
+            (self.online.iterations, "online.iterations"),
+            (self.online.prompts_per_batch, "online.prompts_per_batch"),
+            (self.online.prompts_per_domain, "online.prompts_per_domain"),
+            (self.eval.prompts_per_domain, "eval.prompts_per_domain"),
+        ];
+        if let Some((_, name)) = positive.iter().find(|(v, _)| *v == 0) {
+            return Err(format!("`{name}` must be at least 1"));
+        }
+        if !self
+            .policy
+            .hidden_size
+            .is_multiple_of(self.policy.num_attention_heads.max(1))
+        {
+            return Err(format!(
+                "`policy.hidden_size` {} is not a multiple of `policy.num_attention_heads` {}",
+                self.policy.hidden_size, self.policy.num_attention_heads
+            ));
+        }
+        if rms.len() < 2 {
+            return Err(format!(
+                "`[[reward_models.rm]]`: a routed pool needs at least 2 RMs, found {}",
+                rms.len()
+            ));
+        }
+        for (i, rm) in rms.iter().enumerate() {
+            if rm.domains.is_empty() {
+                return Err(format!(
+                    "reward_models.rm[{i}] `{}` has no domains",
+                    rm.name
+                ));
+            }
+            if rms[..i].iter().any(|other| other.name == rm.name) {
+                return Err(format!("reward_models.rm: `{}` appears twice", rm.name));
+            }
+        }
+        if self.online.samples_per_prompt < 2 || self.offline.samples_per_prompt < 2 {
+            return Err(
+                "`samples_per_prompt` must be at least 2 (pairs need two responses)".into(),
+            );
+        }
+        for (value, name) in [
+            (self.offline.test_fraction, "offline.test_fraction"),
+            (
+                self.offline.validation_fraction,
+                "offline.validation_fraction",
+            ),
+        ] {
+            if !(value > 0.0 && value < 1.0) {
+                return Err(format!("`{name}` must be in (0, 1), got {value}"));
+            }
+        }
+        if !self.suite.domains.contains(&self.offline.shifted_without) {
+            return Err(format!(
+                "`offline.shifted_without` {} is not one of the suite's domains",
+                self.offline.shifted_without
+            ));
+        }
+        self.expanded_strategies().map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_is_valid_and_expands_single() {
+        let config = ExperimentConfig::embedded();
+        let names: Vec<String> = config
+            .expanded_strategies()
+            .unwrap()
+            .iter()
+            .map(StrategyConfig::name)
+            .collect();
+        assert!(names.contains(&"single:rm-length".to_string()), "{names:?}");
+        assert!(names.contains(&"bayesian-v5".to_string()));
+        let smoke = config.smoke();
+        assert_eq!(smoke.seeds, 1);
+        assert!(smoke.check().is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let text = DEFAULT_CONFIG.replace("seeds = 3", "seeds = 0");
+        let err = ExperimentConfig::from_toml(&text, Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("`seeds`"), "{err}");
+        let text = DEFAULT_CONFIG.replace("\"single:*\",", "\"single:nobody\",");
+        let err = ExperimentConfig::from_toml(&text, Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("nobody"), "{err}");
+    }
+}

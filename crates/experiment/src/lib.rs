@@ -1,0 +1,45 @@
+//! `cargo xtask experiment`: the paper's comparison end to end, in a miniature world where
+//! every model is trained by this workspace and the ground truth is checkable.
+//!
+//! Stages (each cached by the hash of what it reads, see [`StageCache`]):
+//! 1. the task suite (synthetic-tasks: four domains with verifiers, disjoint splits) and a
+//!    byte-level BPE tokenizer trained on it ([`train_tokenizer`]);
+//! 2. a tiny Llama policy, seeded and warm-started by supervised fine-tuning ([`policy`]);
+//! 3. learned reward models: classifiers on the SFT decoder trained with a Bradley–Terry loss
+//!    on different domain subsets, plus one length-biased ([`reward_models`]);
+//! 4. offline routing data from the policy's samples, judged by every RM, split three ways,
+//!    and one offline router per condition ([`offline`]);
+//! 5. every strategy × seed through rlhf-trainer's online DPO loop ([`online`]);
+//! 6. results.json, report.md and SVG plots ([`report`]), with the ablations
+//!    ([`ablations`]).
+//!
+//! Entry point: [`run_experiment`] with an [`ExperimentConfig`] (the embedded default:
+//! [`ExperimentConfig::embedded`]).
+
+pub mod ablations;
+mod cache;
+mod config;
+mod error;
+pub mod offline;
+pub mod online;
+mod pipeline;
+pub mod policy;
+pub mod report;
+mod results;
+pub mod reward_models;
+mod tokenizer;
+
+pub use crate::{
+    cache::{STAGE_FILE, STAGES_VERSION, Stage, StageCache, key_of},
+    config::{
+        DEFAULT_CONFIG, EvalConfig, ExperimentConfig, OfflineConfig, OnlineConfig, PolicyConfig,
+        RewardModelsConfig, RmBias, RmConfig, SftConfig, TokenizerConfig,
+    },
+    error::{Error, Result},
+    pipeline::{Event, Options, Outcome, cpu_model, run_dir, run_experiment},
+    results::{
+        Ablation, DomainScores, OfflineRouterTable, Results, RmAccuracy, RoutingRow, RunResult,
+        Summary, Timings,
+    },
+    tokenizer::{IM_END, IM_START, PAD, train_tokenizer},
+};

@@ -1,0 +1,495 @@
+//! The experiment end to end: suite → tokenizer → SFT policy → reward models → offline data
+//! and routers → online runs → results and report. Each stage is cached by the hash of what
+//! it reads (`cache.rs`); the online runs go on `jobs` threads.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use answer_check::synthetic::Domain;
+use burn::prelude::*;
+use lm::DeviceSpec;
+use synthetic_tasks::{Split, Task};
+
+use crate::cache::{StageCache, key_of};
+use crate::config::ExperimentConfig;
+use crate::error::{Error, Result};
+use crate::offline::{self, CONDITIONS};
+use crate::online::{self, World};
+use crate::policy::{self, Sampling, SftReport};
+use crate::results::{Ablation, OfflineRouterTable, Results, RmAccuracy, RunResult, Timings};
+use crate::reward_models::{self, POOL_FILE, RmTraining, TaskPair};
+use crate::tokenizer::train_tokenizer;
+use crate::{ablations, report};
+
+/// How to run (not part of any result).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The output root; the run folder is `<out>/<name>`.
+    pub out: PathBuf,
+    /// Rebuild every stage instead of reusing cached ones.
+    pub fresh: bool,
+    /// Online runs at once (0: one per core).
+    pub jobs: usize,
+}
+
+/// Progress, for bars and logs.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A stage starts with `total` units of work.
+    Started {
+        /// The stage.
+        stage: String,
+        /// Units of work.
+        total: u64,
+    },
+    /// One more unit done.
+    Advanced {
+        /// The stage.
+        stage: String,
+    },
+    /// A stage ended.
+    Finished {
+        /// The stage.
+        stage: String,
+        /// Wall time, s.
+        seconds: f64,
+        /// Reused from an earlier run.
+        cached: bool,
+    },
+}
+
+/// What a finished experiment left.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// Every measured number (results.json).
+    pub results: Results,
+    /// Wall times (timings.json).
+    pub timings: Timings,
+    /// report.md.
+    pub report: PathBuf,
+}
+
+/// The data of one split, `n` tasks per domain.
+fn tasks(config: &ExperimentConfig, split: Split, n: usize) -> Result<Vec<Task>> {
+    Ok(synthetic_tasks::sample(
+        &config.suite,
+        split,
+        n,
+        config.seed,
+    )?)
+}
+
+struct Stages<'a> {
+    cache: StageCache,
+    device: Device,
+    observe: &'a (dyn Fn(&Event) + Sync),
+    timings: Vec<(String, f64)>,
+}
+
+impl Stages<'_> {
+    /// Runs `body` as stage `name`, timing it and telling the observer.
+    fn timed<T>(
+        &mut self,
+        name: &str,
+        total: u64,
+        body: impl FnOnce(&Self, &(dyn Fn() + Sync)) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        (self.observe)(&Event::Started {
+            stage: name.into(),
+            total,
+        });
+        let advance = || {
+            (self.observe)(&Event::Advanced { stage: name.into() });
+        };
+        let (value, cached) = body(self, &advance)?;
+        let seconds = start.elapsed().as_secs_f64();
+        (self.observe)(&Event::Finished {
+            stage: name.into(),
+            seconds,
+            cached,
+        });
+        self.timings.push((name.to_string(), seconds));
+        Ok(value)
+    }
+}
+
+/// Runs `config` as `options` say; `observe` hears progress (from several threads).
+pub fn run_experiment(
+    config: &ExperimentConfig,
+    options: &Options,
+    observe: &(dyn Fn(&Event) + Sync),
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let dir = options.out.join(&config.name);
+    let device = DeviceSpec::from_str("cpu")?.device()?;
+    let mut stages = Stages {
+        cache: StageCache::new(&dir.join("stages"), options.fresh),
+        device: device.clone(),
+        observe,
+        timings: Vec::new(),
+    };
+    let c = config;
+    let domains = c.suite.domains.clone();
+
+    // Tokenizer: trained on the SFT split's prompts and answers.
+    let sft_tasks = tasks(c, Split::Sft, c.sft.examples_per_domain)?;
+    let tokenizer_key = key_of(&[
+        &"tokenizer",
+        &c.seed,
+        &c.suite,
+        &c.tokenizer,
+        &c.sft.examples_per_domain,
+    ]);
+    let tokenizer_stage = stages.timed("tokenizer", 1, |s, _| {
+        let stage = s.cache.stage("tokenizer", tokenizer_key.clone(), |dir| {
+            let texts: Vec<String> = sft_tasks
+                .iter()
+                .map(|t| format!("{}\n{}", t.prompt, t.answer))
+                .collect();
+            let tokenizer = train_tokenizer(&texts, c.tokenizer.vocab_size, dir)?;
+            Ok(tokenizer.vocab_size())
+        })?;
+        Ok((stage.dir, stage.cached))
+    })?;
+    let tokenizer = lm::Tokenizer::from_hf_dir(&tokenizer_stage)?;
+    let decoder = policy::decoder_config(&c.policy, &tokenizer)?;
+
+    // SFT policy.
+    let sft_key = key_of(&[&"sft", &tokenizer_key, &c.policy, &c.sft]);
+    let (policy_dir, sft_report) = stages.timed("sft", c.sft.steps as u64, |s, advance| {
+        let stage = s.cache.stage("sft", sft_key.clone(), |dir| {
+            let autodiff = s.device.clone().autodiff();
+            let model = policy::init_policy(&decoder, c.seed, &autodiff);
+            let (model, report) = policy::supervised_fine_tune(
+                model,
+                &tokenizer,
+                &sft_tasks,
+                &c.sft,
+                c.seed,
+                &autodiff,
+                &mut |_| advance(),
+            )?;
+            policy::save(&dir.join("policy"), &model, &decoder, &tokenizer)?;
+            Ok(report)
+        })?;
+        Ok(((stage.dir.join("policy"), stage.value), stage.cached))
+    })?;
+    let sft_report: SftReport = sft_report;
+    let (_, sft_model) = lm::load_causal_lm(&policy_dir, &device, lm::WeightDType::F32)?;
+    let eval_tasks = tasks(c, Split::Eval, c.eval.prompts_per_domain)?;
+    let sft_accuracy = policy::evaluate(
+        &sft_model,
+        &tokenizer,
+        &eval_tasks,
+        c.online.max_new_tokens,
+        &device,
+    )?;
+    tracing::info!(
+        accuracy = sft_accuracy.overall,
+        loss_first = sft_report.loss_first,
+        loss_last = sft_report.loss_last,
+        "SFT policy"
+    );
+
+    // Reward models.
+    let rm_key = key_of(&[
+        &"reward-models",
+        &sft_key,
+        &c.reward_models,
+        &c.online.max_new_tokens,
+    ]);
+    let n_rm = c.reward_models.pairs_per_domain + c.reward_models.eval_pairs_per_domain;
+    let rm_total = (c.reward_models.steps * c.reward_models.rm.len()) as u64;
+    let (rm_dir, rm_accuracy) = stages.timed("reward-models", rm_total, |s, advance| {
+        let stage = s.cache.stage("reward-models", rm_key.clone(), |dir| {
+            let rm_tasks = tasks(c, Split::RewardModel, n_rm)?;
+            let prompts: Vec<String> = rm_tasks.iter().map(|t| t.prompt.clone()).collect();
+            let samples = policy::sample_responses(
+                &sft_model,
+                &tokenizer,
+                &prompts,
+                Sampling {
+                    n: 4,
+                    temperature: 1.0,
+                    max_new_tokens: c.online.max_new_tokens,
+                    seed: c.seed ^ 0x4a11,
+                },
+                &s.device,
+            )?;
+            let pairs = reward_models::task_pairs(&rm_tasks, &samples, c.seed);
+            // Per domain: the first pairs_per_domain train, the rest are held out.
+            let (train, held_out): (Vec<TaskPair>, Vec<TaskPair>) = {
+                let mut seen: BTreeMap<Domain, usize> = BTreeMap::new();
+                pairs.into_iter().partition(|p| {
+                    let n = seen.entry(p.task.domain).or_default();
+                    *n += 1;
+                    *n <= c.reward_models.pairs_per_domain
+                })
+            };
+            let autodiff = s.device.clone().autodiff();
+            let (_, policy_model) =
+                lm::load_causal_lm(&policy_dir, &autodiff, lm::WeightDType::F32)?;
+            let mut trained: Vec<RmTraining> = Vec::new();
+            for (i, rm) in c.reward_models.rm.iter().enumerate() {
+                trained.push(reward_models::train_reward_model(
+                    rm,
+                    &policy_model,
+                    &decoder,
+                    &tokenizer,
+                    &train,
+                    &c.reward_models,
+                    c.seed + i as u64,
+                    &dir.join(&rm.name),
+                    &autodiff,
+                    &mut |_| advance(),
+                )?);
+            }
+            let pool_file = dir.join(POOL_FILE);
+            std::fs::write(
+                &pool_file,
+                reward_models::pool_toml(&c.reward_models.rm, c.policy.max_position_embeddings),
+            )
+            .map_err(Error::io(&pool_file))?;
+            let mut pool = rm_pool::RmPool::from_config_file(&pool_file)?;
+            let mut accuracy: Vec<RmAccuracy> = Vec::new();
+            for k in 0..pool.len() {
+                let items_pairs = &held_out;
+                accuracy.push(rm_accuracy_of(&mut pool, k, items_pairs, &domains)?);
+            }
+            tracing::info!(?trained, "reward models");
+            Ok(accuracy)
+        })?;
+        Ok(((stage.dir, stage.value), stage.cached))
+    })?;
+    let pool_file = rm_dir.join(POOL_FILE);
+
+    // Offline data and one router per condition.
+    let offline_key = key_of(&[&"offline", &rm_key, &c.offline]);
+    let rm_names: Vec<String> = c.reward_models.rm.iter().map(|r| r.name.clone()).collect();
+    let (offline_dir, offline_tables) = stages.timed("offline-router", 3, |s, advance| {
+        let stage = s.cache.stage("offline-router", offline_key.clone(), |dir| {
+            let offline_tasks = tasks(c, Split::Offline, c.offline.prompts_per_domain)?;
+            let prompts: Vec<String> = offline_tasks.iter().map(|t| t.prompt.clone()).collect();
+            let samples = policy::sample_responses(&sft_model, &tokenizer, &prompts, Sampling { n: c.offline.samples_per_prompt, temperature: 1.0, max_new_tokens: c.online.max_new_tokens, seed: c.seed ^ 0x0ff1 }, &s.device)?;
+            let mut records = offline::verifier_pairs(&offline_tasks, &samples, c.offline.pairs_per_prompt);
+            if records.len() < 4 {
+                return Err(Error::Stage {
+                    stage: "offline-router",
+                    reason: format!("only {} verifier-decided pairs: the SFT policy is almost always right or always wrong on the offline prompts", records.len()),
+                });
+            }
+            offline::judge(&pool_file, &mut records, &mut |_, _| {})?;
+            advance();
+            let (train, test) = offline::split_test(records, c.offline.test_fraction, c.seed);
+            let test_file = dir.join("test.jsonl");
+            offline_router::write_records(&test_file, &test)?;
+            let mut tables: Vec<OfflineRouterTable> = Vec::new();
+            for condition in CONDITIONS {
+                tables.push(offline::train_router(condition, &train, &test_file, test.len(), &rm_names, &policy_dir, &c.offline, c.seed, &dir.join(condition.name()), &s.device)?);
+                advance();
+            }
+            Ok(tables)
+        })?;
+        Ok(((stage.dir, stage.value), stage.cached))
+    })?;
+
+    // Online runs.
+    let online_tasks = tasks(c, Split::Online, c.online.prompts_per_domain)?;
+    let online_root = dir.join("online");
+    std::fs::create_dir_all(&online_root).map_err(Error::io(&online_root))?;
+    let prompts_file = online_root.join("prompts.jsonl");
+    online::write_prompts(&prompts_file, &online_tasks)?;
+    let world = World {
+        policy: std::path::absolute(&policy_dir).map_err(Error::io(&policy_dir))?,
+        prompts: std::path::absolute(&prompts_file).map_err(Error::io(&prompts_file))?,
+        pool: std::path::absolute(&pool_file).map_err(Error::io(&pool_file))?,
+        routers: CONDITIONS
+            .iter()
+            .map(|&cond| {
+                let export = offline::export_dir(&offline_dir.join(cond.name()));
+                Ok((
+                    cond,
+                    std::path::absolute(&export).map_err(Error::io(&export))?,
+                ))
+            })
+            .collect::<Result<_>>()?,
+        eval: eval_tasks.clone(),
+        online: c.online.clone(),
+    };
+    let strategies = c.expanded_strategies()?;
+    let jobs = online::jobs(&strategies, c.seeds, &CONDITIONS);
+    let online_key = key_of(&[&"online", &offline_key, &c.online, &c.eval]);
+    let workers = match options.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(jobs.len().max(1));
+    let fresh = options.fresh;
+    let run_times: Mutex<BTreeMap<String, f64>> = Mutex::default();
+    let runs: Vec<RunResult> = stages.timed(
+        "online",
+        (jobs.len() * c.online.iterations) as u64,
+        |_, advance| {
+            let next = AtomicUsize::new(0);
+            let slots: Mutex<Vec<Option<Result<RunResult>>>> =
+                Mutex::new((0..jobs.len()).map(|_| None).collect());
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| {
+                        let device = match DeviceSpec::from_str("cpu").and_then(DeviceSpec::device)
+                        {
+                            Ok(d) => d,
+                            Err(err) => {
+                                slots.lock().expect("no panics while held")[0] =
+                                    Some(Err(err.into()));
+                                return;
+                            }
+                        };
+                        loop {
+                            let i = next.fetch_add(1, Ordering::SeqCst);
+                            let Some(job) = jobs.get(i) else { break };
+                            let start = Instant::now();
+                            let run_dir =
+                                online_root.join(format!("{}-{online_key}", job.folder()));
+                            let result =
+                                online::run_job(&world, job, &run_dir, fresh, &device, &mut |_| {
+                                    advance()
+                                });
+                            run_times
+                                .lock()
+                                .expect("no panics while held")
+                                .insert(job.folder(), start.elapsed().as_secs_f64());
+                            let failed = result.is_err();
+                            slots.lock().expect("no panics while held")[i] = Some(result);
+                            if failed {
+                                // Let the other workers finish their current run, then stop.
+                                next.store(jobs.len(), Ordering::SeqCst);
+                            }
+                        }
+                    });
+                }
+            });
+            let mut runs = Vec::with_capacity(jobs.len());
+            for (job, slot) in jobs
+                .iter()
+                .zip(slots.into_inner().expect("no panics while held"))
+            {
+                match slot {
+                    Some(result) => runs.push(result.map_err(|err| Error::Stage {
+                        stage: "online",
+                        reason: format!("run {}: {err}", job.folder()),
+                    })?),
+                    None => {
+                        return Err(Error::Stage {
+                            stage: "online",
+                            reason: format!(
+                                "run {} did not start (an earlier run failed)",
+                                job.folder()
+                            ),
+                        });
+                    }
+                }
+            }
+            Ok((runs, false))
+        },
+    )?;
+
+    // Results: runs that read no router stand for both conditions.
+    let mut reported: Vec<RunResult> = Vec::new();
+    for condition in CONDITIONS {
+        for (job, run) in jobs.iter().zip(&runs) {
+            if job.condition.is_none() || job.condition == Some(condition) {
+                let mut run = run.clone();
+                run.condition = condition.name().to_string();
+                reported.push(run);
+            }
+        }
+    }
+    let ablations: Vec<Ablation> = ablations::measure(&reported, &CONDITIONS);
+    let results = Results {
+        name: c.name.clone(),
+        config_hash: key_of(&[c]),
+        domains: domains.iter().map(|d| d.name().to_string()).collect(),
+        rm_names,
+        seeds: c.seeds,
+        iterations: c.online.iterations,
+        sft_accuracy,
+        rm_accuracy,
+        offline_router: offline_tables,
+        runs: reported,
+        ablations,
+    };
+    let timings = Timings {
+        stages: stages.timings.clone(),
+        runs: run_times.into_inner().expect("no panics while held"),
+        total_s: started.elapsed().as_secs_f64(),
+        cpu: cpu_model(),
+    };
+    results
+        .write_json(&dir.join("results.json"))
+        .map_err(Error::io(&dir))?;
+    timings
+        .write_json(&dir.join("timings.json"))
+        .map_err(Error::io(&dir))?;
+    let config_file = dir.join("config.toml");
+    std::fs::write(&config_file, toml::to_string(c).expect("configs serialise"))
+        .map_err(Error::io(&config_file))?;
+    report::write_report(&dir, &results, Some(&timings)).map_err(Error::io(&dir))?;
+    Ok(Outcome {
+        report: dir.join("report.md"),
+        dir,
+        results,
+        timings,
+    })
+}
+
+fn rm_accuracy_of(
+    pool: &mut rm_pool::RmPool,
+    k: usize,
+    pairs: &[TaskPair],
+    domains: &[Domain],
+) -> Result<RmAccuracy> {
+    struct Arm<'a> {
+        pool: &'a mut rm_pool::RmPool,
+        k: usize,
+        name: String,
+    }
+    impl rm_pool::RewardModel for Arm<'_> {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn info(&self) -> rm_pool::RmInfo {
+            self.pool.info(self.k)
+        }
+        fn score(&mut self, items: &[rm_pool::ScoreItem]) -> rm_pool::Result<Vec<f32>> {
+            self.pool.score(self.k, items)
+        }
+    }
+    let name = pool.names()[k].clone();
+    reward_models::rm_accuracy(&mut Arm { pool, k, name }, pairs, domains)
+}
+
+/// The CPU's model name (Linux /proc/cpuinfo), for timings.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// The run folder `options` give for `config`.
+pub fn run_dir(config: &ExperimentConfig, options: &Options) -> PathBuf {
+    options.out.join(&config.name)
+}

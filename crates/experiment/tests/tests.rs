@@ -1,0 +1,120 @@
+//! The experiment end to end at `--smoke` size (one binary): every stage runs, the report
+//! and its plots exist and parse, every strategy appears with the RM calls its definition
+//! implies, a rerun reuses every stage, and the results do not depend on running the
+//! online runs in parallel or one by one.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use experiment::{Event, ExperimentConfig, Options, Results, run_experiment};
+
+/// Runs the smoke experiment into `out` with `jobs` workers; returns the results and the
+/// stages that reported themselves cached.
+fn smoke(out: &Path, jobs: usize) -> (Results, Vec<String>) {
+    let config = ExperimentConfig::embedded().smoke();
+    let cached = Mutex::new(Vec::new());
+    let observe = |event: &Event| {
+        if let Event::Finished {
+            stage,
+            cached: true,
+            ..
+        } = event
+        {
+            cached.lock().unwrap().push(stage.clone());
+        }
+    };
+    let options = Options {
+        out: out.to_path_buf(),
+        fresh: false,
+        jobs,
+    };
+    let outcome = run_experiment(&config, &options, &observe).unwrap();
+    (outcome.results, cached.into_inner().unwrap())
+}
+
+#[test]
+fn smoke_runs_every_stage_and_strategy_deterministically() {
+    let config = ExperimentConfig::embedded().smoke();
+    let parallel = tempfile::tempdir().unwrap();
+    let (results, cached) = smoke(parallel.path(), 2);
+    assert!(cached.is_empty(), "a fresh folder reused {cached:?}");
+    let dir = parallel.path().join(&config.name);
+
+    // The files: results.json round-trips, report.md names every strategy, SVGs parse.
+    assert_eq!(
+        Results::read_json(&dir.join("results.json")).unwrap(),
+        results
+    );
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let svgs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .collect();
+    assert!(svgs.len() >= 4, "{svgs:?}");
+    for svg in &svgs {
+        let text = std::fs::read_to_string(svg).unwrap();
+        assert!(text.trim_start().starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    }
+
+    // Every strategy in both conditions, with the RM calls its definition implies.
+    let k = config.reward_models.rm.len() as u64;
+    let prompts = (config.online.iterations * config.online.prompts_per_batch) as u64;
+    let responses = prompts * config.online.samples_per_prompt as u64;
+    for strategy in config.expanded_strategies().unwrap() {
+        let name = strategy.name();
+        assert!(report.contains(&name), "report.md lacks {name}");
+        for condition in ["in-distribution", "shifted"] {
+            let runs: Vec<_> = results
+                .runs
+                .iter()
+                .filter(|r| r.strategy == name && r.condition == condition)
+                .collect();
+            assert_eq!(runs.len(), config.seeds, "{name} / {condition}");
+            for run in runs {
+                match name.as_str() {
+                    // Every RM scores every distinct response (the pool's cache scores a
+                    // repeated text once).
+                    "ensemble" | "majority" => assert!(
+                        run.rm_calls.is_multiple_of(k)
+                            && run.rm_calls <= k * responses
+                            && run.rm_calls >= k * prompts,
+                        "{name}: {} calls for {responses} responses",
+                        run.rm_calls
+                    ),
+                    "oracle" => assert_eq!(run.rm_calls, 0),
+                    // One RM per judged pair: at most its two responses each.
+                    _ => assert!(
+                        run.rm_calls >= 1 && run.rm_calls <= 2 * run.pairs_judged,
+                        "{name}: {} calls for {} pairs",
+                        run.rm_calls,
+                        run.pairs_judged
+                    ),
+                }
+            }
+        }
+    }
+    assert_eq!(results.rm_accuracy.len(), config.reward_models.rm.len());
+    assert_eq!(results.offline_router.len(), 2);
+
+    // A rerun reuses every stage and every online run.
+    let (again, cached) = smoke(parallel.path(), 2);
+    assert_eq!(again, results);
+    for stage in ["tokenizer", "sft", "reward-models", "offline-router"] {
+        assert!(
+            cached.iter().any(|s| s == stage),
+            "{stage} not reused: {cached:?}"
+        );
+    }
+
+    // One by one, from scratch: the same results.json, byte for byte.
+    let sequential = tempfile::tempdir().unwrap();
+    smoke(sequential.path(), 1);
+    let text = |root: &Path| {
+        std::fs::read_to_string(root.join(&config.name).join("results.json")).unwrap()
+    };
+    assert!(
+        text(sequential.path()) == text(parallel.path()),
+        "results.json differs between --jobs 1 and --jobs 2"
+    );
+}

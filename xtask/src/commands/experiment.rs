@@ -1,0 +1,111 @@
+//! `cargo xtask experiment [--config FILE] [--strategies a,b] [--seeds N] [--smoke]
+//! [--out DIR] [--fresh] [--jobs N]`: the paper's comparison end to end (the experiment
+//! crate), one progress bar per stage; prints the main tables and the report's path.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use experiment::{Event, ExperimentConfig, Options, report, run_experiment};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::logging;
+
+/// Arguments of `experiment`.
+#[derive(Debug, Args)]
+pub struct ExperimentArgs {
+    /// The experiment (TOML; docs/FORMATS.md, "Experiment config"); default: the embedded
+    /// configs/experiment/default.toml.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Only these strategies (comma-separated trainer names; `single:*` for every RM).
+    #[arg(long, value_delimiter = ',')]
+    strategies: Option<Vec<String>>,
+    /// Online seeds per strategy.
+    #[arg(long)]
+    seeds: Option<usize>,
+    /// Tiny sizes: every stage and strategy in well under a minute (what the tests run).
+    #[arg(long)]
+    smoke: bool,
+    /// Output root; the run folder is `<out>/<name>`.
+    #[arg(long, default_value = "runs/experiment")]
+    out: PathBuf,
+    /// Rebuild every stage instead of reusing the cached ones.
+    #[arg(long)]
+    fresh: bool,
+    /// Online runs at once (0: one per core); results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    jobs: usize,
+}
+
+/// Runs the experiment; prints the main table per condition and where the report is.
+pub fn run(args: &ExperimentArgs) -> Result<()> {
+    let mut config = match &args.config {
+        Some(path) => ExperimentConfig::read(path)?,
+        None => ExperimentConfig::embedded(),
+    };
+    if args.smoke {
+        config = config.smoke();
+    }
+    if let Some(strategies) = &args.strategies {
+        config.strategies = strategies.clone();
+    }
+    if let Some(seeds) = args.seeds {
+        config.seeds = seeds;
+    }
+    let text = toml::to_string(&config).context("serialising the config")?;
+    let config = ExperimentConfig::from_toml(&text, std::path::Path::new("--strategies/--seeds"))?;
+    let options = Options {
+        out: args.out.clone(),
+        fresh: args.fresh,
+        jobs: args.jobs,
+    };
+    let bars: Mutex<HashMap<String, ProgressBar>> = Mutex::default();
+    let style =
+        ProgressStyle::with_template("{prefix:>15} [{bar:30}] {pos}/{len} ({elapsed}, ETA {eta})")
+            .expect("valid template")
+            .progress_chars("=> ");
+    let observe = |event: &Event| {
+        let mut bars = bars.lock().expect("no panics while held");
+        match event {
+            Event::Started { stage, total } => {
+                let bar = logging::bar(*total);
+                bar.set_style(style.clone());
+                bar.set_prefix(stage.clone());
+                bars.insert(stage.clone(), bar);
+            }
+            Event::Advanced { stage } => {
+                if let Some(bar) = bars.get(stage) {
+                    bar.inc(1);
+                }
+            }
+            Event::Finished {
+                stage,
+                seconds,
+                cached,
+            } => {
+                if let Some(bar) = bars.remove(stage) {
+                    bar.finish_and_clear();
+                }
+                let how = if *cached { " (cached)" } else { "" };
+                logging::bars().suspend(|| eprintln!("{stage:>15}: {seconds:.1} s{how}"));
+            }
+        }
+    };
+    let outcome = run_experiment(&config, &options, &observe)
+        .with_context(|| format!("experiment `{}`", config.name))?;
+    for condition in outcome.results.conditions() {
+        println!("\n## {condition}\n");
+        println!("{}", report::main_table(&outcome.results, condition));
+    }
+    println!(
+        "\n{} online runs, {:.0} s in all ({}). Report: {}",
+        outcome.results.runs.len(),
+        outcome.timings.total_s,
+        outcome.timings.cpu,
+        outcome.report.display()
+    );
+    Ok(())
+}
