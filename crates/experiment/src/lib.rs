@@ -28,6 +28,7 @@ pub mod report;
 mod results;
 pub mod reward_models;
 mod tokenizer;
+mod workers;
 
 pub use crate::{
     cache::{STAGE_FILE, STAGES_VERSION, Stage, StageCache, key_of},

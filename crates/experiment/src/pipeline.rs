@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use answer_check::synthetic::Domain;
@@ -23,7 +22,7 @@ use crate::policy::{self, Sampling, SftReport};
 use crate::results::{Ablation, OfflineRouterTable, Results, RmAccuracy, RunResult, Timings};
 use crate::reward_models::{self, POOL_FILE, RmTraining, TaskPair};
 use crate::tokenizer::train_tokenizer;
-use crate::{ablations, report};
+use crate::{ablations, report, workers};
 
 /// How to run (not part of any result).
 #[derive(Clone, Debug)]
@@ -136,6 +135,7 @@ pub fn run_experiment(
         timings: Vec::new(),
     };
     let c = config;
+    let jobs_wanted = options.jobs;
     let domains = c.suite.domains.clone();
 
     // Tokenizer: trained on the SFT split's prompts and answers.
@@ -233,24 +233,27 @@ pub fn run_experiment(
                     *n <= c.reward_models.pairs_per_domain
                 })
             };
-            let autodiff = s.device.clone().autodiff();
-            let (_, policy_model) =
-                lm::load_causal_lm(&policy_dir, &autodiff, lm::WeightDType::F32)?;
-            let mut trained: Vec<RmTraining> = Vec::new();
-            for (i, rm) in c.reward_models.rm.iter().enumerate() {
-                trained.push(reward_models::train_reward_model(
-                    rm,
+            // One RM per worker: each loads the SFT decoder on its own device.
+            let rms = &c.reward_models.rm;
+            let outcomes = workers::run(jobs_wanted, rms.len(), |i, device| {
+                let autodiff = device.clone().autodiff();
+                let (_, policy_model) =
+                    lm::load_causal_lm(&policy_dir, &autodiff, lm::WeightDType::F32)?;
+                reward_models::train_reward_model(
+                    &rms[i],
                     &policy_model,
                     &decoder,
                     &tokenizer,
                     &train,
                     &c.reward_models,
                     c.seed + i as u64,
-                    &dir.join(&rm.name),
+                    &dir.join(&rms[i].name),
                     &autodiff,
                     &mut |_| advance(),
-                )?);
-            }
+                )
+            });
+            let trained: Vec<RmTraining> =
+                collect("reward-models", outcomes, |i| rms[i].name.clone())?;
             let pool_file = dir.join(POOL_FILE);
             std::fs::write(
                 &pool_file,
@@ -326,77 +329,25 @@ pub fn run_experiment(
     let strategies = c.expanded_strategies()?;
     let jobs = online::jobs(&strategies, c.seeds, &CONDITIONS);
     let online_key = key_of(&[&"online", &offline_key, &c.online, &c.eval]);
-    let workers = match options.jobs {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
-    .min(jobs.len().max(1));
     let fresh = options.fresh;
     let run_times: Mutex<BTreeMap<String, f64>> = Mutex::default();
     let runs: Vec<RunResult> = stages.timed(
         "online",
         (jobs.len() * c.online.iterations) as u64,
         |_, advance| {
-            let next = AtomicUsize::new(0);
-            let slots: Mutex<Vec<Option<Result<RunResult>>>> =
-                Mutex::new((0..jobs.len()).map(|_| None).collect());
-            std::thread::scope(|scope| {
-                for _ in 0..workers {
-                    scope.spawn(|| {
-                        let device = match DeviceSpec::from_str("cpu").and_then(DeviceSpec::device)
-                        {
-                            Ok(d) => d,
-                            Err(err) => {
-                                slots.lock().expect("no panics while held")[0] =
-                                    Some(Err(err.into()));
-                                return;
-                            }
-                        };
-                        loop {
-                            let i = next.fetch_add(1, Ordering::SeqCst);
-                            let Some(job) = jobs.get(i) else { break };
-                            let start = Instant::now();
-                            let run_dir =
-                                online_root.join(format!("{}-{online_key}", job.folder()));
-                            let result =
-                                online::run_job(&world, job, &run_dir, fresh, &device, &mut |_| {
-                                    advance()
-                                });
-                            run_times
-                                .lock()
-                                .expect("no panics while held")
-                                .insert(job.folder(), start.elapsed().as_secs_f64());
-                            let failed = result.is_err();
-                            slots.lock().expect("no panics while held")[i] = Some(result);
-                            if failed {
-                                // Let the other workers finish their current run, then stop.
-                                next.store(jobs.len(), Ordering::SeqCst);
-                            }
-                        }
-                    });
-                }
+            let outcomes = workers::run(options.jobs, jobs.len(), |i, device| {
+                let job = &jobs[i];
+                let start = Instant::now();
+                let run_dir = online_root.join(format!("{}-{online_key}", job.folder()));
+                let result =
+                    online::run_job(&world, job, &run_dir, fresh, device, &mut |_| advance());
+                run_times
+                    .lock()
+                    .expect("no panics while held")
+                    .insert(job.folder(), start.elapsed().as_secs_f64());
+                result
             });
-            let mut runs = Vec::with_capacity(jobs.len());
-            for (job, slot) in jobs
-                .iter()
-                .zip(slots.into_inner().expect("no panics while held"))
-            {
-                match slot {
-                    Some(result) => runs.push(result.map_err(|err| Error::Stage {
-                        stage: "online",
-                        reason: format!("run {}: {err}", job.folder()),
-                    })?),
-                    None => {
-                        return Err(Error::Stage {
-                            stage: "online",
-                            reason: format!(
-                                "run {} did not start (an earlier run failed)",
-                                job.folder()
-                            ),
-                        });
-                    }
-                }
-            }
+            let runs = collect("online", outcomes, |i| format!("run {}", jobs[i].folder()))?;
             Ok((runs, false))
         },
     )?;
@@ -448,6 +399,33 @@ pub fn run_experiment(
         results,
         timings,
     })
+}
+
+/// The results of `outcomes` in order, or the first failure named by `what(i)`.
+fn collect<T>(
+    stage: &'static str,
+    outcomes: Vec<Option<Result<T>>>,
+    what: impl Fn(usize) -> String,
+) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(outcomes.len());
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Some(Ok(value)) => out.push(value),
+            Some(Err(err)) => {
+                return Err(Error::Stage {
+                    stage,
+                    reason: format!("{}: {err}", what(i)),
+                });
+            }
+            None => {
+                return Err(Error::Stage {
+                    stage,
+                    reason: format!("{} did not start (an earlier job failed)", what(i)),
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn rm_accuracy_of(
