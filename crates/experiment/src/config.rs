@@ -45,6 +45,26 @@ pub struct ExperimentConfig {
     pub online: OnlineConfig,
     /// Held-out evaluation.
     pub eval: EvalConfig,
+    /// Extra runs for ablations.
+    #[serde(default)]
+    pub ablations: AblationsConfig,
+}
+
+/// `[ablations]`: runs beyond the strategies, for the paper's ablations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AblationsConfig {
+    /// Run bayesian-v5 once more with raw batch advantages as rewards (no 20/80 quantile
+    /// rescaling), as `bayesian-v5-no-quantile`.
+    pub quantile_rescaling: bool,
+}
+
+impl Default for AblationsConfig {
+    fn default() -> Self {
+        Self {
+            quantile_rescaling: true,
+        }
+    }
 }
 
 /// `[tokenizer]`: a byte-level BPE trained on the suite's text.

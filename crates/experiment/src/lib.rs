@@ -33,8 +33,8 @@ mod workers;
 pub use crate::{
     cache::{STAGE_FILE, STAGES_VERSION, Stage, StageCache, key_of},
     config::{
-        DEFAULT_CONFIG, EvalConfig, ExperimentConfig, OfflineConfig, OnlineConfig, PolicyConfig,
-        RewardModelsConfig, RmBias, RmConfig, SftConfig, TokenizerConfig,
+        AblationsConfig, DEFAULT_CONFIG, EvalConfig, ExperimentConfig, OfflineConfig, OnlineConfig,
+        PolicyConfig, RewardModelsConfig, RmBias, RmConfig, SftConfig, TokenizerConfig,
     },
     error::{Error, Result},
     pipeline::{Event, Options, Outcome, cpu_model, run_dir, run_experiment},

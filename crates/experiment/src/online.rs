@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use rlhf_trainer::{ROUTING_FILE, RoutingRecord, StrategyConfig, Trainer, TrainerConfig};
+use rlhf_trainer::{
+    NormalizerKind, ROUTING_FILE, RoutingRecord, StrategyConfig, Trainer, TrainerConfig,
+};
 use serde::Deserialize;
 use synthetic_tasks::Task;
 
@@ -28,8 +30,12 @@ pub const RESULT_FILE: &str = "result.json";
 /// One online run to do.
 #[derive(Clone, Debug)]
 pub struct Job {
+    /// Its name in results: the strategy's, or an ablation's (`bayesian-v5-no-quantile`).
+    pub label: String,
     /// The strategy.
     pub strategy: StrategyConfig,
+    /// A normaliser replacing the strategy's own (ablations).
+    pub normalizer: Option<NormalizerKind>,
     /// The offline router it reads (`None`: the strategy does not read one, and its result
     /// stands for both conditions).
     pub condition: Option<Condition>,
@@ -42,7 +48,7 @@ impl Job {
     pub fn folder(&self) -> String {
         format!(
             "{}-{}-s{}",
-            self.strategy.name().replace(':', "_"),
+            self.label.replace(':', "_"),
             self.condition.map_or("any", Condition::name),
             self.seed
         )
@@ -54,11 +60,34 @@ pub fn reads_router(strategy: &StrategyConfig) -> bool {
     strategy.needs_pair_contexts()
 }
 
+/// The label of bayesian-v5 without quantile rescaling (the ablation's runs).
+pub const NO_QUANTILE: &str = "bayesian-v5-no-quantile";
+
 /// Every job of `strategies` × `seeds` (× both conditions for strategies that read the
-/// offline router), in report order.
-pub fn jobs(strategies: &[StrategyConfig], seeds: usize, conditions: &[Condition]) -> Vec<Job> {
+/// offline router), in report order; with `quantile_ablation`, bayesian-v5 once more with
+/// raw batch advantages as rewards ([`NO_QUANTILE`]).
+pub fn jobs(
+    strategies: &[StrategyConfig],
+    seeds: usize,
+    conditions: &[Condition],
+    quantile_ablation: bool,
+) -> Vec<Job> {
+    let mut runs: Vec<(String, StrategyConfig, Option<NormalizerKind>)> = strategies
+        .iter()
+        .map(|s| (s.name(), s.clone(), None))
+        .collect();
+    if let Some(v5) = strategies.iter().find(|s| s.name() == "bayesian-v5")
+        && quantile_ablation
+    {
+        runs.push((
+            NO_QUANTILE.to_string(),
+            v5.clone(),
+            Some(NormalizerKind::BatchAdvantage),
+        ));
+    }
     let mut jobs = Vec::new();
-    for strategy in strategies {
+    for (label, strategy, normalizer) in runs {
+        let strategy = &strategy;
         let per_condition: Vec<Option<Condition>> = if reads_router(strategy) {
             conditions.iter().copied().map(Some).collect()
         } else {
@@ -67,7 +96,9 @@ pub fn jobs(strategies: &[StrategyConfig], seeds: usize, conditions: &[Condition
         for condition in per_condition {
             for seed in 0..seeds as u64 {
                 jobs.push(Job {
+                    label: label.clone(),
                     strategy: strategy.clone(),
+                    normalizer,
                     condition,
                     seed,
                 });
@@ -122,6 +153,13 @@ pub fn trainer_toml(world: &World, job: &Job) -> Result<String> {
         reason: err.to_string(),
     })?;
     insert("strategy", strategy);
+    if let Some(kind) = job.normalizer {
+        let kind = toml::Value::try_from(kind).map_err(|err| Error::Config {
+            path: "normalizer".into(),
+            reason: err.to_string(),
+        })?;
+        insert("normalizer", kind);
+    }
     let mut sampling = toml::Table::new();
     sampling.insert(
         "prompts_per_batch".into(),
@@ -264,7 +302,7 @@ fn summarise(
         })
         .collect();
     Ok(RunResult {
-        strategy: job.strategy.name(),
+        strategy: job.label.clone(),
         condition: job.condition.map_or("any", Condition::name).to_string(),
         seed: job.seed,
         policy_accuracy,

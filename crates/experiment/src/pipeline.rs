@@ -327,7 +327,12 @@ pub fn run_experiment(
         online: c.online.clone(),
     };
     let strategies = c.expanded_strategies()?;
-    let jobs = online::jobs(&strategies, c.seeds, &CONDITIONS);
+    let jobs = online::jobs(
+        &strategies,
+        c.seeds,
+        &CONDITIONS,
+        c.ablations.quantile_rescaling,
+    );
     let online_key = key_of(&[&"online", &offline_key, &c.online, &c.eval]);
     let fresh = options.fresh;
     let run_times: Mutex<BTreeMap<String, f64>> = Mutex::default();

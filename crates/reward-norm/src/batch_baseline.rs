@@ -30,16 +30,7 @@ impl BatchBaseline {
 
     /// Rewards in [0, 1] for one batch of per-pair losses ℓ_j (nats), in batch order.
     pub fn batch_rewards(&mut self, losses: &[f64]) -> Result<Vec<f64>> {
-        if losses.is_empty() {
-            return Err(Error::EmptyBatch {
-                what: "batch baseline",
-            });
-        }
-        for (index, &loss) in losses.iter().enumerate() {
-            ensure_finite(|| format!("loss of pair {index}"), loss)?;
-        }
-        let mean = losses.iter().sum::<f64>() / losses.len() as f64;
-        let advantages: Vec<f64> = losses.iter().map(|loss| mean - loss).collect();
+        let advantages = batch_advantages(losses)?;
         self.history.extend(&advantages);
         Ok(advantages
             .iter()
@@ -52,6 +43,33 @@ impl RewardNormalizer for BatchBaseline {
     fn rewards(&mut self, batch: &[RoutedLoss]) -> Result<Vec<Option<f64>>> {
         let losses: Vec<f64> = batch.iter().map(|pair| pair.loss).collect();
         Ok(self.batch_rewards(&losses)?.into_iter().map(Some).collect())
+    }
+}
+
+/// A_j = mean_batch(ℓ) − ℓ_j for one batch of per-pair losses (nats), after checking them.
+fn batch_advantages(losses: &[f64]) -> Result<Vec<f64>> {
+    if losses.is_empty() {
+        return Err(Error::EmptyBatch {
+            what: "batch baseline",
+        });
+    }
+    for (index, &loss) in losses.iter().enumerate() {
+        ensure_finite(|| format!("loss of pair {index}"), loss)?;
+    }
+    let mean = losses.iter().sum::<f64>() / losses.len() as f64;
+    Ok(losses.iter().map(|loss| mean - loss).collect())
+}
+
+/// The v5 batch baseline without its quantile rescaling: the reward of pair j is its raw
+/// advantage A_j = mean_batch(ℓ) − ℓ_j in nats (unbounded, centred on 0 per batch). An
+/// ablation of [`BatchBaseline`] (what the rescaling buys), not a reference normaliser.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchAdvantage;
+
+impl RewardNormalizer for BatchAdvantage {
+    fn rewards(&mut self, batch: &[RoutedLoss]) -> Result<Vec<Option<f64>>> {
+        let losses: Vec<f64> = batch.iter().map(|pair| pair.loss).collect();
+        Ok(batch_advantages(&losses)?.into_iter().map(Some).collect())
     }
 }
 
@@ -82,6 +100,16 @@ mod tests {
         }
         // All 20 advantages are 0: Q80 = Q20 = 0, r = 1[A > 0].
         assert_eq!(norm.batch_rewards(&[0.2, 0.4]).unwrap(), vec![1.0, 0.0]);
+    }
+
+    #[test]
+    fn the_unscaled_ablation_gives_raw_advantages() {
+        let routed = |loss| RoutedLoss { arm: 0, loss };
+        let rewards = BatchAdvantage
+            .rewards(&[routed(1.0), routed(2.0), routed(6.0)])
+            .unwrap();
+        assert_eq!(rewards, vec![Some(2.0), Some(1.0), Some(-3.0)]);
+        assert!(BatchAdvantage.rewards(&[routed(f64::NAN)]).is_err());
     }
 
     #[test]

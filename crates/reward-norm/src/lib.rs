@@ -26,7 +26,7 @@ mod quantile;
 mod welford;
 
 pub use crate::{
-    batch_baseline::BatchBaseline,
+    batch_baseline::{BatchAdvantage, BatchBaseline},
     ema_zscore::{EmaZScore, EmaZScoreParams},
     error::{Error, Result},
     laser::LaserReward,

@@ -2,8 +2,8 @@
 //! step's per-pair DPO losses into bandit rewards, with its state for checkpoints.
 
 use reward_norm::{
-    BatchBaseline, EmaZScore, EmaZScoreParams, LaserReward, QuantileClampParams, RewardNormalizer,
-    RoutedLoss,
+    BatchAdvantage, BatchBaseline, EmaZScore, EmaZScoreParams, LaserReward, QuantileClampParams,
+    RewardNormalizer, RoutedLoss,
 };
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,9 @@ pub enum NormalizerKind {
     EmaZscore,
     /// v5: batch baseline with 20/80 quantile rescaling ([`BatchBaseline`]).
     BatchBaseline,
+    /// v5 without the quantile rescaling: raw batch advantages, nats ([`BatchAdvantage`]; an
+    /// ablation).
+    BatchAdvantage,
     /// LASeR: the negated mean loss of a group (the batch, or a prompt's pairs), under the same
     /// quantile rescaling ([`LaserReward`]).
     Laser,
@@ -30,6 +33,8 @@ pub enum Normalizer {
     EmaZscore(EmaZScore),
     /// v5.
     BatchBaseline(BatchBaseline),
+    /// v5 without its rescaling.
+    BatchAdvantage(BatchAdvantage),
     /// LASeR's.
     Laser(LaserReward),
 }
@@ -44,6 +49,7 @@ impl Normalizer {
             NormalizerKind::BatchBaseline => {
                 Self::BatchBaseline(BatchBaseline::new(QuantileClampParams::default())?)
             }
+            NormalizerKind::BatchAdvantage => Self::BatchAdvantage(BatchAdvantage),
             NormalizerKind::Laser => Self::Laser(LaserReward::new(QuantileClampParams::default())?),
         })
     }
@@ -55,6 +61,7 @@ impl Normalizer {
         match self {
             Self::EmaZscore(normalizer) => Ok(normalizer.rewards(batch)?),
             Self::BatchBaseline(normalizer) => Ok(normalizer.rewards(batch)?),
+            Self::BatchAdvantage(normalizer) => Ok(normalizer.rewards(batch)?),
             Self::Laser(normalizer) => {
                 // Group means, in order of first appearance, all checked before any is
                 // absorbed (a trial copy takes them first).
