@@ -58,27 +58,41 @@ pub fn measure(all: &[RunResult], conditions: &[Condition]) -> Vec<Ablation> {
     let mut out = Vec::new();
     for &condition in conditions {
         let v5 = runs(all, "bayesian-v5", condition);
-        let online_only = runs(all, "online-only-v5", condition);
-        if let (Some(with), Some(without)) = (label_spread(&v5), label_spread(&online_only)) {
-            out.push(Ablation {
-                name: format!("prior on vs off ({})", condition.name()),
-                claim: "the offline prior cuts the variance of the arm reward estimates by 35%".into(),
-                measure: "across-seed standard deviation of routed-label accuracy per iteration, mean over iterations (bayesian-v5 vs online-only-v5)".into(),
-                with_value: Summary { mean: with, ci95: None, n: v5.len() },
-                without_value: Summary { mean: without, ci95: None, n: online_only.len() },
-                relative_change: relative(with, without),
-            });
-        }
-        let unscaled = runs(all, crate::online::NO_QUANTILE, condition);
-        if let (Some(with), Some(without)) = (label_spread(&v5), label_spread(&unscaled)) {
-            out.push(Ablation {
-                name: format!("quantile rescaling on vs off ({})", condition.name()),
-                claim: "the 20/80 quantile rescaling of v5's rewards makes routing 22% more stable".into(),
-                measure: "across-seed standard deviation of routed-label accuracy per iteration, mean over iterations (bayesian-v5 vs bayesian-v5-no-quantile)".into(),
-                with_value: Summary { mean: with, ci95: None, n: v5.len() },
-                without_value: Summary { mean: without, ci95: None, n: unscaled.len() },
-                relative_change: relative(with, without),
-            });
+        let spread_ablations = [
+            (
+                "prior on vs off",
+                "the offline prior cuts the variance of the arm reward estimates by 35%",
+                "online-only-v5",
+            ),
+            (
+                "quantile rescaling on vs off",
+                "the 20/80 quantile rescaling of v5's rewards makes routing 22% more stable",
+                crate::online::NO_QUANTILE,
+            ),
+        ];
+        for (name, claim, without_strategy) in spread_ablations {
+            let without_runs = runs(all, without_strategy, condition);
+            if let (Some(with), Some(without)) = (label_spread(&v5), label_spread(&without_runs)) {
+                out.push(Ablation {
+                    name: format!("{name} ({})", condition.name()),
+                    claim: claim.into(),
+                    measure: format!(
+                        "across-seed standard deviation of routed-label accuracy per iteration, \
+                         mean over iterations (bayesian-v5 vs {without_strategy})"
+                    ),
+                    with_value: Summary {
+                        mean: with,
+                        ci95: None,
+                        n: v5.len(),
+                    },
+                    without_value: Summary {
+                        mean: without,
+                        ci95: None,
+                        n: without_runs.len(),
+                    },
+                    relative_change: relative(with, without),
+                });
+            }
         }
         let v4 = runs(all, "bayesian-v4", condition);
         if !v5.is_empty() && !v4.is_empty() {

@@ -37,7 +37,7 @@ pub use crate::{
         PolicyConfig, RewardModelsConfig, RmBias, RmConfig, SftConfig, TokenizerConfig,
     },
     error::{Error, Result},
-    pipeline::{Event, Options, Outcome, cpu_model, run_dir, run_experiment},
+    pipeline::{Event, Options, Outcome, cpu_model, run_experiment},
     results::{
         Ablation, DomainScores, OfflineRouterTable, Results, RmAccuracy, RoutingRow, RunResult,
         Summary, Timings,

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use answer_check::synthetic::{self, Domain};
+use answer_check::synthetic;
 use burn::prelude::*;
 use offline_router::encoder::{EncoderConfig, Training};
 use offline_router::{
@@ -216,13 +216,4 @@ pub fn train_router(
 /// The export folder of a router trained by [`train_router`] in `dir`.
 pub fn export_dir(dir: &Path) -> PathBuf {
     dir.join("run").join("best")
-}
-
-/// The domains the shifted condition's router saw.
-pub fn seen_domains(condition: Condition, domains: &[Domain], without: Domain) -> Vec<Domain> {
-    domains
-        .iter()
-        .copied()
-        .filter(|d| condition == Condition::InDistribution || *d != without)
-        .collect()
 }

@@ -244,10 +244,8 @@ pub fn run_job(
         trainer.pool().names(),
         policy_accuracy,
     )?;
-    let staged = dir.join(format!(".{RESULT_FILE}.partial"));
-    let text = serde_json::to_string_pretty(&result).expect("results serialise");
-    std::fs::write(&staged, text + "\n").map_err(Error::io(&staged))?;
-    std::fs::rename(&staged, &result_file).map_err(Error::io(&result_file))?;
+    let text = serde_json::to_string_pretty(&result).expect("results serialise") + "\n";
+    crate::results::write_atomic(&result_file, text.as_bytes()).map_err(Error::io(&result_file))?;
     Ok(result)
 }
 

@@ -261,11 +261,9 @@ pub fn run_experiment(
             )
             .map_err(Error::io(&pool_file))?;
             let mut pool = rm_pool::RmPool::from_config_file(&pool_file)?;
-            let mut accuracy: Vec<RmAccuracy> = Vec::new();
-            for k in 0..pool.len() {
-                let items_pairs = &held_out;
-                accuracy.push(rm_accuracy_of(&mut pool, k, items_pairs, &domains)?);
-            }
+            let accuracy = (0..pool.len())
+                .map(|k| reward_models::rm_accuracy(&mut pool, k, &held_out, &domains))
+                .collect::<Result<Vec<RmAccuracy>>>()?;
             tracing::info!(?trained, "reward models");
             Ok(accuracy)
         })?;
@@ -395,8 +393,11 @@ pub fn run_experiment(
         .write_json(&dir.join("timings.json"))
         .map_err(Error::io(&dir))?;
     let config_file = dir.join("config.toml");
-    std::fs::write(&config_file, toml::to_string(c).expect("configs serialise"))
-        .map_err(Error::io(&config_file))?;
+    crate::results::write_atomic(
+        &config_file,
+        toml::to_string(c).expect("configs serialise").as_bytes(),
+    )
+    .map_err(Error::io(&config_file))?;
     report::write_report(&dir, &results, Some(&timings)).map_err(Error::io(&dir))?;
     Ok(Outcome {
         report: dir.join("report.md"),
@@ -433,32 +434,6 @@ fn collect<T>(
     Ok(out)
 }
 
-fn rm_accuracy_of(
-    pool: &mut rm_pool::RmPool,
-    k: usize,
-    pairs: &[TaskPair],
-    domains: &[Domain],
-) -> Result<RmAccuracy> {
-    struct Arm<'a> {
-        pool: &'a mut rm_pool::RmPool,
-        k: usize,
-        name: String,
-    }
-    impl rm_pool::RewardModel for Arm<'_> {
-        fn name(&self) -> &str {
-            &self.name
-        }
-        fn info(&self) -> rm_pool::RmInfo {
-            self.pool.info(self.k)
-        }
-        fn score(&mut self, items: &[rm_pool::ScoreItem]) -> rm_pool::Result<Vec<f32>> {
-            self.pool.score(self.k, items)
-        }
-    }
-    let name = pool.names()[k].clone();
-    reward_models::rm_accuracy(&mut Arm { pool, k, name }, pairs, domains)
-}
-
 /// The CPU's model name (Linux /proc/cpuinfo), for timings.
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -470,9 +445,4 @@ pub fn cpu_model() -> String {
                 .map(|m| m.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into())
-}
-
-/// The run folder `options` give for `config`.
-pub fn run_dir(config: &ExperimentConfig, options: &Options) -> PathBuf {
-    options.out.join(&config.name)
 }

@@ -94,6 +94,52 @@ pub fn response_tokens(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
     Ok(ids)
 }
 
+/// Training-example indices drawn epoch by epoch: each pass over `0..n` in a fresh seeded
+/// shuffle, so every example is seen once per epoch.
+pub(crate) struct Epochs {
+    n: usize,
+    order: Vec<usize>,
+    rng: ChaCha8Rng,
+}
+
+impl Epochs {
+    /// Epochs over `n` examples, shuffled from `seed`.
+    pub(crate) fn new(n: usize, seed: u64) -> Self {
+        Self {
+            n,
+            order: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    /// The next `size` indices (a batch may straddle two epochs).
+    ///
+    /// # Panics
+    /// When there are no examples (`n` = 0).
+    pub(crate) fn next_batch(&mut self, size: usize) -> Vec<usize> {
+        assert!(self.n > 0, "Epochs over no examples");
+        let mut batch = Vec::with_capacity(size);
+        while batch.len() < size {
+            if self.order.is_empty() {
+                self.order = (0..self.n).collect();
+                self.order.shuffle(&mut self.rng);
+            }
+            batch.extend(self.order.pop());
+        }
+        batch
+    }
+}
+
+/// Mean of the first and of the last 10% of `losses` (at least one value each).
+pub(crate) fn first_and_last_tenth(losses: &[f64]) -> (f64, f64) {
+    let tenth = (losses.len() / 10).max(1).min(losses.len());
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    (
+        mean(&losses[..tenth]),
+        mean(&losses[losses.len() - tenth..]),
+    )
+}
+
 /// What supervised fine-tuning reports.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SftReport {
@@ -127,19 +173,15 @@ pub fn supervised_fine_tune(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut optimizer = lm::Optimizer::new(lm::OptimizerConfig::default())?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5f7);
-    let mut order: Vec<usize> = Vec::new();
+    let mut epochs = Epochs::new(examples.len(), seed ^ 0x5f7);
     let mut model = model;
     let mut losses = Vec::with_capacity(sft.steps);
     for step in 0..sft.steps {
-        let mut batch = Vec::with_capacity(sft.batch_size);
-        while batch.len() < sft.batch_size {
-            if order.is_empty() {
-                order = (0..examples.len()).collect();
-                order.shuffle(&mut rng);
-            }
-            batch.push(examples[order.pop().expect("refilled above")].clone());
-        }
+        let batch: Vec<_> = epochs
+            .next_batch(sft.batch_size)
+            .into_iter()
+            .map(|i| examples[i].clone())
+            .collect();
         let logprobs = lm::sequence_logprobs(&model, &batch, pad, device)?;
         let loss = -logprobs.mean.mean();
         losses.push(loss.clone().into_scalar::<f64>());
@@ -147,11 +189,10 @@ pub fn supervised_fine_tune(
         model = optimizer.backward_step(model, loss, lr).0;
         progress(step + 1);
     }
-    let tenth = (losses.len() / 10).max(1);
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (loss_first, loss_last) = first_and_last_tenth(&losses);
     let report = SftReport {
-        loss_first: mean(&losses[..tenth.min(losses.len())]),
-        loss_last: mean(&losses[losses.len().saturating_sub(tenth)..]),
+        loss_first,
+        loss_last,
         steps: losses.len(),
     };
     Ok((model, report))

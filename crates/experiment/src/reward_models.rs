@@ -20,14 +20,14 @@ use lm::{
     CausalLm, ChatMessage, DecoderConfig, PaddingSide, SequenceClassifier, TokenBatch, Tokenizer,
 };
 use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use rm_pool::{RewardModel, ScoreItem};
+use rm_pool::{RmPool, ScoreItem};
 use serde::{Deserialize, Serialize};
 use synthetic_tasks::{Task, near_miss};
 
 use crate::config::{RewardModelsConfig, RmBias, RmConfig};
 use crate::error::{Error, Result};
+use crate::policy::{Epochs, first_and_last_tenth};
 use crate::results::RmAccuracy;
 
 /// The pool file written beside the RM folders.
@@ -143,21 +143,14 @@ pub fn train_reward_model(
     let pad = tokenizer.pad_id().unwrap_or(0);
     let mut model = SequenceClassifier::from_causal_lm(policy.clone(), 1, seed, device);
     let mut optimizer = lm::Optimizer::new(lm::OptimizerConfig::default())?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut order: Vec<usize> = Vec::new();
+    let mut epochs = Epochs::new(data.len(), seed);
     let mut losses = Vec::with_capacity(config.steps);
     for step in 0..config.steps {
-        let mut chosen = Vec::with_capacity(config.batch_size);
-        let mut rejected = Vec::with_capacity(config.batch_size);
-        while chosen.len() < config.batch_size {
-            if order.is_empty() {
-                order = (0..data.len()).collect();
-                order.shuffle(&mut rng);
-            }
-            let (c, r) = &data[order.pop().expect("refilled above")];
-            chosen.push(c.clone());
-            rejected.push(r.clone());
-        }
+        let (chosen, rejected): (Vec<Vec<u32>>, Vec<Vec<u32>>) = epochs
+            .next_batch(config.batch_size)
+            .into_iter()
+            .map(|i| data[i].clone())
+            .unzip();
         let n = chosen.len();
         let sequences: Vec<Vec<u32>> = chosen.into_iter().chain(rejected).collect();
         let batch = TokenBatch::new(&sequences, pad, PaddingSide::Right, device)?;
@@ -173,13 +166,12 @@ pub fn train_reward_model(
     let mut config_out = decoder.clone();
     config_out.num_labels = 1;
     lm::save_classifier_pretrained(dir, &model, &config_out, Some(tokenizer))?;
-    let tenth = (losses.len() / 10).max(1);
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (loss_first, loss_last) = first_and_last_tenth(&losses);
     Ok(RmTraining {
         name: rm.name.clone(),
         pairs: data.len(),
-        loss_first: mean(&losses[..tenth]),
-        loss_last: mean(&losses[losses.len() - tenth..]),
+        loss_first,
+        loss_last,
     })
 }
 
@@ -196,10 +188,11 @@ pub fn pool_toml(rms: &[RmConfig], max_tokens: usize) -> String {
     text
 }
 
-/// Each RM's pairwise accuracy on `pairs` (truth: the verifier), per domain and overall
-/// (mean over domains); a tie counts as wrong.
+/// Pairwise accuracy of the pool's RM `k` on `pairs` (truth: the verifier), per domain and
+/// overall (mean over domains); a tie counts as wrong.
 pub fn rm_accuracy(
-    rm: &mut dyn RewardModel,
+    pool: &mut RmPool,
+    k: usize,
     pairs: &[TaskPair],
     domains: &[Domain],
 ) -> Result<RmAccuracy> {
@@ -212,7 +205,7 @@ pub fn rm_accuracy(
             })
         })
         .collect();
-    let scores = rm.score(&items)?;
+    let scores = pool.score(k, &items)?;
     let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (pair, s) in pairs.iter().zip(scores.chunks(2)) {
         let entry = per.entry(pair.task.domain.name().to_string()).or_default();
@@ -228,7 +221,7 @@ pub fn rm_accuracy(
         .collect();
     let overall = per_domain.values().sum::<f64>() / per_domain.len().max(1) as f64;
     Ok(RmAccuracy {
-        rm: rm.name().to_string(),
+        rm: pool.names()[k].clone(),
         per_domain,
         overall,
         pairs: pairs.len(),
