@@ -11,9 +11,45 @@ use serde::{Deserialize, Serialize};
 use synthetic_tasks::SuiteParams;
 
 use crate::error::{Error, Result};
+use crate::given::GivenWorldConfig;
 
 /// The embedded default (configs/experiment/default.toml).
 pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/experiment/default.toml");
+
+/// An experiment config file of either kind: a world trained here (the embedded kind,
+/// [`ExperimentConfig`]) or a given one (a file with a `[world]` table,
+/// [`GivenWorldConfig`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Experiment {
+    /// Tasks, tokenizer, policy, RMs and routers all trained here.
+    Suite(Box<ExperimentConfig>),
+    /// Models and data a user already has.
+    Given(GivenWorldConfig),
+}
+
+impl Experiment {
+    /// Reads and checks a config file of either kind.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|err| Error::Config {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        })?;
+        Ok(if table.contains_key("world") {
+            Self::Given(GivenWorldConfig::from_toml(&text, path)?)
+        } else {
+            Self::Suite(Box::new(ExperimentConfig::from_toml(&text, path)?))
+        })
+    }
+
+    /// The run folder's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Suite(config) => &config.name,
+            Self::Given(config) => &config.name,
+        }
+    }
+}
 
 /// A whole experiment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -260,31 +296,13 @@ impl ExperimentConfig {
 
     /// The strategies to run, `single:*` expanded over the pool, in the config's order.
     pub fn expanded_strategies(&self) -> Result<Vec<StrategyConfig>> {
-        let mut out = Vec::new();
-        for name in &self.strategies {
-            if name == "single:*" {
-                for rm in &self.reward_models.rm {
-                    out.push(StrategyConfig::Single {
-                        rm: rm.name.clone(),
-                    });
-                }
-                continue;
-            }
-            let strategy: StrategyConfig = name.parse().map_err(|reason| Error::Config {
-                path: "strategies".into(),
-                reason,
-            })?;
-            if let StrategyConfig::Single { rm } = &strategy
-                && !self.reward_models.rm.iter().any(|r| &r.name == rm)
-            {
-                return Err(Error::Config {
-                    path: "strategies".into(),
-                    reason: format!("single:{rm} names no RM of [[reward_models.rm]]"),
-                });
-            }
-            out.push(strategy);
-        }
-        Ok(out)
+        let rms: Vec<String> = self
+            .reward_models
+            .rm
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        expand_strategies(&self.strategies, &rms)
     }
 
     fn check(&self) -> std::result::Result<(), String> {
@@ -370,6 +388,35 @@ impl ExperimentConfig {
         self.expanded_strategies().map_err(|e| e.to_string())?;
         Ok(())
     }
+}
+
+/// `names` as trainer strategies, in order, `single:*` expanded to one per RM of `rms`;
+/// a `single:` naming no RM of `rms` is an error.
+pub fn expand_strategies(names: &[String], rms: &[String]) -> Result<Vec<StrategyConfig>> {
+    let mut out = Vec::new();
+    for name in names {
+        if name == "single:*" {
+            out.extend(
+                rms.iter()
+                    .map(|rm| StrategyConfig::Single { rm: rm.clone() }),
+            );
+            continue;
+        }
+        let strategy: StrategyConfig = name.parse().map_err(|reason| Error::Config {
+            path: "strategies".into(),
+            reason,
+        })?;
+        if let StrategyConfig::Single { rm } = &strategy
+            && !rms.contains(rm)
+        {
+            return Err(Error::Config {
+                path: "strategies".into(),
+                reason: format!("single:{rm} names no RM of the pool ({})", rms.join(", ")),
+            });
+        }
+        out.push(strategy);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub mod ablations;
 mod cache;
 mod config;
 mod error;
+pub mod evaluation;
+mod given;
 pub mod offline;
 pub mod online;
 mod pipeline;
@@ -33,11 +35,13 @@ mod workers;
 pub use crate::{
     cache::{STAGE_FILE, STAGES_VERSION, Stage, StageCache, key_of},
     config::{
-        AblationsConfig, DEFAULT_CONFIG, EvalConfig, ExperimentConfig, OfflineConfig, OnlineConfig,
-        PolicyConfig, RewardModelsConfig, RmBias, RmConfig, SftConfig, TokenizerConfig,
+        AblationsConfig, DEFAULT_CONFIG, EvalConfig, Experiment, ExperimentConfig, OfflineConfig,
+        OnlineConfig, PolicyConfig, RewardModelsConfig, RmBias, RmConfig, SftConfig,
+        TokenizerConfig, expand_strategies,
     },
     error::{Error, Result},
-    pipeline::{Event, Options, Outcome, cpu_model, run_experiment},
+    given::{GivenWorldConfig, HeldOutConfig, WorldFiles, run_given_world},
+    pipeline::{Event, Options, Outcome, run_experiment},
     results::{
         Ablation, DomainScores, OfflineRouterTable, Results, RmAccuracy, RoutingRow, RunResult,
         Summary, Timings,

@@ -20,6 +20,7 @@ use synthetic_tasks::Task;
 
 use crate::config::OnlineConfig;
 use crate::error::{Error, Result};
+use crate::evaluation::Evaluation;
 use crate::offline::Condition;
 use crate::policy;
 use crate::results::{DomainScores, RunResult};
@@ -108,92 +109,106 @@ pub fn jobs(
     jobs
 }
 
-/// What every run shares: the files of the earlier stages.
+/// What every run shares: the trainer config they start from and how their final policies
+/// are scored.
 #[derive(Clone, Debug)]
 pub struct World {
-    /// The SFT policy folder.
-    pub policy: PathBuf,
-    /// The online prompts (JSONL).
-    pub prompts: PathBuf,
-    /// The pool file.
-    pub pool: PathBuf,
+    /// The trainer config every run shares, with absolute paths; each job sets `seed`,
+    /// `output`, `strategy`, `normalizer` and `data.router`.
+    pub trainer: toml::Table,
+    /// DPO updates per run.
+    pub iterations: usize,
     /// The offline router export per condition.
     pub routers: BTreeMap<Condition, PathBuf>,
-    /// Held-out evaluation tasks.
-    pub eval: Vec<Task>,
-    /// The online settings.
-    pub online: OnlineConfig,
+    /// How each final policy is scored.
+    pub evaluation: Evaluation,
 }
 
-/// The trainer config of `job` (TOML text; absolute paths).
-pub fn trainer_toml(world: &World, job: &Job) -> Result<String> {
-    let o = &world.online;
-    let mut table = toml::Table::new();
-    let mut insert = |key: &str, value: toml::Value| {
-        table.insert(key.into(), value);
-    };
-    insert("seed", toml::Value::Integer(job.seed as i64));
-    insert("iterations", toml::Value::Integer(o.iterations as i64));
-    insert("output", "run".into());
-    insert("device", "cpu".into());
+/// The trainer config the suite's runs share (TOML table; absolute paths): the SFT policy,
+/// the online prompts, the learned pool, `[online]`'s sampling, pairs and DPO settings, and
+/// the suite's verifier as the oracle.
+pub fn suite_trainer_template(
+    online: &OnlineConfig,
+    policy: &Path,
+    prompts: &Path,
+    pool: &Path,
+) -> toml::Table {
+    let o = online;
     let path = |p: &Path| toml::Value::String(p.display().to_string());
-    let mut policy = toml::Table::new();
-    policy.insert("path".into(), path(&world.policy));
-    insert("policy", policy.into());
+    let int = |n: usize| toml::Value::Integer(n as i64);
+    let mut table = toml::Table::new();
+    table.insert("iterations".into(), int(o.iterations));
+    table.insert("device".into(), "cpu".into());
+    let mut policy_table = toml::Table::new();
+    policy_table.insert("path".into(), path(policy));
+    table.insert("policy".into(), policy_table.into());
     let mut data = toml::Table::new();
-    data.insert("prompts".into(), path(&world.prompts));
-    data.insert("pool".into(), path(&world.pool));
-    if let Some(condition) = job.condition {
-        data.insert("router".into(), path(&world.routers[&condition]));
-    }
-    data.insert("context_batch_size".into(), toml::Value::Integer(64));
-    insert("data", data.into());
-    let strategy = toml::Value::try_from(&job.strategy).map_err(|err| Error::Config {
-        path: "strategy".into(),
-        reason: err.to_string(),
-    })?;
-    insert("strategy", strategy);
-    if let Some(kind) = job.normalizer {
-        let kind = toml::Value::try_from(kind).map_err(|err| Error::Config {
-            path: "normalizer".into(),
-            reason: err.to_string(),
-        })?;
-        insert("normalizer", kind);
-    }
+    data.insert("prompts".into(), path(prompts));
+    data.insert("pool".into(), path(pool));
+    data.insert("context_batch_size".into(), int(64));
+    table.insert("data".into(), data.into());
     let mut sampling = toml::Table::new();
-    sampling.insert(
-        "prompts_per_batch".into(),
-        toml::Value::Integer(o.prompts_per_batch as i64),
-    );
-    sampling.insert(
-        "samples_per_prompt".into(),
-        toml::Value::Integer(o.samples_per_prompt as i64),
-    );
+    sampling.insert("prompts_per_batch".into(), int(o.prompts_per_batch));
+    sampling.insert("samples_per_prompt".into(), int(o.samples_per_prompt));
     sampling.insert(
         "temperature".into(),
         toml::Value::Float(f64::from(o.temperature)),
     );
-    sampling.insert(
-        "max_new_tokens".into(),
-        toml::Value::Integer(o.max_new_tokens as i64),
-    );
-    insert("sampling", sampling.into());
+    sampling.insert("max_new_tokens".into(), int(o.max_new_tokens));
+    table.insert("sampling".into(), sampling.into());
     let mut pairs = toml::Table::new();
-    pairs.insert(
-        "pairs_per_prompt".into(),
-        toml::Value::Integer(o.pairs_per_prompt as i64),
-    );
+    pairs.insert("pairs_per_prompt".into(), int(o.pairs_per_prompt));
     pairs.insert("tie_eps".into(), toml::Value::Float(f64::from(o.tie_eps)));
-    insert("pairs", pairs.into());
+    table.insert("pairs".into(), pairs.into());
     let mut dpo = toml::Table::new();
     dpo.insert("beta".into(), toml::Value::Float(o.beta));
     dpo.insert("lr".into(), toml::Value::Float(o.lr));
-    insert("dpo", dpo.into());
+    table.insert("dpo".into(), dpo.into());
     let mut oracle = toml::Table::new();
     oracle.insert("name".into(), "verifier".into());
     oracle.insert("kind".into(), "verifier".into());
     oracle.insert("task".into(), "synthetic".into());
-    insert("oracle", oracle.into());
+    table.insert("oracle".into(), oracle.into());
+    table
+}
+
+/// The trainer config of `job` (TOML text; absolute paths): the world's template with the
+/// job's seed, strategy, normaliser and router, writing into `run/` beside the file.
+pub fn trainer_toml(world: &World, job: &Job) -> Result<String> {
+    let mut table = world.trainer.clone();
+    let value = |what: &str, v: std::result::Result<toml::Value, toml::ser::Error>| {
+        v.map_err(|err| Error::Config {
+            path: what.into(),
+            reason: err.to_string(),
+        })
+    };
+    table.insert("seed".into(), toml::Value::Integer(job.seed as i64));
+    table.insert("output".into(), "run".into());
+    table.insert(
+        "strategy".into(),
+        value("strategy", toml::Value::try_from(&job.strategy))?,
+    );
+    match job.normalizer {
+        Some(kind) => {
+            table.insert(
+                "normalizer".into(),
+                value("normalizer", toml::Value::try_from(kind))?,
+            );
+        }
+        None => {
+            table.remove("normalizer");
+        }
+    }
+    if let Some(toml::Value::Table(data)) = table.get_mut("data") {
+        data.remove("router");
+        if let Some(condition) = job.condition {
+            let router = world.routers.get(&condition).ok_or_else(|| Error::Config {
+                path: "routers".into(),
+                reason: format!("no offline router for condition `{}`", condition.name()),
+            })?;
+            data.insert("router".into(), router.display().to_string().into());
+        }
+    }
     let header = format!(
         "# Online DPO run `{}` of `cargo xtask experiment` (rerun: cargo xtask train --config <this file>).\n",
         job.folder()
@@ -228,19 +243,11 @@ pub fn run_job(
     let (config, table) = TrainerConfig::from_toml(&text, &config_file, &Default::default())?;
     let mut trainer = Trainer::from_config(config, table, false)?;
     let summary = trainer.run(&mut |report| iteration(report.iteration + 1))?;
-    let (_, model) = lm::load_causal_lm(&summary.policy, device, lm::WeightDType::F32)?;
-    let tokenizer = lm::Tokenizer::from_hf_dir(&summary.policy)?;
-    let policy_accuracy = policy::evaluate(
-        &model,
-        &tokenizer,
-        &world.eval,
-        world.online.max_new_tokens,
-        device,
-    )?;
+    let policy_accuracy = world.evaluation.score(&summary.policy, device)?;
     let result = summarise(
         job,
         &summary.dir,
-        world.online.iterations,
+        world.iterations,
         trainer.pool().names(),
         policy_accuracy,
     )?;

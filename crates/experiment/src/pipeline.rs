@@ -3,7 +3,7 @@
 //! it reads (`cache.rs`); the online runs go on `jobs` threads.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -16,7 +16,8 @@ use synthetic_tasks::{Split, Task};
 use crate::cache::{StageCache, key_of};
 use crate::config::ExperimentConfig;
 use crate::error::{Error, Result};
-use crate::offline::{self, CONDITIONS};
+use crate::evaluation::Evaluation;
+use crate::offline::{self, CONDITIONS, Condition};
 use crate::online::{self, World};
 use crate::policy::{self, Sampling, SftReport};
 use crate::results::{Ablation, OfflineRouterTable, Results, RmAccuracy, RunResult, Timings};
@@ -84,16 +85,35 @@ fn tasks(config: &ExperimentConfig, split: Split, n: usize) -> Result<Vec<Task>>
     )?)
 }
 
-struct Stages<'a> {
-    cache: StageCache,
-    device: Device,
+/// The stages of one run folder: their cache, timings and observer.
+pub(crate) struct Stages<'a> {
+    /// The run folder.
+    pub(crate) dir: PathBuf,
+    pub(crate) cache: StageCache,
+    pub(crate) device: Device,
     observe: &'a (dyn Fn(&Event) + Sync),
-    timings: Vec<(String, f64)>,
+    pub(crate) timings: Vec<(String, f64)>,
 }
 
-impl Stages<'_> {
+impl<'a> Stages<'a> {
+    /// The stages of run folder `dir` (cached under `dir/stages`), on `device`.
+    pub(crate) fn new(
+        dir: &Path,
+        fresh: bool,
+        device: Device,
+        observe: &'a (dyn Fn(&Event) + Sync),
+    ) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            cache: StageCache::new(&dir.join("stages"), fresh),
+            device,
+            observe,
+            timings: Vec::new(),
+        }
+    }
+
     /// Runs `body` as stage `name`, timing it and telling the observer.
-    fn timed<T>(
+    pub(crate) fn timed<T>(
         &mut self,
         name: &str,
         total: u64,
@@ -128,12 +148,7 @@ pub fn run_experiment(
     let started = Instant::now();
     let dir = options.out.join(&config.name);
     let device = DeviceSpec::from_str("cpu")?.device()?;
-    let mut stages = Stages {
-        cache: StageCache::new(&dir.join("stages"), options.fresh),
-        device: device.clone(),
-        observe,
-        timings: Vec::new(),
-    };
+    let mut stages = Stages::new(&dir, options.fresh, device.clone(), observe);
     let c = config;
     let jobs_wanted = options.jobs;
     let domains = c.suite.domains.clone();
@@ -307,22 +322,28 @@ pub fn run_experiment(
     std::fs::create_dir_all(&online_root).map_err(Error::io(&online_root))?;
     let prompts_file = online_root.join("prompts.jsonl");
     online::write_prompts(&prompts_file, &online_tasks)?;
+    let absolute = |p: &Path| std::path::absolute(p).map_err(Error::io(p));
     let world = World {
-        policy: std::path::absolute(&policy_dir).map_err(Error::io(&policy_dir))?,
-        prompts: std::path::absolute(&prompts_file).map_err(Error::io(&prompts_file))?,
-        pool: std::path::absolute(&pool_file).map_err(Error::io(&pool_file))?,
+        trainer: online::suite_trainer_template(
+            &c.online,
+            &absolute(&policy_dir)?,
+            &absolute(&prompts_file)?,
+            &absolute(&pool_file)?,
+        ),
+        iterations: c.online.iterations,
         routers: CONDITIONS
             .iter()
             .map(|&cond| {
-                let export = offline::export_dir(&offline_dir.join(cond.name()));
                 Ok((
                     cond,
-                    std::path::absolute(&export).map_err(Error::io(&export))?,
+                    absolute(&offline::export_dir(&offline_dir.join(cond.name())))?,
                 ))
             })
             .collect::<Result<_>>()?,
-        eval: eval_tasks.clone(),
-        online: c.online.clone(),
+        evaluation: Evaluation::Suite {
+            tasks: eval_tasks,
+            max_new_tokens: c.online.max_new_tokens,
+        },
     };
     let strategies = c.expanded_strategies()?;
     let jobs = online::jobs(
@@ -332,40 +353,8 @@ pub fn run_experiment(
         c.ablations.quantile_rescaling,
     );
     let online_key = key_of(&[&"online", &offline_key, &c.online, &c.eval]);
-    let fresh = options.fresh;
-    let run_times: Mutex<BTreeMap<String, f64>> = Mutex::default();
-    let runs: Vec<RunResult> = stages.timed(
-        "online",
-        (jobs.len() * c.online.iterations) as u64,
-        |_, advance| {
-            let outcomes = workers::run(options.jobs, jobs.len(), |i, device| {
-                let job = &jobs[i];
-                let start = Instant::now();
-                let run_dir = online_root.join(format!("{}-{online_key}", job.folder()));
-                let result =
-                    online::run_job(&world, job, &run_dir, fresh, device, &mut |_| advance());
-                run_times
-                    .lock()
-                    .expect("no panics while held")
-                    .insert(job.folder(), start.elapsed().as_secs_f64());
-                result
-            });
-            let runs = collect("online", outcomes, |i| format!("run {}", jobs[i].folder()))?;
-            Ok((runs, false))
-        },
-    )?;
-
-    // Results: runs that read no router stand for both conditions.
-    let mut reported: Vec<RunResult> = Vec::new();
-    for condition in CONDITIONS {
-        for (job, run) in jobs.iter().zip(&runs) {
-            if job.condition.is_none() || job.condition == Some(condition) {
-                let mut run = run.clone();
-                run.condition = condition.name().to_string();
-                reported.push(run);
-            }
-        }
-    }
+    let (runs, run_times) = online_stage(&mut stages, &world, &jobs, &online_key, options, None)?;
+    let reported = reported_runs(&jobs, &runs, &CONDITIONS);
     let ablations: Vec<Ablation> = ablations::measure(&reported, &CONDITIONS);
     let results = Results {
         name: c.name.clone(),
@@ -382,10 +371,90 @@ pub fn run_experiment(
     };
     let timings = Timings {
         stages: stages.timings.clone(),
-        runs: run_times.into_inner().expect("no panics while held"),
+        runs: run_times,
         total_s: started.elapsed().as_secs_f64(),
-        cpu: cpu_model(),
+        cpu: lm::host::cpu_model(),
     };
+    write_outcome(
+        dir,
+        results,
+        timings,
+        &toml::to_string(c).expect("configs serialise"),
+    )
+}
+
+/// Runs every job through the trainer (in `<run folder>/online/<job>-<key>/`, reusing
+/// finished ones unless `options.fresh`) on `options.jobs` CPU workers, or one at a time
+/// with the final policies scored on `device` when one is given (a GPU); returns the
+/// results in job order and each run's wall time (s) by folder.
+pub(crate) fn online_stage(
+    stages: &mut Stages,
+    world: &World,
+    jobs: &[online::Job],
+    key: &str,
+    options: &Options,
+    device: Option<&Device>,
+) -> Result<(Vec<RunResult>, BTreeMap<String, f64>)> {
+    let root = stages.dir.join("online");
+    let workers = if device.is_some() { 1 } else { options.jobs };
+    let run_times: Mutex<BTreeMap<String, f64>> = Mutex::default();
+    let runs: Vec<RunResult> = stages.timed(
+        "online",
+        (jobs.len() * world.iterations) as u64,
+        |_, advance| {
+            let outcomes = workers::run(workers, jobs.len(), |i, worker_device| {
+                let job = &jobs[i];
+                let start = Instant::now();
+                let run_dir = root.join(format!("{}-{key}", job.folder()));
+                let result = online::run_job(
+                    world,
+                    job,
+                    &run_dir,
+                    options.fresh,
+                    device.unwrap_or(worker_device),
+                    &mut |_| advance(),
+                );
+                run_times
+                    .lock()
+                    .expect("no panics while held")
+                    .insert(job.folder(), start.elapsed().as_secs_f64());
+                result
+            });
+            let runs = collect("online", outcomes, |i| format!("run {}", jobs[i].folder()))?;
+            Ok((runs, false))
+        },
+    )?;
+    Ok((runs, run_times.into_inner().expect("no panics while held")))
+}
+
+/// The runs as reported, per condition in order: a run that read no router stands for
+/// every condition.
+pub(crate) fn reported_runs(
+    jobs: &[online::Job],
+    runs: &[RunResult],
+    conditions: &[Condition],
+) -> Vec<RunResult> {
+    let mut reported: Vec<RunResult> = Vec::new();
+    for &condition in conditions {
+        for (job, run) in jobs.iter().zip(runs) {
+            if job.condition.is_none() || job.condition == Some(condition) {
+                let mut run = run.clone();
+                run.condition = condition.name().to_string();
+                reported.push(run);
+            }
+        }
+    }
+    reported
+}
+
+/// Writes results.json, timings.json, the effective config (`config_text`) and the
+/// report into `dir`.
+pub(crate) fn write_outcome(
+    dir: PathBuf,
+    results: Results,
+    timings: Timings,
+    config_text: &str,
+) -> Result<Outcome> {
     results
         .write_json(&dir.join("results.json"))
         .map_err(Error::io(&dir))?;
@@ -393,11 +462,8 @@ pub fn run_experiment(
         .write_json(&dir.join("timings.json"))
         .map_err(Error::io(&dir))?;
     let config_file = dir.join("config.toml");
-    crate::results::write_atomic(
-        &config_file,
-        toml::to_string(c).expect("configs serialise").as_bytes(),
-    )
-    .map_err(Error::io(&config_file))?;
+    crate::results::write_atomic(&config_file, config_text.as_bytes())
+        .map_err(Error::io(&config_file))?;
     report::write_report(&dir, &results, Some(&timings)).map_err(Error::io(&dir))?;
     Ok(Outcome {
         report: dir.join("report.md"),
@@ -432,17 +498,4 @@ fn collect<T>(
         }
     }
     Ok(out)
-}
-
-/// The CPU's model name (Linux /proc/cpuinfo), for timings.
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }

@@ -265,7 +265,7 @@ pub fn greedy_responses(
     generate_texts(model, tokenizer, &requests, device)
 }
 
-fn generate_texts(
+pub(crate) fn generate_texts(
     model: &CausalLm,
     tokenizer: &Tokenizer,
     requests: &[GenerationRequest],

@@ -1,12 +1,16 @@
 //! The experiment end to end at `--smoke` size (one binary): every stage runs, the report
 //! and its plots exist and parse, every strategy appears with the RM calls its definition
 //! implies, a rerun reuses every stage, and the results do not depend on running the
-//! online runs in parallel or one by one.
+//! online runs in parallel or one by one. A given world built from the smoke run's files
+//! (its policy, pool, prompts and routers) reproduces the smoke run's results.
 
 use std::path::Path;
 use std::sync::Mutex;
 
-use experiment::{Event, ExperimentConfig, Options, Results, run_experiment};
+use experiment::{
+    Event, ExperimentConfig, GivenWorldConfig, Options, Results, run_experiment, run_given_world,
+};
+use synthetic_tasks::Split;
 
 /// Runs the smoke experiment into `out` with `jobs` workers; returns the results and the
 /// stages that reported themselves cached.
@@ -116,5 +120,94 @@ fn smoke_runs_every_stage_and_strategy_deterministically() {
     assert!(
         text(sequential.path()) == text(parallel.path()),
         "results.json differs between --jobs 1 and --jobs 2"
+    );
+
+    given_world_reproduces_the_suite_runs(&config, parallel.path(), &results);
+}
+
+/// Builds a given world from the smoke run in `root` (a run's train.toml as the template,
+/// the smoke's routers, its evaluation tasks as a prompts file with references) and checks
+/// that its runs equal the smoke run's, and that a missing file is named before any run.
+fn given_world_reproduces_the_suite_runs(config: &ExperimentConfig, root: &Path, suite: &Results) {
+    let online = root.join(&config.name).join("online");
+    let run_dir = std::fs::read_dir(&online)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.starts_with("bayesian-v5-in-distribution-s0-")
+        })
+        .expect("the smoke's bayesian-v5 run");
+    let template = std::fs::read_to_string(run_dir.join("train.toml")).unwrap();
+    let router_of = |text: &str| -> String {
+        let table: toml::Table = toml::from_str(text).unwrap();
+        table["data"]["router"].as_str().unwrap().to_string()
+    };
+    let in_distribution = router_of(&template);
+    let shifted = in_distribution.replace("in-distribution", "shifted");
+    assert!(Path::new(&shifted).exists(), "{shifted}");
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("train.toml"), &template).unwrap();
+    let eval = synthetic_tasks::sample(
+        &config.suite,
+        Split::Eval,
+        config.eval.prompts_per_domain,
+        config.seed,
+    )
+    .unwrap();
+    experiment::online::write_prompts(&work.path().join("eval.jsonl"), &eval).unwrap();
+    let text = format!(
+        r#"
+name = "given"
+seeds = 1
+strategies = ["bayesian-v5", "random", "single:*"]
+[world]
+trainer = "train.toml"
+routers = {{ in-distribution = "{in_distribution}", shifted = "{shifted}" }}
+[eval]
+prompts = "eval.jsonl"
+task = "synthetic"
+max_new_tokens = {}
+"#,
+        config.online.max_new_tokens
+    );
+    let file = work.path().join("given.toml");
+    std::fs::write(&file, &text).unwrap();
+    let given = GivenWorldConfig::read(&file).unwrap();
+    let options = Options {
+        out: work.path().join("out"),
+        fresh: false,
+        jobs: 2,
+    };
+    let outcome = run_given_world(&given, &options, &|_| {}).unwrap();
+    let results = outcome.results;
+    assert_eq!(results.sft_accuracy, suite.sft_accuracy);
+    assert!(results.rm_accuracy.is_empty() && results.offline_router.is_empty());
+    assert_eq!(results.rm_names, suite.rm_names);
+    let expected = 2 * (2 + 1 + config.reward_models.rm.len());
+    assert_eq!(results.runs.len(), expected, "{:?}", results.runs);
+    for run in &results.runs {
+        let twin = suite
+            .runs
+            .iter()
+            .find(|r| {
+                r.strategy == run.strategy && r.condition == run.condition && r.seed == run.seed
+            })
+            .unwrap_or_else(|| panic!("no smoke run {} / {}", run.strategy, run.condition));
+        assert_eq!(run, twin, "{} / {}", run.strategy, run.condition);
+    }
+    let report = std::fs::read_to_string(outcome.report).unwrap();
+    assert!(report.contains("Not measured here"), "{report}");
+
+    // A missing router is named before anything runs.
+    let missing = text.replace(&shifted, "/nowhere/best");
+    std::fs::write(&file, missing).unwrap();
+    let given = GivenWorldConfig::read(&file).unwrap();
+    let err = run_given_world(&given, &options, &|_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("world.routers.shifted") && err.contains("/nowhere/best"),
+        "{err}"
     );
 }

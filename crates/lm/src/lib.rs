@@ -22,6 +22,7 @@ mod config;
 mod device;
 mod error;
 mod generate;
+pub mod host;
 mod load;
 mod logprobs;
 mod models;

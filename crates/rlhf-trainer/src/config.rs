@@ -449,6 +449,33 @@ impl TrainerConfig {
         self.resolve(&self.output)
     }
 
+    /// `table` (this config's TOML, as [`TrainerConfig::read`] returns it) with every file
+    /// path made absolute against the config's folder (the policy, the prompts, the pool,
+    /// the router, the oracle's model and `output`): the same run from a file written
+    /// anywhere.
+    pub fn with_absolute_paths(&self, mut table: toml::Table) -> Result<toml::Table> {
+        let absolute = |path: &Path| -> Result<toml::Value> {
+            let resolved = self.resolve(path);
+            let absolute = std::path::absolute(&resolved).map_err(Error::io(&resolved))?;
+            Ok(toml::Value::String(absolute.display().to_string()))
+        };
+        table.insert("output".into(), absolute(&self.output)?);
+        if let Some(toml::Value::Table(policy)) = table.get_mut("policy") {
+            policy.insert("path".into(), absolute(&self.policy.path)?);
+        }
+        if let Some(toml::Value::Table(data)) = table.get_mut("data") {
+            data.insert("prompts".into(), absolute(&self.data.prompts)?);
+            data.insert("pool".into(), absolute(&self.data.pool)?);
+            if let Some(router) = &self.data.router {
+                data.insert("router".into(), absolute(router)?);
+            }
+        }
+        if let Some(toml::Value::Table(oracle)) = table.get_mut("oracle") {
+            rm_pool::absolute_spec_paths(oracle, &self.base).map_err(Error::io(&self.base))?;
+        }
+        Ok(table)
+    }
+
     /// The normaliser this run uses.
     pub fn normalizer_kind(&self) -> NormalizerKind {
         self.normalizer
@@ -605,6 +632,33 @@ kind = "random"
         };
         let (_, longer) = TrainerConfig::from_toml(MINIMAL, origin, &only_longer).unwrap();
         assert_eq!(first_difference(&table, &longer), None);
+    }
+
+    #[test]
+    fn absolute_paths_resolve_from_the_config_folder_and_reparse() {
+        let text = format!(
+            "{MINIMAL}\n[oracle]\nname = \"judge\"\nkind = \"embedding\"\npath = \"enc\"\n"
+        );
+        let origin = Path::new("/srv/cfg/train.toml");
+        let (config, table) =
+            TrainerConfig::from_toml(&text, origin, &Overrides::default()).unwrap();
+        let table = config.with_absolute_paths(table).unwrap();
+        assert_eq!(table["policy"]["path"].as_str(), Some("/srv/cfg/policy"));
+        assert_eq!(table["data"]["prompts"].as_str(), Some("/srv/cfg/p.jsonl"));
+        assert_eq!(table["data"]["pool"].as_str(), Some("/srv/cfg/pool.toml"));
+        assert_eq!(table["oracle"]["path"].as_str(), Some("/srv/cfg/enc"));
+        assert_eq!(table["output"].as_str(), Some("/srv/cfg/run"));
+        let moved = toml::to_string(&table).unwrap();
+        let (again, _) = TrainerConfig::from_toml(
+            &moved,
+            Path::new("/tmp/x/train.toml"),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            again.resolve(&again.data.pool),
+            Path::new("/srv/cfg/pool.toml")
+        );
     }
 
     /// Every shipped trainer config parses and checks.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use lm::ChatMessage;
+use lm::{ChatMessage, Tokenizer};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +24,30 @@ pub struct Prompt {
     /// A reference answer, for RMs that compare with one and for the oracle's verifier
     /// (e.g. GSM8K's `… #### 18`).
     pub reference: Option<String>,
+}
+
+impl Prompt {
+    /// Its tokens as the policy reads it: the chat template with the generation prompt
+    /// when `tokenizer` has one, else the turns' texts separated by blank lines.
+    pub fn tokens(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>> {
+        let text = match tokenizer.chat_template() {
+            Some(_) => tokenizer.apply_chat_template(&self.messages, true)?,
+            None => self
+                .messages
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        };
+        let tokens = tokenizer.encode(&text, false)?;
+        if tokens.is_empty() {
+            return Err(Error::Mismatch(format!(
+                "prompt {} encodes to no tokens",
+                self.id
+            )));
+        }
+        Ok(tokens)
+    }
 }
 
 /// Reads a prompts file: one JSON object per line with `prompt` (a string) or `messages`

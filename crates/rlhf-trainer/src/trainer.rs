@@ -136,7 +136,7 @@ impl Trainer {
         let prompts = read_prompts(&config.resolve(&config.data.prompts))?;
         let prompt_tokens = prompts
             .iter()
-            .map(|p| prompt_tokens(&tokenizer, p))
+            .map(|p| p.tokens(&tokenizer))
             .collect::<Result<Vec<_>>>()?;
         let oracle = match &config.oracle {
             Some(spec) => Some(RmPool::new(vec![spec.build(&config.base)?])?),
@@ -988,28 +988,6 @@ impl Trainer {
             policy: policy_dir,
         })
     }
-}
-
-/// The tokens of a prompt as the policy reads it: its chat template with the generation
-/// prompt when it has one, else the turns' texts separated by blank lines.
-fn prompt_tokens(tokenizer: &Tokenizer, prompt: &Prompt) -> Result<Vec<u32>> {
-    let text = match tokenizer.chat_template() {
-        Some(_) => tokenizer.apply_chat_template(&prompt.messages, true)?,
-        None => prompt
-            .messages
-            .iter()
-            .map(|m| m.content.as_str())
-            .collect::<Vec<_>>()
-            .join("\n\n"),
-    };
-    let tokens = tokenizer.encode(&text, false)?;
-    if tokens.is_empty() {
-        return Err(Error::Mismatch(format!(
-            "prompt {} encodes to no tokens",
-            prompt.id
-        )));
-    }
-    Ok(tokens)
 }
 
 /// Checks the run folder before a run: a new run needs a folder without checkpoints, a

@@ -197,6 +197,18 @@ impl RmSpec {
     }
 }
 
+/// Makes the file paths of one `[[rm]]` table (`path`, `model`) absolute against `base`
+/// (the folder its file is in), so that the table can be written into a file anywhere.
+pub fn absolute_spec_paths(spec: &mut toml::Table, base: &Path) -> std::io::Result<()> {
+    for key in ["path", "model"] {
+        if let Some(toml::Value::String(path)) = spec.get_mut(key) {
+            let absolute = std::path::absolute(base.join(&*path))?;
+            *path = absolute.display().to_string();
+        }
+    }
+    Ok(())
+}
+
 impl PoolConfig {
     /// Reads a pool file.
     pub fn read(path: &Path) -> Result<Self> {
@@ -229,5 +241,32 @@ impl RmPool {
             .map(|spec| spec.build(base))
             .collect::<Result<Vec<_>>>()?;
         RmPool::new(rms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_paths_become_absolute_and_other_keys_stay() {
+        let mut spec: toml::Table = toml::from_str(
+            r#"
+            name = "judge"
+            kind = "llm-judge"
+            model = "../models/judge.gguf"
+            template = "{{ prompt }}"
+            "#,
+        )
+        .unwrap();
+        absolute_spec_paths(&mut spec, Path::new("/srv/configs")).unwrap();
+        assert_eq!(
+            spec["model"].as_str(),
+            Some("/srv/configs/../models/judge.gguf")
+        );
+        assert_eq!(spec["template"].as_str(), Some("{{ prompt }}"));
+        let mut absolute: toml::Table = toml::from_str(r#"path = "/abs/rm""#).unwrap();
+        absolute_spec_paths(&mut absolute, Path::new("/elsewhere")).unwrap();
+        assert_eq!(absolute["path"].as_str(), Some("/abs/rm"));
     }
 }

@@ -25,7 +25,7 @@ mod reward_model;
 mod truncate;
 
 pub use crate::{
-    config::{PoolConfig, RmSpec},
+    config::{PoolConfig, RmSpec, absolute_spec_paths},
     error::{Error, Result},
     item::ScoreItem,
     pairs::{PreferencePair, read_pairs},

@@ -3,13 +3,15 @@
 //! `offline-router build-data --task gsm8k --prompts N --seed S` samples (same seed, same
 //! shuffle), then `--train` online training prompts (written as a trainer prompts file, the
 //! gold solution as `reference`, category `gsm8k`), then `--eval` held-out problems (written in
-//! GSM8K's own JSONL, for `eval run --task gsm8k --data FILE`).
+//! GSM8K's own JSONL, for `eval run --task gsm8k --data FILE`, and as a prompts file with
+//! references, for the `[eval]` of a given-world experiment).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use eval_harness::data::{read_gsm8k, seeded_split};
+use eval_harness::gsm8k::Gsm8kDoc;
 use lm::ChatMessage;
 use rlhf_trainer::{Prompt, write_prompts};
 use serde_json::json;
@@ -33,7 +35,7 @@ pub struct Gsm8kSplitArgs {
     /// The shuffle's seed (`build-data --seed`).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Folder for `train-prompts.jsonl` and `eval.jsonl`.
+    /// Folder for `train-prompts.jsonl`, `eval.jsonl` and `eval-prompts.jsonl`.
     #[arg(long, default_value = "runs/data/gsm8k")]
     out: PathBuf,
 }
@@ -57,18 +59,21 @@ pub fn run(args: &Gsm8kSplitArgs) -> Result<()> {
     );
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let prompts: Vec<Prompt> = parts[1]
-        .iter()
-        .enumerate()
-        .map(|(id, doc)| Prompt {
-            id,
-            messages: vec![ChatMessage::user(doc.question.clone())],
-            category: Some("gsm8k".into()),
-            reference: Some(doc.answer.clone()),
-        })
-        .collect();
+    let as_prompts = |docs: &[Gsm8kDoc]| -> Vec<Prompt> {
+        docs.iter()
+            .enumerate()
+            .map(|(id, doc)| Prompt {
+                id,
+                messages: vec![ChatMessage::user(doc.question.clone())],
+                category: Some("gsm8k".into()),
+                reference: Some(doc.answer.clone()),
+            })
+            .collect()
+    };
     let train_path = args.out.join("train-prompts.jsonl");
-    write_prompts(&train_path, &prompts)?;
+    write_prompts(&train_path, &as_prompts(&parts[1]))?;
+    let eval_prompts_path = args.out.join("eval-prompts.jsonl");
+    write_prompts(&eval_prompts_path, &as_prompts(&parts[2]))?;
     let eval_path = args.out.join("eval.jsonl");
     let lines: Vec<String> = parts[2]
         .iter()
@@ -84,6 +89,7 @@ pub fn run(args: &Gsm8kSplitArgs) -> Result<()> {
             "eval": parts[2].len(),
             "train_prompts": train_path,
             "eval_problems": eval_path,
+            "eval_prompts": eval_prompts_path,
         })
     );
     Ok(())

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
-use experiment::{Event, ExperimentConfig, Options, report, run_experiment};
+use experiment::{
+    Event, Experiment, ExperimentConfig, Options, report, run_experiment, run_given_world,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::logging;
@@ -16,7 +18,9 @@ use crate::logging;
 /// Arguments of `experiment`.
 #[derive(Debug, Args)]
 pub struct ExperimentArgs {
-    /// The experiment (TOML; docs/FORMATS.md, "Experiment config"); default: the embedded
+    /// The experiment (TOML; docs/FORMATS.md, "Experiment config"): a world trained here,
+    /// or given models and data (a `[world]` table, e.g.
+    /// configs/experiment/smollm2-gsm8k.toml); default: the embedded
     /// configs/experiment/default.toml.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -26,7 +30,8 @@ pub struct ExperimentArgs {
     /// Online seeds per strategy.
     #[arg(long)]
     seeds: Option<usize>,
-    /// Tiny sizes: every stage and strategy in well under a minute (what the tests run).
+    /// Tiny sizes: every stage and strategy in well under a minute (what the tests run;
+    /// the embedded kind of config only).
     #[arg(long)]
     smoke: bool,
     /// Output root; the run folder is `<out>/<name>`.
@@ -42,21 +47,45 @@ pub struct ExperimentArgs {
 
 /// Runs the experiment; prints the main table per condition and where the report is.
 pub fn run(args: &ExperimentArgs) -> Result<()> {
-    let mut config = match &args.config {
-        Some(path) => ExperimentConfig::read(path)?,
-        None => ExperimentConfig::embedded(),
+    let experiment = match &args.config {
+        Some(path) => Experiment::read(path)?,
+        None => Experiment::Suite(Box::new(ExperimentConfig::embedded())),
     };
-    if args.smoke {
-        config = config.smoke();
-    }
-    if let Some(strategies) = &args.strategies {
-        config.strategies = strategies.clone();
-    }
-    if let Some(seeds) = args.seeds {
-        config.seeds = seeds;
-    }
-    let text = toml::to_string(&config).context("serialising the config")?;
-    let config = ExperimentConfig::from_toml(&text, std::path::Path::new("--strategies/--seeds"))?;
+    let experiment = match experiment {
+        Experiment::Suite(config) => {
+            let mut config = *config;
+            if args.smoke {
+                config = config.smoke();
+            }
+            if let Some(strategies) = &args.strategies {
+                config.strategies = strategies.clone();
+            }
+            if let Some(seeds) = args.seeds {
+                config.seeds = seeds;
+            }
+            let text = toml::to_string(&config).context("serialising the config")?;
+            Experiment::Suite(Box::new(ExperimentConfig::from_toml(
+                &text,
+                std::path::Path::new("--strategies/--seeds"),
+            )?))
+        }
+        Experiment::Given(mut config) => {
+            if args.smoke {
+                bail!(
+                    "--smoke shrinks the embedded world; a given world (`[world]`) takes its \
+                     sizes from its trainer config (restrict it with --strategies and --seeds)"
+                );
+            }
+            if let Some(strategies) = &args.strategies {
+                config.strategies = strategies.clone();
+            }
+            if let Some(seeds) = args.seeds {
+                config.seeds = seeds;
+            }
+            config.check().context("--strategies/--seeds")?;
+            Experiment::Given(config)
+        }
+    };
     let options = Options {
         out: args.out.clone(),
         fresh: args.fresh,
@@ -94,8 +123,11 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
             }
         }
     };
-    let outcome = run_experiment(&config, &options, &observe)
-        .with_context(|| format!("experiment `{}`", config.name))?;
+    let outcome = match &experiment {
+        Experiment::Suite(config) => run_experiment(config, &options, &observe),
+        Experiment::Given(config) => run_given_world(config, &options, &observe),
+    }
+    .with_context(|| format!("experiment `{}`", experiment.name()))?;
     for condition in outcome.results.conditions() {
         println!("\n## {condition}\n");
         println!("{}", report::main_table(&outcome.results, condition));

@@ -115,7 +115,7 @@ mod tests {
             }
         }
         let policy = fs::read_to_string(dir.path().join("policy_accuracy_shifted.svg")).unwrap();
-        assert!(policy.contains("SFT start 42.0%"));
+        assert!(policy.contains("start 42.0%"));
 
         // Same inputs, same bytes; no temporary files left behind.
         let again = write_report(dir.path(), &results, Some(&timings())).unwrap();

@@ -151,7 +151,7 @@ pub fn file_safe(name: &str) -> String {
 }
 
 /// `policy_accuracy_<condition>.svg`: per strategy, the final policy's held-out accuracy (%) as
-/// mean with a 95% CI whisker and each seed as a ring; a dashed line marks the SFT start.
+/// mean with a 95% CI whisker and each seed as a ring; a dashed line marks the starting policy.
 ///
 /// # Errors
 /// As [`Plot::render`].
@@ -449,7 +449,7 @@ fn draw_forest(root: &Area, title: &str, rows: &[Row], sft: f64) -> DrawResult {
             glyph: Glyph::Ring,
         },
         LegendEntry {
-            label: format!("SFT start {sft:.1}%"),
+            label: format!("start {sft:.1}%"),
             colour: GREY,
             glyph: Glyph::Dashed,
         },

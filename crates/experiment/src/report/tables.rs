@@ -53,7 +53,7 @@ pub fn report_markdown(results: &Results, timings: Option<&Timings>, plots: &[Pl
     md
 }
 
-/// The online DPO table of one condition, preceded by the SFT starting accuracy: per strategy
+/// The online DPO table of one condition, preceded by the starting policy's accuracy: per strategy
 /// (order of first appearance), policy and label accuracy (mean ± CI), their paired Δ against
 /// [`REFERENCE_STRATEGY`], mean RM calls and mean pairs kept.
 pub fn main_table(results: &Results, condition: &str) -> String {
@@ -61,7 +61,7 @@ pub fn main_table(results: &Results, condition: &str) -> String {
     let sft = &results.sft_accuracy;
     let _ = writeln!(
         md,
-        "Starting policy (SFT): {}% held-out accuracy ({} items).\n",
+        "Starting policy: {}% held-out accuracy ({} items).\n",
         pct(sft.overall),
         sft.count
     );
@@ -126,6 +126,10 @@ fn header(md: &mut String, results: &Results) {
 
 fn rm_accuracy(md: &mut String, results: &Results) {
     md.push_str("## Reward models: held-out pairwise accuracy\n\n");
+    if results.rm_accuracy.is_empty() {
+        md.push_str("_Not measured here: the pool was given, not trained by the experiment._\n\n");
+        return;
+    }
     let mut table = domain_table(
         "RM",
         results,
@@ -149,7 +153,9 @@ fn rm_accuracy(md: &mut String, results: &Results) {
 fn offline_router(md: &mut String, results: &Results) {
     md.push_str("## Offline router (test split)\n\n");
     if results.offline_router.is_empty() {
-        md.push_str("_Not evaluated._\n\n");
+        md.push_str(
+            "_Not evaluated here: the routers were given (`cargo xtask offline-router eval` reports them)._\n\n",
+        );
     }
     for router in &results.offline_router {
         let _ = writeln!(md, "### {}\n", cell(&router.condition));
@@ -555,7 +561,7 @@ mod tests {
     fn main_table_has_every_strategy_and_paired_deltas() {
         let results = example();
         let table = main_table(&results, "in-distribution");
-        assert!(table.starts_with("Starting policy (SFT): 42.0% held-out accuracy (200 items).\n"));
+        assert!(table.starts_with("Starting policy: 42.0% held-out accuracy (200 items).\n"));
         assert!(table.contains("Δ policy vs bayesian-v5 (pp)"));
         assert!(table.contains("Δ label acc. vs bayesian-v5 (pp)"));
         let rows: Vec<&str> = table.lines().skip(4).collect();
