@@ -39,7 +39,8 @@ pub struct Stage<T> {
 
 /// Bumped whenever a stage's code changes what it produces, so that folders built by older
 /// code are not reused (their keys differ).
-pub const STAGES_VERSION: u32 = 1;
+/// (2: the offline-router table reports the split sizes training used, not estimates.)
+pub const STAGES_VERSION: u32 = 2;
 
 /// The hex key of `parts` (each serialised as JSON) and [`STAGES_VERSION`].
 pub fn key_of(parts: &[&dyn erased::Json]) -> String {

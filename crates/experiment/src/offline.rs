@@ -203,11 +203,10 @@ pub fn train_router(
     rows.push(row("random", &|r| r.random));
     rows.push(row("majority", &|r| r.majority_vote));
     rows.push(row("oracle", &|r| r.oracle));
-    let n_validation = (kept.len() as f64 * config.validation_fraction).round() as usize;
     Ok(OfflineRouterTable {
         condition: condition.name().to_string(),
-        train_records: kept.len() - n_validation.min(kept.len()),
-        validation_records: n_validation,
+        train_records: summary.train_records,
+        validation_records: summary.validation_records,
         test_records,
         rows,
     })

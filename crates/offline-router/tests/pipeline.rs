@@ -19,6 +19,10 @@ fn router_learns_which_rm_to_trust() {
     assert!(summary.best_accuracy.is_some());
 
     let judged = config.output.join("judged.jsonl");
+    assert_eq!(
+        summary.train_records + summary.validation_records,
+        read_records(&judged).unwrap().len()
+    );
     let table = evaluate_export(
         &config.output.join("best"),
         &judged,

@@ -98,6 +98,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             "steps": summary.steps,
             "best_step": summary.best_step,
             "best_validation_routing_accuracy": summary.best_accuracy,
+            "train_records": summary.train_records,
+            "validation_records": summary.validation_records,
             "seconds": start.elapsed().as_secs_f64(),
             "output": summary.output,
         })

@@ -93,6 +93,10 @@ pub struct TrainSummary {
     pub best_accuracy: Option<f64>,
     /// The run folder.
     pub output: PathBuf,
+    /// Records trained on (the prompt-grouped split's training part).
+    pub train_records: usize,
+    /// Records held out for keep-best validation.
+    pub validation_records: usize,
 }
 
 /// Everything the loop reads.
@@ -385,6 +389,8 @@ pub fn train(
         best_step,
         best_accuracy,
         output: config.output.clone(),
+        train_records: data.train.len(),
+        validation_records: data.validation.len(),
     })
 }
 
