@@ -120,6 +120,8 @@ pub fn run(args: &LmBenchArgs) -> Result<()> {
     let mut report = Map::new();
     report.insert("model".into(), json!(args.model.display().to_string()));
     report.insert("device".into(), json!(args.device.to_string()));
+    report.insert("cpu".into(), json!(lm::host::cpu_model()));
+    report.insert("simd".into(), json!(lm::host::simd_level()));
     report.insert(
         "dtype".into(),
         json!(format!("{:?}", args.dtype).to_lowercase()),
@@ -217,12 +219,20 @@ pub fn run(args: &LmBenchArgs) -> Result<()> {
         }
     }
     print_table(&report);
+    if args.baseline_python.is_none() {
+        eprintln!("{BASELINE_HINT}");
+    }
     println!("{}", Value::Object(report));
     match baseline_error {
         Some(err) => Err(err.context("the transformers baseline failed (our figures are above)")),
         None => Ok(()),
     }
 }
+
+/// How to get the transformers column, printed when `--baseline-python` is not given.
+const BASELINE_HINT: &str = "no transformers baseline in this run; for one, make its venv once \
+     (python3 -m venv .venv-bench && .venv-bench/bin/pip install -r benches/requirements-hf.txt) \
+     and pass --baseline-python .venv-bench/bin/python";
 
 /// When `path` is a config.json file: a temporary Hugging Face folder holding a model of
 /// that shape with burn's default random initialisation.
