@@ -162,6 +162,29 @@ pub fn split_shots(
     (shots, eval)
 }
 
+/// The first `limit` questions of every subject, in file order: what lm-eval's `--limit N`
+/// evaluates for MMLU, a group whose every subject is a task of its own (the first N of the
+/// whole file would all be one subject's).
+pub fn limit_per_subject(docs: Vec<MmluDoc>, limit: usize) -> Vec<MmluDoc> {
+    let mut taken: BTreeMap<String, usize> = BTreeMap::new();
+    docs.into_iter()
+        .filter(|doc| {
+            let n = taken.entry(doc.subject.clone()).or_default();
+            *n += 1;
+            *n <= limit
+        })
+        .collect()
+}
+
+/// Questions per subject, in subject order.
+pub fn subject_counts(docs: &[MmluDoc]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for doc in docs {
+        *counts.entry(doc.subject.clone()).or_default() += 1;
+    }
+    counts
+}
+
 /// One line of an MMLU predictions file: the subject, the gold answer, and either the four
 /// continuations' log-likelihoods (nats) or generated text.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -271,6 +294,27 @@ mod tests {
              Which?\nA. 1\nB. 2\nC. 3\nD. 4\nAnswer: C\n\n\
              How many?\nA. 1\nB. 2\nC. 3\nD. 4\nAnswer:"
         );
+    }
+
+    #[test]
+    fn the_limit_applies_per_subject_and_covers_every_subject() {
+        let of = |subject: &str, question: &str| MmluDoc {
+            subject: subject.into(),
+            ..doc(question, 0)
+        };
+        // The file's order: one long subject first, as moral_scenarios comes in MMLU's.
+        let mut docs: Vec<MmluDoc> = (0..5)
+            .map(|i| of("moral_scenarios", &format!("m{i}")))
+            .collect();
+        docs.extend((0..3).map(|i| of("anatomy", &format!("a{i}"))));
+        docs.push(of("virology", "v0"));
+        let limited = limit_per_subject(docs, 2);
+        let questions: Vec<&str> = limited.iter().map(|d| d.question.as_str()).collect();
+        assert_eq!(questions, ["m0", "m1", "a0", "a1", "v0"]);
+        let counts = subject_counts(&limited);
+        assert_eq!(counts.len(), 3);
+        assert_eq!(counts["moral_scenarios"], 2);
+        assert_eq!(counts["virology"], 1);
     }
 
     #[test]

@@ -56,7 +56,8 @@ pub struct RunArgs {
     /// A Hugging Face folder or a .gguf file.
     #[arg(long)]
     model: PathBuf,
-    /// Evaluate only the first N questions (after the few-shot examples are set aside).
+    /// Evaluate only the first N questions (after the few-shot examples are set aside);
+    /// for MMLU the first N of every subject, as lm-eval's `--limit` does.
     #[arg(long)]
     limit: Option<usize>,
     /// Few-shot examples: GSM8K takes the first K problems of the file (not evaluated; the
@@ -145,7 +146,21 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| "assets/data/mmlu/mmlu.jsonl".into());
             let (shots, docs) = mmlu::split_shots(mmlu::read_mmlu_jsonl(&path)?, args.shots);
-            let docs = limited(docs, args.limit);
+            // lm-eval's --limit is per subject (each is a task of the MMLU group).
+            let docs = match args.limit {
+                Some(limit) => mmlu::limit_per_subject(docs, limit),
+                None => docs,
+            };
+            let counts = mmlu::subject_counts(&docs);
+            let (fewest, most) = (
+                counts.values().min().copied().unwrap_or(0),
+                counts.values().max().copied().unwrap_or(0),
+            );
+            eprintln!(
+                "mmlu: {} questions over {} subjects ({fewest}–{most} each)",
+                docs.len(),
+                counts.len()
+            );
             let bar = progress_bar(docs.len(), "mmlu");
             let mut tick = |done: usize| bar.set_position(done as u64);
             let predictions = if args.generative {
