@@ -150,3 +150,12 @@ pub(crate) fn ensure_len(
         })
     }
 }
+
+impl From<atomic_write::Error> for Error {
+    fn from(err: atomic_write::Error) -> Self {
+        Self::Io {
+            path: err.path,
+            source: err.source,
+        }
+    }
+}

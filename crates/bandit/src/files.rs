@@ -1,7 +1,7 @@
 //! JSON files written atomically and read with errors that name the file.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::BufReader;
 use std::path::Path;
 
 use serde::Serialize;
@@ -9,30 +9,14 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-/// Writes `value` as JSON to `path` atomically: into a temporary file in the same directory,
-/// flushed and synced, then renamed over `path`. A crash or error leaves either the old file
-/// or the new one, never a torn one.
+/// Writes `value` as JSON to `path`, replacing the file whole (`atomic_write::replace_file`):
+/// a crash or error leaves either the old file or the new one, never a torn one.
 pub(crate) fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
-    let io = |source| Error::Io {
+    let bytes = serde_json::to_vec(value).map_err(|source| Error::Json {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    {
-        let mut writer = BufWriter::new(temp.as_file());
-        serde_json::to_writer(&mut writer, value).map_err(|source| Error::Json {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        writer.flush().map_err(io)?;
-    }
-    temp.as_file().sync_all().map_err(io)?;
-    temp.persist(path).map_err(|err| io(err.error))?;
-    Ok(())
+    })?;
+    Ok(atomic_write::replace_file(path, &bytes)?)
 }
 
 /// Reads and parses a JSON file.

@@ -110,20 +110,13 @@ impl StageCache {
                 cached: true,
             });
         }
-        std::fs::create_dir_all(&self.root).map_err(Error::io(&self.root))?;
-        let staging = self.root.join(format!(".{name}-{key}.partial"));
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging).map_err(Error::io(&staging))?;
-        }
-        std::fs::create_dir_all(&staging).map_err(Error::io(&staging))?;
-        let value = build(&staging)?;
-        let text = serde_json::to_string_pretty(&value).expect("stage summaries serialise");
-        let staged_summary = staging.join(STAGE_FILE);
-        std::fs::write(&staged_summary, text + "\n").map_err(Error::io(&staged_summary))?;
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
-        }
-        std::fs::rename(&staging, &dir).map_err(Error::io(&dir))?;
+        let value = atomic_write::replace_folder(&dir, |staging| -> Result<T> {
+            let value = build(staging)?;
+            let text = serde_json::to_string_pretty(&value).expect("stage summaries serialise");
+            let staged_summary = staging.join(STAGE_FILE);
+            std::fs::write(&staged_summary, text + "\n").map_err(Error::io(&staged_summary))?;
+            Ok(value)
+        })?;
         Ok(Stage {
             dir,
             key,

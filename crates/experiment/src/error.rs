@@ -63,5 +63,14 @@ impl Error {
     }
 }
 
+impl From<atomic_write::Error> for Error {
+    fn from(err: atomic_write::Error) -> Self {
+        Self::Io {
+            path: err.path,
+            source: err.source,
+        }
+    }
+}
+
 /// This crate's result.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -252,7 +252,7 @@ pub fn run_job(
         policy_accuracy,
     )?;
     let text = serde_json::to_string_pretty(&result).expect("results serialise") + "\n";
-    crate::results::write_atomic(&result_file, text.as_bytes()).map_err(Error::io(&result_file))?;
+    atomic_write::replace_file(&result_file, text.as_bytes())?;
     Ok(result)
 }
 

@@ -120,6 +120,7 @@ impl<'a> Stages<'a> {
         body: impl FnOnce(&Self, &(dyn Fn() + Sync)) -> Result<(T, bool)>,
     ) -> Result<T> {
         let start = Instant::now();
+        let _span = tracing::info_span!("stage", name).entered();
         (self.observe)(&Event::Started {
             stage: name.into(),
             total,
@@ -462,8 +463,7 @@ pub(crate) fn write_outcome(
         .write_json(&dir.join("timings.json"))
         .map_err(Error::io(&dir))?;
     let config_file = dir.join("config.toml");
-    crate::results::write_atomic(&config_file, config_text.as_bytes())
-        .map_err(Error::io(&config_file))?;
+    atomic_write::replace_file(&config_file, config_text.as_bytes())?;
     report::write_report(&dir, &results, Some(&timings)).map_err(Error::io(&dir))?;
     Ok(Outcome {
         report: dir.join("report.md"),

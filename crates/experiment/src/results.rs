@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -265,7 +265,7 @@ fn write_json_checked<T: Serialize + DeserializeOwned>(value: &T, path: &Path) -
         ));
     }
     text.push('\n');
-    write_atomic(path, text.as_bytes())
+    Ok(atomic_write::replace_file(path, text.as_bytes())?)
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> io::Result<T> {
@@ -276,38 +276,6 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> io::Result<T> {
             format!("{}: {e}", path.display()),
         )
     })
-}
-
-/// Writes `bytes` to `path` so that readers see either the old file or the complete new one.
-///
-/// The bytes go to a hidden temporary file in the same directory (same filesystem, so the rename
-/// is atomic), are flushed to disk, and the temporary file is renamed over `path`. On failure the
-/// temporary file is removed.
-///
-/// # Errors
-/// I/O errors from creating, writing, syncing or renaming the file.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let file_name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{}: no file name", path.display()),
-        )
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        // Best effort: the original error is the one worth reporting.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// A small synthetic [`Results`]: 2 conditions, 3 strategies (`bayesian-v5`, `laser`,

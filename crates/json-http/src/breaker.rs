@@ -42,6 +42,11 @@ impl CircuitBreaker {
     pub fn record_failure(&mut self) {
         self.consecutive_failures += 1;
         if self.consecutive_failures >= self.failure_threshold || self.open_until.is_some() {
+            tracing::warn!(
+                failures = self.consecutive_failures,
+                cooldown_s = self.cooldown.as_secs_f64(),
+                "circuit breaker open"
+            );
             self.open_until = Some(Instant::now() + self.cooldown);
         }
     }

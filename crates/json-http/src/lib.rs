@@ -111,7 +111,18 @@ impl JsonClient {
             }
             match self.attempt(body, &parse)? {
                 Ok(value) => return Ok(value),
-                Err(reason) => reasons.push(reason),
+                Err(reason) => {
+                    if attempt < self.policy.max_retries {
+                        tracing::warn!(
+                            url = %self.url,
+                            attempt = attempt + 1,
+                            retry_in_s = delay,
+                            %reason,
+                            "retrying"
+                        );
+                    }
+                    reasons.push(reason);
+                }
             }
         }
         Err(Error::GaveUp {

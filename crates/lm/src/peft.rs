@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::models::decoder::CausalLm;
 use crate::nn::lora::LoraConfig;
-use crate::save::{write_folder, write_json, write_safetensors};
+use crate::save::{write_json, write_safetensors};
 
 /// PEFT's prefix of every adapter tensor name.
 const PEFT_PREFIX: &str = "base_model.model.";
@@ -72,7 +72,7 @@ pub fn save_adapter(dir: &Path, model: &CausalLm, base_model_name_or_path: &str)
         "rank_pattern": {},
         "alpha_pattern": {},
     });
-    write_folder(dir, |staging| {
+    atomic_write::merge_into_folder(dir, |staging| {
         write_safetensors(
             &staging.join("adapter_model.safetensors"),
             tensors,

@@ -6,7 +6,7 @@
 //! half-written model where a complete one is expected.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, burn_pack};
 use burn::tensor::DType;
@@ -83,7 +83,7 @@ fn save_module(
     config_json: serde_json::Value,
     tokenizer: Option<&Tokenizer>,
 ) -> Result<()> {
-    write_folder(dir, |staging| {
+    atomic_write::merge_into_folder(dir, |staging| {
         write_safetensors(
             &staging.join("model.safetensors"),
             tensors.into_iter().map(|t| (t.name.clone(), t)).collect(),
@@ -95,35 +95,6 @@ fn save_module(
         }
         Ok(())
     })
-}
-
-/// Runs `write` on a fresh staging folder beside `dir`, then moves its files into `dir`
-/// (renaming the whole folder when `dir` does not exist yet).
-pub(crate) fn write_folder(dir: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".saving-")
-        .tempdir_in(&parent)
-        .map_err(io(&parent))?;
-    write(staging.path())?;
-    if !dir.exists() {
-        let staged = staging.keep();
-        return std::fs::rename(&staged, dir).map_err(io(dir));
-    }
-    for entry in std::fs::read_dir(staging.path()).map_err(io(staging.path()))? {
-        let entry = entry.map_err(io(staging.path()))?;
-        let target = dir.join(entry.file_name());
-        std::fs::rename(entry.path(), &target).map_err(io(&target))?;
-    }
-    Ok(())
 }
 
 /// Writes `value` as pretty JSON to `path` (inside a staging folder).

@@ -76,3 +76,12 @@ impl Error {
         }
     }
 }
+
+impl From<atomic_write::Error> for Error {
+    fn from(err: atomic_write::Error) -> Self {
+        Self::Io {
+            path: err.path,
+            source: err.source,
+        }
+    }
+}

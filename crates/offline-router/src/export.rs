@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoder::{Backbone, BackboneKind, TextEncoder, load_backbone, pair_text};
 use crate::error::{Error, Result};
-use crate::files::write_folder;
 use crate::head::RouterHead;
 
 /// Format tag in the export's metadata.
@@ -74,7 +73,7 @@ pub fn write_export(
     head: &RouterHead,
     trained: Option<(&CausalLm, &TextEncoder)>,
 ) -> Result<()> {
-    write_folder(dir, |staging| {
+    atomic_write::replace_folder(dir, |staging| {
         let mut meta = meta.clone();
         if let Some((model, text)) = trained {
             let config = text

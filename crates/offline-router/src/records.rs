@@ -5,7 +5,6 @@
 //! judgments is a plain TRL pairs file; [`judge_missing`](crate::judge_missing) fills them in.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use rm_pool::PreferencePair;
@@ -101,31 +100,23 @@ fn parse_judgments(value: &Value) -> std::result::Result<BTreeMap<String, Judgme
     Ok(judgments)
 }
 
-/// Writes records atomically (temporary file, synced, renamed), one JSON object per line.
+/// Writes records as JSON Lines, one object per line, replacing `path` whole
+/// (`atomic_write::replace_file`).
 pub fn write_records(path: &Path, records: &[JudgedPair]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io(path))?;
-    {
-        let mut writer = std::io::BufWriter::new(temp.as_file_mut());
-        for record in records {
-            let mut object = record.pair.to_json();
-            if !record.judgments.is_empty() {
-                let judgments = serde_json::to_value(&record.judgments)
-                    .map_err(|err| Error::Input(format!("serialising judgments: {err}")))?;
-                object.insert("judgments".into(), judgments);
-            }
-            serde_json::to_writer(&mut writer, &object)
-                .map_err(|err| Error::Input(format!("serialising a record: {err}")))?;
-            writer.write_all(b"\n").map_err(Error::io(path))?;
+    let mut text = Vec::new();
+    for record in records {
+        let mut object = record.pair.to_json();
+        if !record.judgments.is_empty() {
+            let judgments = serde_json::to_value(&record.judgments)
+                .map_err(|err| Error::Input(format!("serialising judgments: {err}")))?;
+            object.insert("judgments".into(), judgments);
         }
-        writer.flush().map_err(Error::io(path))?;
+        serde_json::to_writer(&mut text, &object)
+            .map_err(|err| Error::Input(format!("serialising a record: {err}")))?;
+        text.push(b'\n');
     }
-    temp.as_file().sync_all().map_err(Error::io(path))?;
-    temp.persist(path)
-        .map_err(|err| Error::io(path)(err.error))?;
-    Ok(())
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    }
+    Ok(atomic_write::replace_file(path, &text)?)
 }

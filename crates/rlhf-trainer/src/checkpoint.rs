@@ -95,29 +95,21 @@ pub fn save(
     let (policy, decoder) = policy;
     let root = run_dir.join(CHECKPOINTS_DIR);
     std::fs::create_dir_all(&root).map_err(Error::io(&root))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".staging-")
-        .tempdir_in(&root)
-        .map_err(Error::io(&root))?;
-    let dir = staging.path();
-    let plain = policy.valid();
-    if plain.lora().is_some() {
-        save_adapter(&dir.join(ADAPTER_DIR), &plain, "policy")?;
-    } else {
-        lm::save_pretrained(&dir.join(MODEL_DIR), &plain, decoder, None)?;
-    }
-    optimizer.save_state(&dir.join(OPTIMIZER_FILE))?;
-    if let Some(router) = router {
-        router.save(&dir.join(ROUTER_FILE))?;
-    }
-    let json = serde_json::to_vec_pretty(state).map_err(Error::json(dir.join(STATE_FILE)))?;
-    write_atomic(&dir.join(STATE_FILE), &json)?;
     let target = root.join(format!("iter-{:08}", state.iteration));
-    if target.exists() {
-        std::fs::remove_dir_all(&target).map_err(Error::io(&target))?;
-    }
-    let staged = staging.keep();
-    std::fs::rename(&staged, &target).map_err(Error::io(&target))?;
+    atomic_write::replace_folder(&target, |dir| -> Result<()> {
+        let plain = policy.valid();
+        if plain.lora().is_some() {
+            save_adapter(&dir.join(ADAPTER_DIR), &plain, "policy")?;
+        } else {
+            lm::save_pretrained(&dir.join(MODEL_DIR), &plain, decoder, None)?;
+        }
+        optimizer.save_state(&dir.join(OPTIMIZER_FILE))?;
+        if let Some(router) = router {
+            router.save(&dir.join(ROUTER_FILE))?;
+        }
+        let json = serde_json::to_vec_pretty(state).map_err(Error::json(dir.join(STATE_FILE)))?;
+        Ok(atomic_write::replace_file(&dir.join(STATE_FILE), &json)?)
+    })?;
     // Older checkpoints go once the new one is in place.
     let mut all = checkpoint_dirs(&root)?;
     all.sort();
@@ -162,20 +154,6 @@ pub fn load_policy(dir: &Path, base_path: &Path, lora: bool, device: &Device) ->
     } else {
         Ok(load_causal_lm(&dir.join(MODEL_DIR), device, WeightDType::F32)?.1)
     }
-}
-
-/// Writes `bytes` to `path` through a synced temporary file renamed into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io(dir))?;
-    temp.write_all(bytes).map_err(Error::io(path))?;
-    temp.as_file().sync_all().map_err(Error::io(path))?;
-    temp.persist(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
 }
 
 fn checkpoint_dirs(root: &Path) -> Result<Vec<PathBuf>> {

@@ -87,3 +87,12 @@ impl Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<atomic_write::Error> for Error {
+    fn from(err: atomic_write::Error) -> Self {
+        Self::Io {
+            path: err.path,
+            source: err.source,
+        }
+    }
+}

@@ -137,7 +137,7 @@ pub fn write_prompts(path: &Path, prompts: &[Prompt]) -> Result<()> {
         text.push_str(&Value::Object(line).to_string());
         text.push('\n');
     }
-    crate::checkpoint::write_atomic(path, text.as_bytes())
+    Ok(atomic_write::replace_file(path, text.as_bytes())?)
 }
 
 /// Epoch-wise sampling without replacement: each epoch visits every prompt once, in an order

@@ -258,6 +258,7 @@ impl Trainer {
     pub fn step(&mut self) -> Result<IterationReport> {
         let started = Instant::now();
         let iteration = self.iteration;
+        let _span = tracing::info_span!("iteration", iteration).entered();
         // A failed iteration leaves the run as it was (the policy and the optimiser change
         // only in the DPO step, after every fallible call but the logs).
         let before = (
@@ -1025,7 +1026,7 @@ fn prepare_run_folder(dir: &Path, table: &toml::Table, resume: bool) -> Result<(
         path: saved_path.clone(),
         reason: e.to_string(),
     })?;
-    checkpoint::write_atomic(&saved_path, text.as_bytes())
+    Ok(atomic_write::replace_file(&saved_path, text.as_bytes())?)
 }
 
 /// Wall time of an iteration's phases, recorded as `time/<phase>` seconds.

@@ -79,8 +79,7 @@ pub fn run(args: &Gsm8kSplitArgs) -> Result<()> {
         .iter()
         .map(serde_json::to_string)
         .collect::<serde_json::Result<_>>()?;
-    std::fs::write(&eval_path, lines.join("\n") + "\n")
-        .with_context(|| format!("writing {}", eval_path.display()))?;
+    atomic_write::replace_file(&eval_path, (lines.join("\n") + "\n").as_bytes())?;
     println!(
         "{}",
         json!({

@@ -1,7 +1,6 @@
 //! What the `eval` subcommands share: judge construction from the command line, progress
 //! bars, and atomic output files.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -74,7 +73,7 @@ pub fn limited<T>(mut items: Vec<T>, limit: Option<usize>) -> Vec<T> {
 
 /// A progress bar with elapsed time and ETA.
 pub fn progress_bar(len: usize, task: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
+    let bar = crate::logging::bar(len as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed}, ETA {eta})")
             .expect("valid template")
@@ -84,25 +83,14 @@ pub fn progress_bar(len: usize, task: &str) -> ProgressBar {
     bar
 }
 
-/// `rows` as JSON lines, written atomically.
+/// `rows` as JSON lines, replacing `path` whole.
 pub fn write_jsonl<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
     let mut text = Vec::new();
     for row in rows {
         serde_json::to_writer(&mut text, row)?;
         text.push(b'\n');
     }
-    write_atomically(path, &text)
-}
-
-/// Writes through a temporary file in the same folder, then renames.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Ok(atomic_write::replace_file(path, &text)?)
 }
 
 /// A file-name-safe form of a model or judge name.

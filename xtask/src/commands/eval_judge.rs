@@ -16,9 +16,7 @@ use eval_harness::{alpaca_eval, arena_hard};
 use lm::DeviceSpec;
 use rm_pool::RmPool;
 
-use super::eval_common::{
-    JudgeArgs, file_safe, limited, progress_bar, write_atomically, write_jsonl,
-};
+use super::eval_common::{JudgeArgs, file_safe, limited, progress_bar, write_jsonl};
 use super::eval_score::alpaca_metrics;
 
 /// Seed of Arena-Hard's bootstrap (the score command's default).
@@ -134,7 +132,7 @@ pub fn run(args: &EvalJudgeArgs) -> Result<()> {
             judge_arena_hard(&mut judger, &answers, Path::new(ARENA_DIR), &out)?
         }
     };
-    write_atomically(
+    atomic_write::replace_file(
         &out.join(format!("metrics-{}.json", file_safe(&judger.name()))),
         serde_json::to_string_pretty(&metrics)?.as_bytes(),
     )?;
@@ -240,7 +238,7 @@ pub fn judge_alpaca_eval(
         }
     };
     bar.finish();
-    write_atomically(
+    atomic_write::replace_file(
         &out.join(format!("annotations-{}.json", file_safe(&judger.name()))),
         serde_json::to_string_pretty(&records)?.as_bytes(),
     )?;

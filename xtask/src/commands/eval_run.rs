@@ -21,9 +21,7 @@ use eval_harness::run::{LanguageModel, run_chat, run_gsm8k, run_mmlu, run_mmlu_g
 use eval_harness::{data, gsm8k, mmlu, mt_bench};
 use lm::{ChatMessage, DeviceSpec, WeightDType, load_causal_lm, load_tokenizer};
 
-use super::eval_common::{
-    JudgeArgs, file_safe, limited, progress_bar, write_atomically, write_jsonl,
-};
+use super::eval_common::{JudgeArgs, file_safe, limited, progress_bar, write_jsonl};
 use super::eval_judge::{
     ALPACA_BASELINE, ALPACA_TEMPLATE, ARENA_DIR, Judger, judge_alpaca_eval, judge_arena_hard,
 };
@@ -201,7 +199,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                     ..item
                 })
                 .collect();
-            write_atomically(
+            atomic_write::replace_file(
                 &out.join("model_outputs.json"),
                 serde_json::to_string_pretty(&outputs)?.as_bytes(),
             )?;
@@ -250,7 +248,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }
         RunTask::MtBench => mt_bench(&lm, args, &model_name, &out, &device)?,
     };
-    write_atomically(
+    atomic_write::replace_file(
         &out.join("metrics.json"),
         serde_json::to_string_pretty(&metrics)?.as_bytes(),
     )?;

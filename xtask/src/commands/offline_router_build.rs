@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use eval_harness::data::{read_gsm8k, seeded_split};
 use eval_harness::mmlu::read_mmlu_jsonl;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 use lm::{DeviceSpec, WeightDType, load_causal_lm, load_tokenizer};
 use offline_router::build::{BuildOptions, Policy, gsm8k_pairs, mmlu_pairs};
 use offline_router::{JudgedPair, write_records};
@@ -103,7 +103,7 @@ pub fn run(args: &BuildDataArgs) -> Result<()> {
         tokenizer,
         device: &device,
     });
-    let bar = ProgressBar::new(0);
+    let bar = crate::logging::bar(0);
     bar.set_style(
         ProgressStyle::with_template("sampling [{bar:30}] {pos}/{len} ({elapsed}, ETA {eta})")
             .expect("valid template")

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 use offline_router::{TrainConfig, TrainEvent, train};
 use serde_json::json;
 
@@ -24,7 +24,7 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> Result<()> {
     let config = TrainConfig::read(&args.config)?;
     let start = std::time::Instant::now();
-    let bar = ProgressBar::new(0);
+    let bar = crate::logging::bar(0);
     let style = |template: &str| {
         ProgressStyle::with_template(template)
             .expect("valid template")

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 pub use self::plots::{ARM_SHARE_STRATEGIES, Plot, file_safe, plan};
 pub use self::stats::{mean_ci95, paired_difference, t975};
 pub use self::tables::{REFERENCE_STRATEGY, main_table, report_markdown};
-use crate::results::{Results, Timings, write_atomic};
+use crate::results::{Results, Timings};
 
 /// File name of the markdown report inside the report folder.
 pub const REPORT_FILE: &str = "report.md";
@@ -41,14 +41,14 @@ pub fn write_report(
         .map(|plot| plot.render(results))
         .collect::<io::Result<Vec<_>>>()?;
     let report = dir.join(REPORT_FILE);
-    write_atomic(
+    atomic_write::replace_file(
         &report,
         report_markdown(results, timings, &plots).as_bytes(),
     )?;
     let mut written = vec![report];
     for (plot, svg) in plots.iter().zip(svgs) {
         let path = dir.join(plot.file_name());
-        write_atomic(&path, svg.as_bytes())?;
+        atomic_write::replace_file(&path, svg.as_bytes())?;
         written.push(path);
     }
     Ok(written)

@@ -62,6 +62,7 @@ pub fn generate(
     tokenizer: Option<&Tokenizer>,
     device: &Device,
 ) -> Result<Vec<Generation>> {
+    let _span = tracing::debug_span!("generate", requests = requests.len()).entered();
     for (i, request) in requests.iter().enumerate() {
         request.params.check().map_err(|err| Error::Input {
             reason: format!("request {i}: {err}"),

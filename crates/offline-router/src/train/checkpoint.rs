@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
-use crate::files::{write_folder, write_json};
+use crate::files::write_json;
 use crate::model::RouterModel;
 
 /// Format tag of a checkpoint's `state.json`.
@@ -39,7 +39,7 @@ pub(super) fn write_checkpoint(
     optimizer: &Optimizer,
     state: &CheckpointState,
 ) -> Result<()> {
-    write_folder(dir, |staging| {
+    atomic_write::replace_folder(dir, |staging| {
         let path = staging.join("model.bpk");
         let mut store = BurnpackStore::from_file(&path).overwrite(true);
         model

@@ -207,6 +207,8 @@ pub fn train(
     resume: bool,
     events: &mut dyn FnMut(&TrainEvent),
 ) -> Result<TrainSummary> {
+    let _span =
+        tracing::info_span!("offline_router_train", output = %config.output.display()).entered();
     let data = prepare_data(config, events)?;
     let base = DeviceSpec::from_str(&config.device)?.device()?;
     let device = base.clone().autodiff();
@@ -353,6 +355,7 @@ pub fn train(
                     session.export(&config.output.join("best"), &model, step)?;
                     (best_step, best_accuracy) = (step, Some(accuracy));
                 }
+                tracing::info!(step, routing_accuracy = accuracy, loss, best, "validation");
                 let line = ValidationMetrics {
                     step,
                     routing_accuracy: accuracy,
