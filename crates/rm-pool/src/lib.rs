@@ -22,6 +22,7 @@ mod item;
 mod pairs;
 mod pool;
 mod reward_model;
+mod score_file;
 mod truncate;
 
 pub use crate::{
@@ -31,4 +32,5 @@ pub use crate::{
     pairs::{PreferencePair, read_pairs},
     pool::{RmPool, RmStats, ScoreMoments, Verdict},
     reward_model::{RewardModel, RmInfo},
+    score_file::{SCORES_FORMAT, SCORES_VERSION},
 };

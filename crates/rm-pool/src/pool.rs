@@ -207,6 +207,44 @@ impl RmPool {
         Ok(())
     }
 
+    /// RM `rm`'s cached scores by item digest, in digest order.
+    pub(crate) fn cached_scores(&self, rm: usize) -> Vec<([u8; 16], f32)> {
+        let mut scores: Vec<([u8; 16], f32)> = self.members[rm]
+            .cache
+            .iter()
+            .map(|(digest, score)| (*digest, *score))
+            .collect();
+        scores.sort_by_key(|(digest, _)| *digest);
+        scores
+    }
+
+    /// Puts saved scores into RM `rm`'s cache (and its score statistics), as if it had
+    /// scored those items; items already cached keep their score.
+    pub(crate) fn restore_cached_scores(&mut self, rm: usize, scores: Vec<([u8; 16], f32)>) {
+        let member = &mut self.members[rm];
+        for (digest, score) in scores {
+            if let std::collections::hash_map::Entry::Vacant(slot) = member.cache.entry(digest) {
+                slot.insert(score);
+                member.moments.push(f64::from(score));
+            }
+        }
+    }
+
+    /// Checks that every RM can score every item of `items` ([`RewardModel::check`]) without
+    /// scoring anything; the error names the first RM and item that cannot.
+    pub fn check_items(&self, items: &[ScoreItem]) -> Result<()> {
+        for member in &self.members {
+            for (item, score_item) in items.iter().enumerate() {
+                member.rm.check(score_item).map_err(|reason| Error::Input {
+                    rm: member.rm.name().into(),
+                    item,
+                    reason,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// RM `rm`'s scores of `items`: cached ones from the cache, the rest (deduplicated) in
     /// one backend call. A failure leaves the cache and statistics as they were, apart from
     /// the failure count.

@@ -27,6 +27,15 @@ pub trait RewardModel: Send {
     /// them with an error naming the RM and the item.
     fn score(&mut self, items: &[ScoreItem]) -> Result<Vec<f32>>;
 
+    /// Whether the RM can score `item` at all (e.g. an RM that compares with the reference
+    /// answer needs one): `Err(reason)` when it cannot. Checked over a whole input before
+    /// anything is scored ([`crate::RmPool::check_items`]), so that a long scoring run does
+    /// not fail at its last RM.
+    fn check(&self, item: &ScoreItem) -> std::result::Result<(), String> {
+        let _ = item;
+        Ok(())
+    }
+
     /// Whether the RM can be called now (a remote RM whose circuit breaker is open cannot;
     /// the router masks it).
     fn is_available(&self) -> bool {

@@ -86,6 +86,62 @@ fn scoring_the_same_items_twice_makes_one_call() {
 }
 
 #[test]
+fn saved_scores_are_reused_and_another_rms_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("length.jsonl");
+    let batch = items(&["a", "bb", "ccc"]);
+    let (rm, _, _) = LengthRm::boxed("length", 1.0);
+    let mut pool = RmPool::new(vec![rm]).unwrap();
+    let scores = pool.score(0, &batch).unwrap();
+    pool.save_scores(0, &file).unwrap();
+
+    let (rm, calls, _) = LengthRm::boxed("length", 1.0);
+    let mut fresh = RmPool::new(vec![rm]).unwrap();
+    assert_eq!(fresh.load_scores(0, &file).unwrap(), 3);
+    assert_eq!(fresh.score(0, &batch).unwrap(), scores);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "saved scores were scored again"
+    );
+    assert_eq!(fresh.moments(0).n, 3);
+    // One more item: only it is scored.
+    fresh.score(0, &items(&["dddd"])).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        fresh
+            .load_scores(0, &dir.path().join("none.jsonl"))
+            .unwrap(),
+        0
+    );
+
+    let (rm, _, _) = LengthRm::boxed("longer", 1.0);
+    let mut other = RmPool::new(vec![rm]).unwrap();
+    let err = other.load_scores(0, &file).unwrap_err().to_string();
+    assert!(
+        err.contains("length.jsonl:1") && err.contains("`length`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inputs_an_rm_cannot_score_are_refused_before_any_call() {
+    use rm_pool::backends::verifier::{VerifierRm, VerifierTask};
+    let (length, calls, _) = LengthRm::boxed("length", 1.0);
+    let verifier = VerifierRm::new("gsm8k", VerifierTask::Gsm8k, None).unwrap();
+    let pool = RmPool::new(vec![length, Box::new(verifier)]).unwrap();
+    let mut batch = vec![ScoreItem::single_turn("1 + 1?", "2").with_reference("#### 2")];
+    assert!(pool.check_items(&batch).is_ok());
+    batch.push(ScoreItem::single_turn("2 + 2?", "4"));
+    let err = pool.check_items(&batch).unwrap_err().to_string();
+    assert!(
+        err.contains("gsm8k") && err.contains("item 1") && err.contains("reference"),
+        "{err}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
 fn a_nan_score_names_the_rm_and_item_and_caches_nothing() {
     let (rm, calls, _) = LengthRm::boxed("length", 1.0);
     let mut pool = RmPool::new(vec![rm]).unwrap();

@@ -3,6 +3,11 @@
 //! scores `chosen` above `rejected` by more than the tie threshold (a tie is wrong, as in
 //! RewardBench). Also the K× majority vote (ties abstain; an even vote is wrong) and the
 //! oracle (right when at least one RM is right). Prints a table, then one JSON line.
+//!
+//! Every RM's input requirements are checked against every pair before anything is scored.
+//! Each RM's scores are saved as it finishes (`<out>/scores/<rm>.jsonl`, reused by a rerun:
+//! only what is missing is scored) and the results so far are rewritten to
+//! `<out>/results.json`, so a failure in a later RM loses nothing.
 
 use std::path::PathBuf;
 
@@ -11,6 +16,9 @@ use clap::Args;
 use eval_harness::routing::pair_accuracy;
 use rm_pool::{RmPool, ScoreItem, Verdict, read_pairs};
 use serde_json::{Map, Value, json};
+
+/// Items scored between two saves of an RM's scores.
+const SAVE_EVERY: usize = 256;
 
 /// Arguments of `rm score`.
 #[derive(Debug, Args)]
@@ -25,6 +33,9 @@ pub struct RmScoreArgs {
     /// Score differences up to this count as ties.
     #[arg(long, default_value_t = 0.0)]
     tie_eps: f32,
+    /// Where the scores and results go; default: runs/rm-score/<pairs file name>.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Scores the pairs and prints the results.
@@ -37,6 +48,21 @@ pub fn run(args: &RmScoreArgs) -> Result<()> {
         .with_context(|| format!("loading the pool {}", args.pool.display()))?;
     let (chosen, rejected): (Vec<ScoreItem>, Vec<ScoreItem>) =
         pairs.iter().map(|p| p.items()).unzip();
+    for (side, items) in [("chosen", &chosen), ("rejected", &rejected)] {
+        pool.check_items(items).with_context(|| {
+            format!(
+                "{} ({side} responses; item = pair index): nothing was scored",
+                args.pairs.display()
+            )
+        })?;
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = args.pairs.file_stem().unwrap_or_default().to_string_lossy();
+        PathBuf::from("runs/rm-score").join(stem.as_ref())
+    });
+    let scores_dir = out.join("scores");
+    std::fs::create_dir_all(&scores_dir)
+        .with_context(|| format!("creating {}", scores_dir.display()))?;
     let categories: Vec<&str> = pairs
         .iter()
         .map(|p| p.category.as_deref().unwrap_or("all"))
@@ -49,12 +75,23 @@ pub fn run(args: &RmScoreArgs) -> Result<()> {
     );
     for rm in 0..pool.len() {
         let name = pool.names()[rm].clone();
-        let a = pool
-            .score(rm, &chosen)
-            .with_context(|| format!("RM {name}"))?;
-        let b = pool
-            .score(rm, &rejected)
-            .with_context(|| format!("RM {name}"))?;
+        let scores_file = scores_dir.join(format!("{name}.jsonl"));
+        let reused = pool.load_scores(rm, &scores_file)?;
+        if reused > 0 {
+            eprintln!(
+                "{name}: {reused} scores reused from {}",
+                scores_file.display()
+            );
+        }
+        // Scored in chunks, saved after each, so that a failure part-way keeps the rest.
+        let mut scored = || -> rm_pool::Result<(Vec<f32>, Vec<f32>)> {
+            for chunk in chosen.chunks(SAVE_EVERY).chain(rejected.chunks(SAVE_EVERY)) {
+                pool.score(rm, chunk)?;
+                pool.save_scores(rm, &scores_file)?;
+            }
+            Ok((pool.score(rm, &chosen)?, pool.score(rm, &rejected)?))
+        };
+        let (a, b) = scored().with_context(|| format!("RM {name}"))?;
         let verdicts: Vec<Verdict> = a
             .iter()
             .zip(&b)
@@ -88,6 +125,11 @@ pub fn run(args: &RmScoreArgs) -> Result<()> {
                 "subsets": accuracy.subsets,
             }),
         );
+        let so_far = json!({ "rms": Value::Object(per_rm.clone()), "n": pairs.len() });
+        atomic_write::replace_file(
+            &out.join("results.json"),
+            serde_json::to_string_pretty(&so_far)?.as_bytes(),
+        )?;
     }
     let item_pairs: Vec<(ScoreItem, ScoreItem)> = chosen.into_iter().zip(rejected).collect();
     let majority = pool.majority_vote(&item_pairs, args.tie_eps)?;
@@ -101,6 +143,78 @@ pub fn run(args: &RmScoreArgs) -> Result<()> {
     report.insert("majority_vote_accuracy".into(), json!(majority_accuracy));
     report.insert("oracle_accuracy".into(), json!(oracle_accuracy));
     report.insert("n".into(), json!(pairs.len()));
+    atomic_write::replace_file(
+        &out.join("results.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    eprintln!("scores and results in {}", out.display());
     println!("{}", Value::Object(report));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(pairs: &str) -> (tempfile::TempDir, RmScoreArgs) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = dir.path().join("pool.toml");
+        std::fs::write(
+            &pool,
+            "[[rm]]\nname = \"exact\"\nkind = \"verifier\"\ntask = \"exact\"\n",
+        )
+        .unwrap();
+        let pairs_file = dir.path().join("pairs.jsonl");
+        std::fs::write(&pairs_file, pairs).unwrap();
+        let args = RmScoreArgs {
+            pool,
+            pairs: pairs_file,
+            tie_eps: 0.0,
+            out: Some(dir.path().join("out")),
+        };
+        (dir, args)
+    }
+
+    #[test]
+    fn pairs_an_rm_cannot_score_fail_before_anything_is_scored() {
+        let (_dir, args) = setup(concat!(
+            "{\"prompt\": \"2 + 2?\", \"chosen\": \"4\", \"rejected\": \"5\", \"reference\": \"4\"}\n",
+            "{\"prompt\": \"1 + 1?\", \"chosen\": \"2\", \"rejected\": \"3\"}\n",
+        ));
+        let err = format!("{:#}", run(&args).unwrap_err());
+        assert!(
+            err.contains("nothing was scored")
+                && err.contains("item 1")
+                && err.contains("reference"),
+            "{err}"
+        );
+        assert!(
+            !args.out.as_ref().unwrap().exists(),
+            "files written before the check"
+        );
+    }
+
+    #[test]
+    fn scores_and_results_are_saved_and_a_rerun_reuses_them() {
+        let (_dir, args) = setup(concat!(
+            "{\"prompt\": \"2 + 2?\", \"chosen\": \"4\", \"rejected\": \"5\", \"reference\": \"4\"}\n",
+            "{\"prompt\": \"1 + 1?\", \"chosen\": \"2\", \"rejected\": \"3\", \"reference\": \"3\"}\n",
+        ));
+        run(&args).unwrap();
+        let out = args.out.clone().unwrap();
+        let scores = std::fs::read_to_string(out.join("scores/exact.jsonl")).unwrap();
+        assert_eq!(scores.lines().count(), 1 + 4, "{scores}");
+        let results: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(results["rms"]["exact"]["accuracy"], json!(0.5));
+        // A rerun scores nothing: the saved file is unchanged and the RM made no call.
+        run(&args).unwrap();
+        let again = std::fs::read_to_string(out.join("scores/exact.jsonl")).unwrap();
+        assert_eq!(again, scores);
+        let results: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(results["rms"]["exact"]["calls"], json!(0));
+    }
 }

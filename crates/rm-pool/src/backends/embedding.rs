@@ -77,6 +77,13 @@ impl RewardModel for EmbeddingRm {
         &self.name
     }
 
+    fn check(&self, item: &ScoreItem) -> std::result::Result<(), String> {
+        match item.reference {
+            Some(_) => Ok(()),
+            None => Err("no reference answer to compare with".into()),
+        }
+    }
+
     fn info(&self) -> RmInfo {
         RmInfo {
             kind: "embedding",

@@ -42,6 +42,13 @@ impl RewardModel for VerifierRm {
         &self.name
     }
 
+    fn check(&self, item: &ScoreItem) -> std::result::Result<(), String> {
+        match item.reference {
+            Some(_) => Ok(()),
+            None => Err("no reference answer to verify against".into()),
+        }
+    }
+
     fn info(&self) -> RmInfo {
         RmInfo {
             kind: "verifier",
