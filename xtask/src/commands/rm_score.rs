@@ -33,7 +33,7 @@ pub struct RmScoreArgs {
     /// Score differences up to this count as ties.
     #[arg(long, default_value_t = 0.0)]
     tie_eps: f32,
-    /// Where the scores and results go; default: runs/rm-score/<pairs file name>.
+    /// Where the scores and results go; default: `runs/rm-score/<pairs file name>`.
     #[arg(long)]
     out: Option<PathBuf>,
 }
