@@ -95,10 +95,13 @@ pub fn measure(all: &[RunResult], conditions: &[Condition]) -> Vec<Ablation> {
             }
         }
         let v4 = runs(all, "bayesian-v4", condition);
-        if !v5.is_empty() && !v4.is_empty() {
+        // Label accuracy exists only for runs with verifier-decided pairs.
+        let decided = |rs: &[&'_ RunResult]| rs.iter().any(|r| r.label_accuracy.count > 0);
+        if decided(&v5) && decided(&v4) {
             let labels = |rs: &[&RunResult]| {
                 mean_ci95(
                     &rs.iter()
+                        .filter(|r| r.label_accuracy.count > 0)
                         .map(|r| r.label_accuracy.overall)
                         .collect::<Vec<_>>(),
                 )

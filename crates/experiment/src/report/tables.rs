@@ -55,7 +55,8 @@ pub fn report_markdown(results: &Results, timings: Option<&Timings>, plots: &[Pl
 
 /// The online DPO table of one condition, preceded by the starting policy's accuracy: per strategy
 /// (order of first appearance), policy and label accuracy (mean ± CI), their paired Δ against
-/// [`REFERENCE_STRATEGY`], mean RM calls and mean pairs kept.
+/// [`REFERENCE_STRATEGY`], mean RM calls and mean pairs kept. Label accuracy is over the runs
+/// with verifier-decided pairs (— where none had any).
 pub fn main_table(results: &Results, condition: &str) -> String {
     let mut md = String::new();
     let sft = &results.sft_accuracy;
@@ -87,27 +88,41 @@ pub fn main_table(results: &Results, condition: &str) -> String {
     ]);
     let policy = |r: &RunResult| r.policy_accuracy.overall;
     let label = |r: &RunResult| r.label_accuracy.overall;
+    // Label accuracy exists only for runs with verifier-decided pairs.
+    let every = |_: &RunResult| true;
+    let decided = |r: &RunResult| r.label_accuracy.count > 0;
     for strategy in results.strategies_in(condition) {
         let runs: Vec<&RunResult> = results.runs_for(strategy, condition).collect();
-        let delta = |metric: &dyn Fn(&RunResult) -> f64| {
+        let delta = |metric: &dyn Fn(&RunResult) -> f64, keep: &dyn Fn(&RunResult) -> bool| {
             if strategy == REFERENCE_STRATEGY || !reference_present {
                 return MISSING.to_string();
             }
-            let reference = by_seed(results.runs_for(REFERENCE_STRATEGY, condition), metric);
-            paired_difference(&by_seed(runs.iter().copied(), metric), &reference)
-                .map_or_else(|| MISSING.to_string(), |s| pp_delta(&s))
+            let reference = by_seed(
+                results
+                    .runs_for(REFERENCE_STRATEGY, condition)
+                    .filter(|r| keep(r)),
+                metric,
+            );
+            paired_difference(
+                &by_seed(runs.iter().copied().filter(|r| keep(r)), metric),
+                &reference,
+            )
+            .map_or_else(|| MISSING.to_string(), |s| pp_delta(&s))
         };
-        let summary = |metric: &dyn Fn(&RunResult) -> f64| {
-            mean_ci95(&runs.iter().map(|r| metric(r)).collect::<Vec<_>>())
+        let summary = |metric: &dyn Fn(&RunResult) -> f64, keep: &dyn Fn(&RunResult) -> bool| {
+            let values: Vec<f64> = runs.iter().filter(|r| keep(r)).map(|r| metric(r)).collect();
+            (!values.is_empty()).then(|| mean_ci95(&values))
         };
+        let summary_cell =
+            |s: Option<Summary>| s.map_or_else(|| MISSING.to_string(), |s| pct_summary(&s));
         table.row(vec![
             cell(strategy),
-            pct_summary(&summary(&policy)),
-            pct_summary(&summary(&label)),
-            delta(&policy),
-            delta(&label),
-            count(summary(&|r| r.rm_calls as f64).mean),
-            count(summary(&|r| r.pairs_kept as f64).mean),
+            summary_cell(summary(&policy, &every)),
+            summary_cell(summary(&label, &decided)),
+            delta(&policy, &every),
+            delta(&label, &decided),
+            count(mean_ci95(&runs.iter().map(|r| r.rm_calls as f64).collect::<Vec<_>>()).mean),
+            count(mean_ci95(&runs.iter().map(|r| r.pairs_kept as f64).collect::<Vec<_>>()).mean),
             runs.len().to_string(),
         ]);
     }
@@ -183,7 +198,8 @@ fn offline_router(md: &mut String, results: &Results) {
 fn label_accuracy_per_domain(md: &mut String, results: &Results) {
     md.push_str("## Label accuracy per domain\n\n");
     md.push_str(
-        "Share of kept pairs whose label agrees with the verifier, in %, mean over seeds.\n\n",
+        "Share of kept pairs whose label agrees with the verifier, in %, mean over the seeds \
+         that had verifier-decided pairs (— where none had).\n\n",
     );
     for condition in results.conditions() {
         let strategies = results.strategies_in(condition);
@@ -206,8 +222,16 @@ fn label_accuracy_per_domain(md: &mut String, results: &Results) {
                     pct(mean_ci95(&values).mean)
                 });
             }
-            let overall: Vec<f64> = runs.iter().map(|r| r.label_accuracy.overall).collect();
-            row.push(pct(mean_ci95(&overall).mean));
+            let overall: Vec<f64> = runs
+                .iter()
+                .filter(|r| r.label_accuracy.count > 0)
+                .map(|r| r.label_accuracy.overall)
+                .collect();
+            row.push(if overall.is_empty() {
+                MISSING.into()
+            } else {
+                pct(mean_ci95(&overall).mean)
+            });
             table.row(row);
         }
         md.push_str(&table.render());
@@ -573,6 +597,21 @@ mod tests {
         assert!(rows[1].contains(" 1010 |"), "{}", rows[1]);
         assert!(rows[2].starts_with("| single:rm-add "), "{}", rows[2]);
         assert!(rows[2].contains("-8.0 ± 0.0"), "{}", rows[2]);
+    }
+
+    #[test]
+    fn runs_without_decided_pairs_have_no_label_accuracy() {
+        let mut results = example();
+        for run in results.runs.iter_mut().filter(|r| r.strategy == "laser") {
+            run.label_accuracy.count = 0;
+            run.label_accuracy.overall = 0.0;
+        }
+        let table = main_table(&results, "in-distribution");
+        let laser = table.lines().find(|l| l.starts_with("| laser ")).unwrap();
+        let cells: Vec<&str> = laser.split('|').map(str::trim).collect();
+        // Strategy, policy, label, Δ policy, Δ label, …: the label and its Δ are missing.
+        assert_eq!((cells[3], cells[5]), ("—", "—"), "{laser}");
+        assert_ne!(cells[2], "—", "{laser}");
     }
 
     #[test]
