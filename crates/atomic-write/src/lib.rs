@@ -55,6 +55,17 @@ fn parent_of(path: &Path) -> Result<PathBuf> {
     Ok(parent)
 }
 
+/// A fresh hidden staging folder (`.<prefix>…`) beside `dir`, whose parent is created if
+/// missing; returns it with that parent.
+fn staging_beside(dir: &Path, prefix: &str) -> Result<(tempfile::TempDir, PathBuf)> {
+    let parent = parent_of(dir)?;
+    let staging = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&parent)
+        .map_err(at(&parent))?;
+    Ok((staging, parent))
+}
+
 /// Replaces the file `path` with `bytes`, whole (see the crate docs). Its folder must exist
 /// (a missing one is an error naming `path`). On error the temporary file is removed and
 /// `path` is untouched.
@@ -80,11 +91,7 @@ pub fn replace_folder<T, E: From<Error>>(
     dir: &Path,
     build: impl FnOnce(&Path) -> std::result::Result<T, E>,
 ) -> std::result::Result<T, E> {
-    let parent = parent_of(dir)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".writing-")
-        .tempdir_in(&parent)
-        .map_err(at(&parent))?;
+    let (staging, parent) = staging_beside(dir, ".writing-")?;
     let value = build(staging.path())?;
     let staged = staging.keep();
     if dir.exists() {
@@ -110,11 +117,7 @@ pub fn merge_into_folder<T, E: From<Error>>(
     dir: &Path,
     build: impl FnOnce(&Path) -> std::result::Result<T, E>,
 ) -> std::result::Result<T, E> {
-    let parent = parent_of(dir)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".saving-")
-        .tempdir_in(&parent)
-        .map_err(at(&parent))?;
+    let (staging, _) = staging_beside(dir, ".saving-")?;
     let value = build(staging.path())?;
     if !dir.exists() {
         let staged = staging.keep();

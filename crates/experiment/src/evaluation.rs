@@ -64,19 +64,6 @@ impl Evaluation {
         })
     }
 
-    /// Prompts scored.
-    pub fn len(&self) -> usize {
-        match self {
-            Self::Suite { tasks, .. } => tasks.len(),
-            Self::Verifier { prompts, .. } => prompts.len(),
-        }
-    }
-
-    /// Whether there is nothing to score.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The categories scored, sorted.
     pub fn categories(&self) -> Vec<String> {
         let mut names: Vec<String> = match self {

@@ -28,7 +28,7 @@ use crate::online::{self, World};
 use crate::pipeline::{
     Event, Options, Outcome, Stages, online_stage, reported_runs, write_outcome,
 };
-use crate::results::{Results, Timings};
+use crate::results::Results;
 
 /// An experiment on given models and data (a config file with a `[world]` table).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -258,12 +258,7 @@ pub fn run_given_world(
         ablations: ablations::measure(&reported, &conditions),
         runs: reported,
     };
-    let timings = Timings {
-        stages: stages.timings.clone(),
-        runs: run_times,
-        total_s: started.elapsed().as_secs_f64(),
-        cpu: lm::host::cpu_model(),
-    };
+    let timings = stages.timings(run_times, started);
     write_outcome(
         dir,
         results,

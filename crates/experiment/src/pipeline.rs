@@ -112,6 +112,17 @@ impl<'a> Stages<'a> {
         }
     }
 
+    /// The wall times of this run folder: every stage's, each online run's (`runs`, s by
+    /// folder), and the total since `started`, with the CPU model.
+    pub(crate) fn timings(&self, runs: BTreeMap<String, f64>, started: Instant) -> Timings {
+        Timings {
+            stages: self.timings.clone(),
+            runs,
+            total_s: started.elapsed().as_secs_f64(),
+            cpu: lm::host::cpu_model(),
+        }
+    }
+
     /// Runs `body` as stage `name`, timing it and telling the observer.
     pub(crate) fn timed<T>(
         &mut self,
@@ -370,12 +381,7 @@ pub fn run_experiment(
         runs: reported,
         ablations,
     };
-    let timings = Timings {
-        stages: stages.timings.clone(),
-        runs: run_times,
-        total_s: started.elapsed().as_secs_f64(),
-        cpu: lm::host::cpu_model(),
-    };
+    let timings = stages.timings(run_times, started);
     write_outcome(
         dir,
         results,
