@@ -16,7 +16,7 @@ use lm::DeviceSpec;
 use serde::Deserialize;
 
 use crate::backends::classifier::ClassifierRm;
-use crate::backends::embedding::EmbeddingRm;
+use crate::backends::embedding::{EmbeddingRm, EmbeddingTarget};
 use crate::backends::http::{HttpRm, HttpRmConfig};
 use crate::backends::llm_judge::{JudgeScoring, LlmJudgeRm};
 use crate::backends::programmatic::{NoisyVerifierConfig, NoisyVerifierRm};
@@ -74,12 +74,16 @@ pub enum RmSpec {
         #[serde(default = "default_batch")]
         batch_size: usize,
     },
-    /// Cosine similarity to the reference answer (see `backends/embedding.rs`).
+    /// Cosine similarity to the reference answer or to the question (see
+    /// `backends/embedding.rs`).
     Embedding {
         /// Name in the pool.
         name: String,
         /// The sentence-encoder folder (all-MiniLM-L6-v2).
         path: PathBuf,
+        /// What the response is compared with: `reference` (default) or `question`.
+        #[serde(default)]
+        compare_with: EmbeddingTarget,
         /// `cpu`, `libtorch`, `cuda[:N]`.
         #[serde(default = "cpu")]
         device: String,
@@ -176,14 +180,13 @@ impl RmSpec {
             Self::Embedding {
                 name,
                 path,
+                compare_with,
                 device: spec,
                 batch_size,
-            } => Box::new(EmbeddingRm::load(
-                name,
-                &resolve(path),
-                &device(name, spec)?,
-                *batch_size,
-            )?),
+            } => Box::new(
+                EmbeddingRm::load(name, &resolve(path), &device(name, spec)?, *batch_size)?
+                    .comparing_with(*compare_with),
+            ),
             Self::Verifier {
                 name,
                 task,

@@ -4,8 +4,8 @@
 //! - [`RewardModel`]: score a batch of (conversation, response) items, one `f32` each,
 //!   higher = better; verdicts come from scores ([`Verdict`]).
 //! - Backends: sequence-classification RMs on disk, LLM judges (verdict-token margin or
-//!   expected rating), embedding similarity to a reference, verifiable rewards (GSM8K,
-//!   MMLU, exact, regex — answer-check's extraction), and remote RMs over HTTP
+//!   expected rating), embedding similarity (to a reference or to the question), verifiable
+//!   rewards (GSM8K, MMLU, exact, regex — answer-check's extraction), and remote RMs over HTTP
 //!   (vLLM pooling/classify, OpenRLHF `get_reward`) with timeouts, retries and a circuit
 //!   breaker.
 //! - [`RmPool`]: the RMs by arm index, each (item, RM) scored at most once (cache), call
@@ -32,5 +32,5 @@ pub use crate::{
     pairs::{PreferencePair, read_pairs},
     pool::{RmPool, RmStats, ScoreMoments, Verdict},
     reward_model::{RewardModel, RmInfo},
-    score_file::{SCORES_FORMAT, SCORES_VERSION},
+    score_file::{SCORES_FORMAT, SCORES_VERSION, score_file_path},
 };

@@ -108,6 +108,8 @@ struct Member {
     cache: HashMap<[u8; 16], f32>,
     stats: RmStats,
     moments: ScoreMoments,
+    /// Where new scores are appended as they are computed ([`RmPool::keep_scores_in`]).
+    store: Option<std::path::PathBuf>,
 }
 
 /// Reward models by index (the router's arms, in order).
@@ -135,6 +137,7 @@ impl RmPool {
                     cache: HashMap::new(),
                     stats: RmStats::default(),
                     moments: ScoreMoments::default(),
+                    store: None,
                 })
                 .collect(),
         })
@@ -205,6 +208,11 @@ impl RmPool {
             member.moments = *saved;
         }
         Ok(())
+    }
+
+    /// Sets (or clears) the file RM `rm`'s new scores are appended to.
+    pub(crate) fn set_score_store(&mut self, rm: usize, path: Option<std::path::PathBuf>) {
+        self.members[rm].store = path;
     }
 
     /// RM `rm`'s cached scores by item digest, in digest order.
@@ -297,9 +305,14 @@ impl RmPool {
             member.stats.calls += 1;
             member.stats.items += batch.len();
             member.stats.seconds += seconds;
-            for (&i, score) in missing.iter().zip(scores) {
+            for (&i, &score) in missing.iter().zip(&scores) {
                 member.cache.insert(keys[i], score);
                 member.moments.push(f64::from(score));
+            }
+            if let Some(store) = &member.store {
+                let new: Vec<([u8; 16], f32)> =
+                    missing.iter().map(|&i| keys[i]).zip(scores).collect();
+                crate::score_file::append_scores(store, &new)?;
             }
         }
         member.stats.cache_hits += items.len() - missing.len();

@@ -1,14 +1,17 @@
 //! An RM's scores on disk, so that a long scoring run that stops (a later RM fails, the
 //! process is interrupted) loses nothing and a rerun scores only what is missing. One JSON
 //! Lines file per RM: a header naming the RM, then one line per distinct scored item, its
-//! digest ([`ScoreItem::digest`], hex) and its score, in digest order.
+//! digest ([`ScoreItem::digest`](crate::ScoreItem::digest), hex) and its score — in digest
+//! order when saved whole ([`RmPool::save_scores`]), in the order they were computed when
+//! appended ([`RmPool::keep_scores_in`]).
 //!
 //! ```text
 //! {"format":"rm-pool-scores","version":1,"rm":"minilm-similarity","description":"…"}
 //! {"item":"00a3…","score":0.8125}
 //! ```
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -75,17 +78,19 @@ impl RmPool {
 
     /// Loads RM `rm`'s scores saved at `path` into its cache and returns how many there
     /// were; a missing file loads nothing. A file saved for another RM (its name or its
-    /// description — model, scoring rule — differ) is refused, naming both.
+    /// description — model, scoring rule — differ) is refused, naming both. A last line cut
+    /// short by an interrupted append (no closing newline, not valid JSON) is left out.
     pub fn load_scores(&mut self, rm: usize, path: &Path) -> Result<usize> {
+        Ok(self
+            .load_score_file(rm, path)?
+            .map_or(0, |file| file.scores))
+    }
+
+    fn load_score_file(&mut self, rm: usize, path: &Path) -> Result<Option<LoadedFile>> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(source) => {
-                return Err(Error::Io {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(io_error(path, source)),
         };
         let bad = |line: usize, reason: String| Error::Data {
             path: path.to_path_buf(),
@@ -95,7 +100,8 @@ impl RmPool {
         let mut lines = text
             .lines()
             .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
+            .filter(|(_, l)| !l.trim().is_empty())
+            .peekable();
         let (_, first) = lines.next().ok_or_else(|| bad(1, "empty file".into()))?;
         let header: Header =
             serde_json::from_str(first).map_err(|e| bad(1, format!("header: {e}")))?;
@@ -120,9 +126,16 @@ impl RmPool {
             ));
         }
         let mut scores = Vec::new();
-        for (index, raw) in lines {
-            let line: Line =
-                serde_json::from_str(raw).map_err(|e| bad(index + 1, e.to_string()))?;
+        let mut torn = false;
+        while let Some((index, raw)) = lines.next() {
+            let line: Line = match serde_json::from_str(raw) {
+                Ok(line) => line,
+                Err(_) if lines.peek().is_none() && !text.ends_with('\n') => {
+                    torn = true;
+                    break;
+                }
+                Err(e) => return Err(bad(index + 1, e.to_string())),
+            };
             let digest = unhex(&line.item).ok_or_else(|| {
                 bad(
                     index + 1,
@@ -139,8 +152,69 @@ impl RmPool {
         }
         let n = scores.len();
         self.restore_cached_scores(rm, scores);
-        Ok(n)
+        Ok(Some(LoadedFile { scores: n, torn }))
     }
+
+    /// Keeps every RM's scores in `dir` from now on: loads `dir/<rm name>.jsonl` where it
+    /// exists (as [`RmPool::load_scores`]) and appends each newly computed score to it
+    /// before [`RmPool::score`] returns, so that an interrupted run loses at most the batch
+    /// in flight and a rerun scores only what is missing. Creates `dir`; a file cut short
+    /// by an interrupted append is rewritten without its torn line. Returns how many scores
+    /// were loaded per RM.
+    pub fn keep_scores_in(&mut self, dir: &Path) -> Result<Vec<usize>> {
+        std::fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
+        let mut loaded = Vec::with_capacity(self.len());
+        for rm in 0..self.len() {
+            let path = score_file_path(dir, &self.names()[rm]);
+            let file = self.load_score_file(rm, &path)?;
+            if file.as_ref().is_none_or(|file| file.torn) {
+                // A fresh file (its header) or a clean copy of a torn one.
+                self.save_scores(rm, &path)?;
+            }
+            self.set_score_store(rm, Some(path));
+            loaded.push(file.map_or(0, |file| file.scores));
+        }
+        Ok(loaded)
+    }
+}
+
+/// The file [`RmPool::keep_scores_in`] keeps RM `name`'s scores in, under `dir`.
+pub fn score_file_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.jsonl"))
+}
+
+/// What [`RmPool::load_score_file`] found.
+struct LoadedFile {
+    /// Scores loaded.
+    scores: usize,
+    /// The last line was cut short (and left out).
+    torn: bool,
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Appends `scores` to the score file at `path` (which has its header) and flushes them.
+pub(crate) fn append_scores(path: &Path, scores: &[([u8; 16], f32)]) -> Result<()> {
+    let mut text = String::with_capacity(56 * scores.len());
+    for (digest, score) in scores {
+        let line = Line {
+            item: hex(digest),
+            score: *score,
+        };
+        text += &(serde_json::to_string(&line).expect("lines serialise") + "\n");
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|source| io_error(path, source))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_data())
+        .map_err(|source| io_error(path, source))
 }
 
 #[cfg(test)]

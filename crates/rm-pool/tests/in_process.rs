@@ -3,7 +3,7 @@
 
 use lm::DeviceSpec;
 use rm_pool::backends::classifier::ClassifierRm;
-use rm_pool::backends::embedding::EmbeddingRm;
+use rm_pool::backends::embedding::{EmbeddingRm, EmbeddingTarget};
 use rm_pool::backends::llm_judge::{JudgeScoring, LlmJudgeRm};
 use rm_pool::backends::verifier::{VerifierRm, VerifierTask};
 use rm_pool::{Error, RewardModel, ScoreItem};
@@ -115,6 +115,20 @@ fn embedding_similarity_ranks_the_paraphrase_first() {
         .score(&[ScoreItem::single_turn("q", "no reference")])
         .unwrap_err();
     assert!(matches!(err, Error::Input { item: 0, .. }), "{err}");
+
+    // Reference-free: the response against the question, no reference needed.
+    let mut rm = rm.comparing_with(EmbeddingTarget::Question);
+    let question =
+        |response: &str| ScoreItem::single_turn("What is the capital of France?", response);
+    assert_eq!(rm.check(&question("Paris.")), Ok(()));
+    let scores = rm
+        .score(&[
+            question("The capital of France is Paris."),
+            question("Photosynthesis turns light into chemical energy."),
+        ])
+        .unwrap();
+    assert!(scores[0] > scores[1] + 0.3, "{scores:?}");
+    assert!(rm.info().description.contains("to the question"));
 }
 
 #[test]

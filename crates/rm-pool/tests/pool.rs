@@ -125,6 +125,53 @@ fn saved_scores_are_reused_and_another_rms_are_refused() {
 }
 
 #[test]
+fn kept_scores_are_appended_as_computed_and_survive_a_torn_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rm, _, _) = LengthRm::boxed("length", 1.0);
+    let mut pool = RmPool::new(vec![rm]).unwrap();
+    assert_eq!(pool.keep_scores_in(dir.path()).unwrap(), vec![0]);
+    let file = rm_pool::score_file_path(dir.path(), "length");
+    let lines = |file: &std::path::Path| std::fs::read_to_string(file).unwrap().lines().count();
+    assert_eq!(lines(&file), 1, "the header alone");
+    let scores = pool.score(0, &items(&["a", "bb"])).unwrap();
+    assert_eq!(lines(&file), 3, "written before score returned");
+    pool.score(0, &items(&["a", "ccc"])).unwrap();
+    assert_eq!(lines(&file), 4, "only the new item is appended");
+
+    // An interrupted append leaves half a line: it is dropped and the file repaired.
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text += "{\"item\":\"00ff";
+    std::fs::write(&file, text).unwrap();
+    let (rm, calls, _) = LengthRm::boxed("length", 1.0);
+    let mut resumed = RmPool::new(vec![rm]).unwrap();
+    assert_eq!(resumed.keep_scores_in(dir.path()).unwrap(), vec![3]);
+    assert_eq!(lines(&file), 4);
+    assert_eq!(resumed.score(0, &items(&["a", "bb"])).unwrap(), scores);
+    resumed.score(0, &items(&["dddd"])).unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "only the missing item was scored"
+    );
+    assert_eq!(lines(&file), 5);
+
+    // A bad line elsewhere is an error naming the line.
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replacen("\"score\"", "\"scor\"", 1),
+    )
+    .unwrap();
+    let (rm, _, _) = LengthRm::boxed("length", 1.0);
+    let err = RmPool::new(vec![rm])
+        .unwrap()
+        .keep_scores_in(dir.path())
+        .unwrap_err();
+    assert!(err.to_string().contains("length.jsonl:2"), "{err}");
+}
+
+#[test]
 fn inputs_an_rm_cannot_score_are_refused_before_any_call() {
     use rm_pool::backends::verifier::{VerifierRm, VerifierTask};
     let (length, calls, _) = LengthRm::boxed("length", 1.0);

@@ -1,6 +1,8 @@
 //! Embedding-similarity reward: the cosine between the response and the item's reference
 //! answer under a sentence encoder (all-MiniLM-L6-v2: mean pooling, L2 norm), for data sets
-//! that carry references (AlpacaEval, MT-Bench). In [−1, 1].
+//! that carry references (AlpacaEval, MT-Bench); or, reference-free, between the response
+//! and the question it answers (on-topic-ness: it cannot tell a right answer from a wrong
+//! one that uses the same words). In [−1, 1].
 //!
 //! Texts longer than the encoder's context keep their first `max_tokens − 1` tokens and the
 //! closing `[SEP]` (counted as truncations).
@@ -10,14 +12,29 @@ use std::path::Path;
 use burn::prelude::*;
 use lm::{BertModel, DeviceSpec, PaddingSide, TokenBatch, Tokenizer, WeightDType, load_bert};
 
+use serde::Deserialize;
+
 use crate::error::{Error, Result};
 use crate::item::ScoreItem;
 use crate::reward_model::{RewardModel, RmInfo};
+
+/// What an [`EmbeddingRm`] compares the response with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingTarget {
+    /// The item's reference answer (items without one are refused).
+    #[default]
+    Reference,
+    /// The question: the conversation's last user turn (needs no reference).
+    Question,
+}
 
 /// A sentence-encoder similarity RM.
 pub struct EmbeddingRm {
     name: String,
     description: String,
+    dir: std::path::PathBuf,
+    target: EmbeddingTarget,
     model: BertModel,
     tokenizer: Tokenizer,
     device: Device,
@@ -27,7 +44,8 @@ pub struct EmbeddingRm {
 }
 
 impl EmbeddingRm {
-    /// Loads the encoder folder `dir`.
+    /// Loads the encoder folder `dir`; the response is compared with the reference answer
+    /// (see [`EmbeddingRm::comparing_with`]).
     pub fn load(name: &str, dir: &Path, device: &DeviceSpec, batch_size: usize) -> Result<Self> {
         let attributed = |source| Error::model(name, source);
         let device = device.device().map_err(attributed)?;
@@ -36,6 +54,8 @@ impl EmbeddingRm {
         Ok(Self {
             name: name.into(),
             description: format!("cosine similarity to the reference under {}", dir.display()),
+            dir: dir.to_path_buf(),
+            target: EmbeddingTarget::Reference,
             model,
             tokenizer,
             device,
@@ -43,6 +63,19 @@ impl EmbeddingRm {
             batch_size: batch_size.max(1),
             truncations: 0,
         })
+    }
+
+    /// The same RM comparing responses with `target`.
+    pub fn comparing_with(mut self, target: EmbeddingTarget) -> Self {
+        self.target = target;
+        self.description = match target {
+            EmbeddingTarget::Reference => "cosine similarity to the reference under",
+            EmbeddingTarget::Question => "cosine similarity to the question under",
+        }
+        .to_string()
+            + " "
+            + &self.dir.display().to_string();
+        self
     }
 
     /// L2-normalised embeddings of `texts`, row-major `[texts][d]`.
@@ -78,9 +111,9 @@ impl RewardModel for EmbeddingRm {
     }
 
     fn check(&self, item: &ScoreItem) -> std::result::Result<(), String> {
-        match item.reference {
-            Some(_) => Ok(()),
-            None => Err("no reference answer to compare with".into()),
+        match (self.target, &item.reference) {
+            (EmbeddingTarget::Reference, None) => Err("no reference answer to compare with".into()),
+            _ => Ok(()),
         }
     }
 
@@ -97,13 +130,18 @@ impl RewardModel for EmbeddingRm {
         for (chunk_index, chunk) in items.chunks(self.batch_size).enumerate() {
             let mut texts = Vec::with_capacity(2 * chunk.len());
             for (i, item) in chunk.iter().enumerate() {
-                let reference = item.reference.as_deref().ok_or_else(|| Error::Input {
-                    rm: self.name.clone(),
-                    item: chunk_index * self.batch_size + i,
-                    reason: "no reference answer to compare with".into(),
-                })?;
+                let other = match self.target {
+                    EmbeddingTarget::Question => item.question(),
+                    EmbeddingTarget::Reference => {
+                        item.reference.as_deref().ok_or_else(|| Error::Input {
+                            rm: self.name.clone(),
+                            item: chunk_index * self.batch_size + i,
+                            reason: "no reference answer to compare with".into(),
+                        })?
+                    }
+                };
                 texts.push(item.response.as_str());
-                texts.push(reference);
+                texts.push(other);
             }
             let embeddings = self.embed(&texts)?;
             for pair in embeddings.chunks(2) {
