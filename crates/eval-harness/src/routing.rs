@@ -129,6 +129,125 @@ pub fn routing_accuracy(records: &[RoutedRecord], n_rms: usize) -> Result<Routin
     })
 }
 
+/// A two-sided 95% interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Interval {
+    /// 2.5th percentile.
+    pub low: f64,
+    /// 97.5th percentile.
+    pub high: f64,
+}
+
+impl Interval {
+    /// The 2.5th and 97.5th percentiles of `values` (sorted in place; empty gives NaNs).
+    fn percentile_95(values: &mut [f64]) -> Self {
+        values.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            if values.is_empty() {
+                return f64::NAN;
+            }
+            let position = q * (values.len() - 1) as f64;
+            let (below, above) = (position.floor() as usize, position.ceil() as usize);
+            let weight = position - below as f64;
+            values[below] * (1.0 - weight) + values[above] * weight
+        };
+        Self {
+            low: at(0.025),
+            high: at(0.975),
+        }
+    }
+
+    /// Whether 0 lies outside the interval (a difference is significant at 5%).
+    pub fn excludes_zero(&self) -> bool {
+        self.low > 0.0 || self.high < 0.0
+    }
+}
+
+/// Percentile-bootstrap 95% intervals of the overall row of [`routing_accuracy`], resampling
+/// whole groups (prompts: the records of one prompt are not independent) with replacement.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoutingIntervals {
+    /// Bootstrap resamples drawn.
+    pub resamples: usize,
+    /// Groups resampled (distinct prompts).
+    pub groups: usize,
+    /// The router's accuracy.
+    pub router: Interval,
+    /// Each RM's accuracy, in arm order.
+    pub single: Vec<Interval>,
+    /// Majority vote's accuracy.
+    pub majority_vote: Interval,
+    /// Router minus each RM, in arm order (paired: the same resample for both).
+    pub router_minus_single: Vec<Interval>,
+    /// Router minus majority vote (paired).
+    pub router_minus_majority_vote: Interval,
+}
+
+/// Bootstrap intervals of `records`' overall routing row: `groups[i]` is record `i`'s group
+/// (e.g. a hash of its prompt); `resamples` draws of as many groups as there are, with
+/// replacement, from a ChaCha8 stream seeded by `seed`. Resamples in which no record has a
+/// correct RM are skipped.
+pub fn bootstrap_routing(
+    records: &[RoutedRecord],
+    groups: &[u64],
+    n_rms: usize,
+    resamples: usize,
+    seed: u64,
+) -> Result<RoutingIntervals> {
+    use rand::{RngExt, SeedableRng};
+
+    if groups.len() != records.len() {
+        return Err(Error::Metric {
+            metric: "routing bootstrap",
+            reason: format!("{} groups for {} records", groups.len(), records.len()),
+        });
+    }
+    routing_accuracy(records, n_rms)?;
+    let mut members: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (index, group) in groups.iter().enumerate() {
+        members.entry(*group).or_default().push(index);
+    }
+    let members: Vec<Vec<usize>> = members.into_values().collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut router = Vec::with_capacity(resamples);
+    let mut single = vec![Vec::with_capacity(resamples); n_rms];
+    let mut majority = Vec::with_capacity(resamples);
+    let mut minus_single = vec![Vec::with_capacity(resamples); n_rms];
+    let mut minus_majority = Vec::with_capacity(resamples);
+    let mut drawn: Vec<usize> = Vec::with_capacity(records.len());
+    for _ in 0..resamples {
+        drawn.clear();
+        for _ in 0..members.len() {
+            drawn.extend(&members[rng.random_range(0..members.len())]);
+        }
+        let Some(row) = row(drawn.iter().map(|&i| &records[i]), n_rms) else {
+            continue;
+        };
+        router.push(row.router);
+        majority.push(row.majority_vote);
+        minus_majority.push(row.router - row.majority_vote);
+        for (rm, accuracy) in row.single.iter().enumerate() {
+            single[rm].push(*accuracy);
+            minus_single[rm].push(row.router - accuracy);
+        }
+    }
+    Ok(RoutingIntervals {
+        resamples,
+        groups: members.len(),
+        router: Interval::percentile_95(&mut router),
+        single: single
+            .iter_mut()
+            .map(|v| Interval::percentile_95(v))
+            .collect(),
+        majority_vote: Interval::percentile_95(&mut majority),
+        router_minus_single: minus_single
+            .iter_mut()
+            .map(|v| Interval::percentile_95(v))
+            .collect(),
+        router_minus_majority_vote: Interval::percentile_95(&mut minus_majority),
+    })
+}
+
 fn row<'a>(records: impl Iterator<Item = &'a RoutedRecord>, n_rms: usize) -> Option<RoutingRow> {
     let (mut n, mut excluded) = (0usize, 0usize);
     let (mut router, mut random, mut majority) = (0.0, 0.0, 0.0);
@@ -175,6 +294,41 @@ mod tests {
             correct: correct.to_vec(),
             chosen,
         }
+    }
+
+    #[test]
+    fn bootstrap_intervals_cover_the_estimate_and_shrink_with_data() {
+        // Router right on 3 of 4 records, RM 0 on 2 of 4; records come in prompt groups of 2.
+        let base = [
+            record(&[true, false], 0, "a"),
+            record(&[false, true], 1, "a"),
+            record(&[true, false], 1, "a"),
+            record(&[false, true], 1, "a"),
+        ];
+        let width = |copies: usize| {
+            let records: Vec<RoutedRecord> =
+                (0..copies).flat_map(|_| base.iter().cloned()).collect();
+            let groups: Vec<u64> = (0..records.len() as u64).map(|i| i / 2).collect();
+            let ci = bootstrap_routing(&records, &groups, 2, 1000, 7).unwrap();
+            assert_eq!(ci.groups, 2 * copies);
+            assert!(ci.router.low <= 0.75 && 0.75 <= ci.router.high, "{ci:?}");
+            assert!(
+                ci.router_minus_single[0].low <= 0.25 && 0.25 <= ci.router_minus_single[0].high
+            );
+            ci.router.high - ci.router.low
+        };
+        let (small, large) = (width(5), width(80));
+        assert!(large < small / 2.0, "{small} vs {large}");
+        // Same seed, same intervals.
+        let groups = [0, 0, 1, 1];
+        assert_eq!(
+            bootstrap_routing(&base, &groups, 2, 200, 1).unwrap(),
+            bootstrap_routing(&base, &groups, 2, 200, 1).unwrap()
+        );
+        assert!(bootstrap_routing(&base, &groups[..3], 2, 10, 1).is_err());
+        let mut values = vec![3.0, 1.0, 2.0];
+        let interval = Interval::percentile_95(&mut values);
+        assert!((interval.low - 1.05).abs() < 1e-12 && (interval.high - 2.95).abs() < 1e-12);
     }
 
     #[test]

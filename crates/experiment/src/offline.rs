@@ -12,8 +12,8 @@ use answer_check::synthetic;
 use burn::prelude::*;
 use offline_router::encoder::{EncoderConfig, Training};
 use offline_router::{
-    CheckpointConfig, DataConfig, EvalRecords, JudgedPair, LossWeights, OptimConfig, Schedule,
-    TrainConfig, evaluate_export, judge_missing, write_records,
+    CheckpointConfig, DataConfig, EvalSplit, JudgedPair, LossWeights, OptimConfig, Schedule,
+    TrainConfig, evaluate_exports, judge_missing, write_records,
 };
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -152,8 +152,11 @@ pub fn train_router(
         data: DataConfig {
             records: records_file,
             pool: None,
+            scores: None,
             rms: Some(rm_names.to_vec()),
             validation_fraction: config.validation_fraction,
+            // The test records are their own file (`test_file`).
+            test_fraction: 0.0,
             balance: false,
             judge_batch_size: 64,
         },
@@ -174,19 +177,25 @@ pub fn train_router(
             weight_decay: 0.0,
             max_grad_norm: 1.0,
         },
-        checkpoint: CheckpointConfig { every: 25, keep: 1 },
+        checkpoint: CheckpointConfig {
+            every: 25,
+            keep: 1,
+            patience: 0,
+        },
     };
     let summary = offline_router::train(&train_config, false, &mut |_| {})?;
     let export = summary.output.join("best");
-    let table = evaluate_export(
-        &export,
+    let evaluation = evaluate_exports(
+        &[export],
         test_file,
         None,
-        EvalRecords::All,
+        EvalSplit::Test,
+        false,
         device,
         64,
         &mut |_, _| {},
     )?;
+    let table = &evaluation.exports[0].routing_accuracy;
     let row = |name: &str, pick: &dyn Fn(&eval_harness::routing::RoutingRow) -> f64| RoutingRow {
         name: name.to_string(),
         overall: pick(&table.overall),

@@ -49,12 +49,21 @@ pub struct DataConfig {
     /// An rm-pool TOML: judges what the records lack, and names the arms.
     #[serde(default)]
     pub pool: Option<PathBuf>,
+    /// Where the pool's scores are kept (`<rm>.jsonl`, appended as computed; default
+    /// `<output>/scores`). Runs over the same items may share one folder, e.g. the
+    /// `scores/` of a `cargo xtask rm score --out` run.
+    #[serde(default)]
+    pub scores: Option<PathBuf>,
     /// The arms, in order (default: the pool's order). Required without a pool.
     #[serde(default)]
     pub rms: Option<Vec<String>>,
-    /// Fraction of prompts held out for validation.
+    /// Fraction of prompts held out for validation (keep-best selection).
     #[serde(default = "default_validation_fraction")]
     pub validation_fraction: f64,
+    /// Fraction of prompts held out for the test part, which training never reads and
+    /// `eval` reports on (0 when the test records are a separate file).
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
     /// Remove BT edges until no RM wins globally (METHOD.md §2).
     #[serde(default)]
     pub balance: bool,
@@ -64,6 +73,10 @@ pub struct DataConfig {
 }
 
 fn default_validation_fraction() -> f64 {
+    0.2
+}
+
+fn default_test_fraction() -> f64 {
     0.2
 }
 
@@ -143,6 +156,9 @@ pub struct CheckpointConfig {
     pub every: usize,
     /// Step checkpoints kept (the oldest are removed).
     pub keep: usize,
+    /// Early stopping: stop after this many validations in a row without a new best
+    /// (0: never; `final/` is then also chosen by the validation records).
+    pub patience: usize,
 }
 
 impl Default for CheckpointConfig {
@@ -150,6 +166,7 @@ impl Default for CheckpointConfig {
         Self {
             every: 100,
             keep: 2,
+            patience: 0,
         }
     }
 }
@@ -174,6 +191,7 @@ impl TrainConfig {
         config.output = resolve(&config.output);
         config.data.records = resolve(&config.data.records);
         config.data.pool = config.data.pool.as_deref().map(resolve);
+        config.data.scores = config.data.scores.as_deref().map(resolve);
         config.encoder.path = resolve(&config.encoder.path);
         config.validate().map_err(bad)?;
         Ok(config)
@@ -194,10 +212,14 @@ impl TrainConfig {
                 o.warmup_fraction
             ));
         }
-        if !(0.0..1.0).contains(&self.data.validation_fraction) {
+        let (validation, test) = (self.data.validation_fraction, self.data.test_fraction);
+        if !(0.0..1.0).contains(&validation)
+            || !(0.0..1.0).contains(&test)
+            || validation + test >= 1.0
+        {
             return Err(format!(
-                "data.validation_fraction must be in [0, 1), got {}",
-                self.data.validation_fraction
+                "data.validation_fraction ({validation}) and data.test_fraction ({test}) must \
+                 each be in [0, 1) and leave prompts to train on (sum below 1)"
             ));
         }
         if self.data.pool.is_none() && self.data.rms.is_none() {

@@ -1,7 +1,5 @@
-//! The routing data set: records with one verdict and margin per RM in arm order, the
-//! documented train/validation split, and per-RM margin scales.
-
-use sha2::{Digest, Sha256};
+//! The routing data set: records with one verdict and margin per RM in arm order, and
+//! per-RM margin scales (the split is [`crate::split`]).
 
 use crate::error::{Error, Result};
 use crate::records::JudgedPair;
@@ -46,35 +44,6 @@ pub fn routing_records(records: &[JudgedPair], rm_names: &[String]) -> Result<Ve
             })
         })
         .collect()
-}
-
-/// Splits record indices into (train, validation) by prompt: a record is held out when the
-/// first 8 bytes of SHA-256(seed as 8 little-endian bytes ‖ the prompt's messages as JSON),
-/// read as a little-endian integer, fall below `fraction` × 2⁶⁴. Every pair of one prompt
-/// lands on the same side (no prompt leaks from training into validation), and a record's
-/// side does not depend on the file's order or on the other records.
-pub fn split_by_prompt(
-    records: &[RoutingRecord],
-    validation_fraction: f64,
-    seed: u64,
-) -> (Vec<usize>, Vec<usize>) {
-    let threshold = validation_fraction.clamp(0.0, 1.0);
-    let (mut train, mut validation) = (Vec::new(), Vec::new());
-    for (index, record) in records.iter().enumerate() {
-        let mut hasher = Sha256::new();
-        hasher.update(seed.to_le_bytes());
-        hasher.update(serde_json::to_vec(&record.pair.prompt).unwrap_or_default());
-        let digest = hasher.finalize();
-        let mut head = [0u8; 8];
-        head.copy_from_slice(&digest[..8]);
-        let unit = u64::from_le_bytes(head) as f64 / 2f64.powi(64);
-        if unit < threshold {
-            validation.push(index);
-        } else {
-            train.push(index);
-        }
-    }
-    (train, validation)
 }
 
 /// Per-RM margin scale for the regression head: the root mean square of the RM's margins

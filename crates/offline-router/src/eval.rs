@@ -1,58 +1,266 @@
-//! The paper's routing-accuracy table for an exported router on a records file: the router
+//! The paper's routing-accuracy table for exported routers on a records file: each router
 //! picks argmax_k s_k per record, beside every single RM, uniform random, majority vote and
-//! the oracle (eval-harness's one implementation, shared with its RM metrics).
+//! the oracle (eval-harness's one implementation, shared with its RM metrics), with 95%
+//! bootstrap intervals over prompts.
+//!
+//! Which records count is decided by the export's split record ([`crate::split`]): by default
+//! the test part (and prompts the run never saw, in another file). Records a checkpoint was
+//! trained on, or selected on (`best/` on validation), are refused unless the caller allows
+//! them, and the result then says so ([`ExportEvaluation::seen`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use eval_harness::routing::{RoutedRecord, RoutingAccuracy, routing_accuracy};
+use eval_harness::routing::{
+    RoutedRecord, RoutingAccuracy, RoutingIntervals, bootstrap_routing, routing_accuracy,
+};
 use rm_pool::RmPool;
+use serde::Serialize;
 
-use crate::dataset::{routing_records, split_by_prompt};
-use crate::error::Result;
+use crate::dataset::{RoutingRecord, routing_records};
+use crate::error::{Error, Result};
 use crate::export::{PairRef, RouterExport};
 use crate::judge::judge_missing;
 use crate::records::read_records;
+use crate::split::{Part, prompt_key};
+
+/// Bootstrap resamples behind every interval.
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 
 /// Which records of the file to score.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum EvalRecords {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalSplit {
+    /// The run's test part, and prompts the run never saw (the unbiased report).
+    #[default]
+    Test,
+    /// The run's validation part (`best/` was selected on it).
+    Validation,
+    /// The run's training part.
+    Train,
     /// Every record.
     All,
-    /// The validation side of the training split (same fraction and seed as the run).
-    Validation {
-        /// `data.validation_fraction` of the run.
-        fraction: f64,
-        /// `seed` of the run.
-        seed: u64,
-    },
 }
 
-/// Routing accuracy of the export at `export_path` on the records at `records_path`;
-/// judgments the records lack are computed with `pool` when one is given.
-pub fn evaluate_export(
-    export_path: &Path,
+impl EvalSplit {
+    /// Whether a record in `part` (`None`: a prompt the run never saw) is scored.
+    fn takes(self, part: Option<Part>) -> bool {
+        match self {
+            Self::Test => matches!(part, Some(Part::Test) | None),
+            Self::Validation => part == Some(Part::Validation),
+            Self::Train => part == Some(Part::Train),
+            Self::All => true,
+        }
+    }
+}
+
+impl std::str::FromStr for EvalSplit {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "test" => Ok(Self::Test),
+            "validation" => Ok(Self::Validation),
+            "train" => Ok(Self::Train),
+            "all" => Ok(Self::All),
+            other => Err(format!(
+                "unknown split `{other}` (test, validation, train or all)"
+            )),
+        }
+    }
+}
+
+/// One export's routing on the scored records.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoutedExport {
+    /// The export folder or file given.
+    pub checkpoint: PathBuf,
+    /// Training updates behind it.
+    pub step: usize,
+    /// Chosen by validation accuracy.
+    pub selected_on_validation: bool,
+    /// The routing table (its references are the same for every export).
+    pub routing_accuracy: RoutingAccuracy,
+    /// 95% bootstrap intervals of the overall row, over prompts.
+    pub intervals: RoutingIntervals,
+}
+
+/// Exports evaluated on the same records.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExportEvaluation {
+    /// Arm names.
+    pub rms: Vec<String>,
+    /// The part scored.
+    pub split: EvalSplit,
+    /// Records scored (before leaving out those no RM gets right).
+    pub records: usize,
+    /// Distinct prompts among them.
+    pub prompts: usize,
+    /// `None` when no scored record was trained or selected on by any export; otherwise
+    /// what they were (the accuracy is then optimistic).
+    pub seen: Option<String>,
+    /// Per export, in the order given.
+    pub exports: Vec<RoutedExport>,
+}
+
+/// Routing accuracy of the exports at `export_paths` (same arms) on the records at
+/// `records_path`, on the part `split` of their split; judgments the records lack are
+/// computed with `pool` when one is given. Records an export was trained or selected on
+/// are an error unless `allow_seen`.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_exports(
+    export_paths: &[PathBuf],
     records_path: &Path,
     pool: Option<&mut RmPool>,
-    which: EvalRecords,
+    split: EvalSplit,
+    allow_seen: bool,
     device: &Device,
     batch_size: usize,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<RoutingAccuracy> {
-    let export = RouterExport::load(export_path, device)?;
-    let rm_names = export.meta.rm_names.clone();
-    let mut records = read_records(records_path)?;
-    if let Some(pool) = pool {
-        judge_missing(pool, &mut records, batch_size, progress)?;
+) -> Result<ExportEvaluation> {
+    let exports = export_paths
+        .iter()
+        .map(|path| RouterExport::load(path, device))
+        .collect::<Result<Vec<_>>>()?;
+    let first = exports
+        .first()
+        .ok_or_else(|| Error::Input("no export to evaluate".into()))?;
+    let rm_names = first.meta.rm_names.clone();
+    for (export, path) in exports.iter().zip(export_paths) {
+        if export.meta.rm_names != rm_names {
+            return Err(Error::Input(format!(
+                "{} routes {:?}, {} routes {:?}: evaluate them separately",
+                path.display(),
+                export.meta.rm_names,
+                export_paths[0].display(),
+                rm_names
+            )));
+        }
     }
-    let records = routing_records(&records, &rm_names)?;
-    let selected: Vec<usize> = match which {
-        EvalRecords::All => (0..records.len()).collect(),
-        EvalRecords::Validation { fraction, seed } => split_by_prompt(&records, fraction, seed).1,
+    let mut judged = read_records(records_path)?;
+    if let Some(pool) = pool {
+        judge_missing(pool, &mut judged, batch_size, progress)?;
+    }
+    let records = routing_records(&judged, &rm_names)?;
+    let keys: Vec<u64> = records.iter().map(|r| prompt_key(&r.pair.prompt)).collect();
+
+    let mut selected: Option<Vec<usize>> = None;
+    let mut seen = Vec::new();
+    for (export, path) in exports.iter().zip(export_paths) {
+        let (indices, export_seen) = select(export, path, &keys, split, records_path)?;
+        if selected.as_ref().is_some_and(|s| *s != indices) {
+            return Err(Error::Input(format!(
+                "{} was trained on another split than {}: evaluate them separately",
+                path.display(),
+                export_paths[0].display()
+            )));
+        }
+        selected = Some(indices);
+        seen.extend(export_seen);
+    }
+    let selected = selected.unwrap_or_default();
+    if !seen.is_empty() && !allow_seen {
+        return Err(Error::Input(format!(
+            "{}: {}; accuracy there is optimistic. Report the test part (the default), or \
+             allow seen records explicitly to have the output marked as such",
+            records_path.display(),
+            seen.join("; ")
+        )));
+    }
+    if selected.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no records in the {split:?} part of the run's split",
+            records_path.display()
+        )));
+    }
+
+    let groups: Vec<u64> = selected.iter().map(|&r| keys[r]).collect();
+    let mut routed_exports = Vec::with_capacity(exports.len());
+    for (export, path) in exports.into_iter().zip(export_paths) {
+        let step = export.meta.step;
+        let selected_on_validation = export.meta.selected_on_validation;
+        let routed = route(export, &records, &selected, device, batch_size)?;
+        routed_exports.push(RoutedExport {
+            checkpoint: path.clone(),
+            step,
+            selected_on_validation,
+            routing_accuracy: routing_accuracy(&routed, rm_names.len())?,
+            intervals: bootstrap_routing(&routed, &groups, rm_names.len(), BOOTSTRAP_RESAMPLES, 0)?,
+        });
+    }
+    let mut prompts = groups.clone();
+    prompts.sort_unstable();
+    prompts.dedup();
+    Ok(ExportEvaluation {
+        rms: rm_names,
+        split,
+        records: selected.len(),
+        prompts: prompts.len(),
+        seen: (!seen.is_empty()).then(|| seen.join("; ")),
+        exports: routed_exports,
+    })
+}
+
+/// The record indices `split` takes for `export`, and what of them the export saw.
+fn select(
+    export: &RouterExport,
+    path: &Path,
+    keys: &[u64],
+    split: EvalSplit,
+    records_path: &Path,
+) -> Result<(Vec<usize>, Vec<String>)> {
+    let Some(record) = &export.split else {
+        if split != EvalSplit::All {
+            return Err(Error::Input(format!(
+                "{} has no split.json (it predates recorded train/validation/test splits), so \
+                 which records of {} it trained or was selected on is unknown: retrain it, or \
+                 score every record (split `all`) with seen records allowed, marked as such",
+                path.display(),
+                records_path.display()
+            )));
+        }
+        return Ok((
+            (0..keys.len()).collect(),
+            vec![format!(
+                "{} records no split: its training records may be among these",
+                path.display()
+            )],
+        ));
     };
+    let parts: Vec<Option<Part>> = keys.iter().map(|&key| record.part_of(key)).collect();
+    let indices: Vec<usize> = (0..keys.len()).filter(|&r| split.takes(parts[r])).collect();
+    let count = |part: Part| indices.iter().filter(|&&r| parts[r] == Some(part)).count();
+    let mut seen = Vec::new();
+    let trained = count(Part::Train);
+    if trained > 0 {
+        seen.push(format!(
+            "{trained} of the {} records are in the training part of {}",
+            indices.len(),
+            path.display()
+        ));
+    }
+    let validation = count(Part::Validation);
+    if validation > 0 && export.meta.selected_on_validation {
+        seen.push(format!(
+            "{validation} of the {} records are in the validation part {} was selected on",
+            indices.len(),
+            path.display()
+        ));
+    }
+    Ok((indices, seen))
+}
+
+/// The export's choice on each selected record.
+fn route(
+    export: RouterExport,
+    records: &[RoutingRecord],
+    selected: &[usize],
+    device: &Device,
+    batch_size: usize,
+) -> Result<Vec<RoutedRecord>> {
     let context = export.into_context_function(device, batch_size)?;
     let mut routed = Vec::with_capacity(selected.len());
-    for (done, chunk) in selected.chunks(batch_size.max(1)).enumerate() {
+    for chunk in selected.chunks(batch_size.max(1)) {
         let pairs: Vec<PairRef<'_>> = chunk
             .iter()
             .map(|&r| {
@@ -77,7 +285,6 @@ pub fn evaluate_export(
                 chosen: arm as usize,
             });
         }
-        progress((done + 1) * batch_size.max(1), selected.len());
     }
-    Ok(routing_accuracy(&routed, rm_names.len())?)
+    Ok(routed)
 }

@@ -4,7 +4,9 @@
 //! its metadata (key `offline_router`, JSON) the RM names in arm order, d, and what rebuilds
 //! the context function e(prompt, a, b): the backbone's family, path, truncation and text
 //! format. A backbone that was trained (LoRA merged, or full) is saved beside the file as a
-//! Hugging Face folder `encoder/`; a frozen one is referenced by its original path.
+//! Hugging Face folder `encoder/`; a frozen one is referenced by its original path. Beside
+//! them, `split.json` ([`SplitRecord`]) says which prompts the run trained, selected and held
+//! out on.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::encoder::{Backbone, BackboneKind, TextEncoder, load_backbone, pair_text};
 use crate::error::{Error, Result};
 use crate::head::RouterHead;
+use crate::split::SplitRecord;
 
 /// Format tag in the export's metadata.
 pub const EXPORT_FORMAT: &str = "offline-router";
@@ -49,6 +52,10 @@ pub struct ExportMeta {
     pub encoder: EncoderSpec,
     /// Training updates behind these weights.
     pub step: usize,
+    /// These weights were chosen by their validation accuracy (`best/`, or `final/` when
+    /// training stopped early), so that accuracy is optimistic.
+    #[serde(default)]
+    pub selected_on_validation: bool,
 }
 
 /// The encoder half of the context function.
@@ -65,15 +72,20 @@ pub struct EncoderSpec {
     pub text_format: u32,
 }
 
-/// Writes the export folder `dir` atomically: `router.safetensors`, and `encoder/` when
-/// `trained` holds the trained decoder (merged and saved as an HF folder).
+/// Writes the export folder `dir` atomically: `router.safetensors`, `encoder/` when
+/// `trained` holds the trained decoder (merged and saved as an HF folder), and `split.json`
+/// when the data's split is known.
 pub fn write_export(
     dir: &Path,
     meta: &ExportMeta,
     head: &RouterHead,
     trained: Option<(&CausalLm, &TextEncoder)>,
+    split: Option<&SplitRecord>,
 ) -> Result<()> {
     atomic_write::replace_folder(dir, |staging| {
+        if let Some(split) = split {
+            split.write(staging)?;
+        }
         let mut meta = meta.clone();
         if let Some((model, text)) = trained {
             let config = text
@@ -155,6 +167,9 @@ pub struct RouterExport {
     pub head: RouterHead,
     /// The export's folder (relative encoder paths start here).
     pub dir: PathBuf,
+    /// Which prompts the run trained, selected and held out on; `None` for exports written
+    /// before `split.json` existed.
+    pub split: Option<SplitRecord>,
 }
 
 impl RouterExport {
@@ -238,7 +253,13 @@ impl RouterExport {
             reg: matrix("reg.weight", [k, d])?,
             reg_bias: vector("reg.bias", k)?,
         };
-        Ok(Self { meta, head, dir })
+        let split = SplitRecord::read(&dir)?;
+        Ok(Self {
+            meta,
+            head,
+            dir,
+            split,
+        })
     }
 
     /// The bandit prior: arm k named `rm_names[k]` with mean v̂_k (METHOD.md §3).

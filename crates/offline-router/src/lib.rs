@@ -4,13 +4,16 @@
 //! together with the context function e(prompt, a, b).
 //!
 //! Data flow: records (TRL pairs JSONL) → [`judge_missing`] (rm-pool scores both responses;
-//! verdict and margin per RM) → [`routing_records`] (arm order) → [`split_by_prompt`] →
+//! verdict and margin per RM) → [`routing_records`] (arm order) → [`split_by_prompt`]
+//! (train / validation / test, by prompt) →
 //! BT edges ([`record_edges`], optional [`balance`]) → [`train`]: a siamese encoder
 //! ([`encoder`]: any lm decoder, last-token pooling, or BERT, mean pooling; frozen, LoRA or
 //! full) embeds each distinct (prompt, response) once, [`RouterHead`] fuses each pair into a
 //! unit context e and scores the three heads, [`losses`] weighs them → AdamW → checkpoints,
 //! keep-best on validation routing accuracy, and an export ([`RouterExport`]) that the
-//! online side loads ([`RouterExport::prior`], [`RouterExport::into_context_function`]).
+//! online side loads ([`RouterExport::prior`], [`RouterExport::into_context_function`]) and
+//! that records its split ([`SplitRecord`]), so that [`evaluate_exports`] reports the test
+//! part and refuses records a checkpoint was trained or selected on.
 //!
 //! Where the data comes from: [`build`] makes verifier-grounded pairs (GSM8K, MMLU) by
 //! sampling a policy and labelling answers with the task's checker, which never joins the
@@ -34,14 +37,15 @@ mod judge;
 mod loss;
 mod model;
 mod records;
+mod split;
 mod train;
 
 pub use crate::{
     config::{CheckpointConfig, DataConfig, OptimConfig, Schedule, TrainConfig},
-    dataset::{RoutingRecord, margin_scales, routing_records, split_by_prompt},
+    dataset::{RoutingRecord, margin_scales, routing_records},
     edges::{Edges, balance, net_wins, record_edges},
     error::{Error, Result},
-    eval::{EvalRecords, evaluate_export},
+    eval::{EvalSplit, ExportEvaluation, RoutedExport, evaluate_exports},
     export::{
         CandidateGroup, ContextFunction, EXPORT_FILE, EXPORT_FORMAT, EXPORT_VERSION, EncoderSpec,
         ExportMeta, PairRef, RouterExport, TEXT_FORMAT, write_export,
@@ -51,6 +55,10 @@ pub use crate::{
     loss::{LossTargets, LossWeights, Losses, bce_with_logits, bt_loss, losses},
     model::{Embeddings, RouterModel, TextTable},
     records::{JudgedPair, Judgment, read_records, write_records},
+    split::{
+        DataSplit, Part, SPLIT_FILE, SPLIT_FORMAT, SPLIT_VERSION, SplitFractions, SplitRecord,
+        prompt_key, split_by_prompt,
+    },
     train::{
         CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PreparedData, StepMetrics, TrainEvent, TrainSummary,
         ValidationMetrics, latest_checkpoint, prepare_data, train,

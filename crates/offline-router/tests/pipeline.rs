@@ -1,15 +1,36 @@
 //! The whole offline stage on the synthetic task: judging through a real pool, training,
 //! keep-best, the routing table, export → bandit prior, and resume.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use offline_router::{
-    EvalRecords, PairRef, RouterExport, TrainConfig, evaluate_export, read_records, train,
+    EvalSplit, ExportEvaluation, PairRef, RouterExport, TrainConfig, evaluate_exports,
+    read_records, train,
 };
 
+fn evaluate(
+    exports: &[PathBuf],
+    records: &Path,
+    split: EvalSplit,
+    allow_seen: bool,
+) -> offline_router::Result<ExportEvaluation> {
+    evaluate_exports(
+        exports,
+        records,
+        None,
+        split,
+        allow_seen,
+        &Device::flex(),
+        16,
+        &mut |_, _| {},
+    )
+}
+
 /// The best RM is a known function of the text (its topic word): the router learns it, so
-/// its routing accuracy is within 95% of the oracle's while every single RM stays far below.
+/// on the untouched test split its routing accuracy is within 95% of the oracle's while
+/// every single RM stays far below. Records the checkpoint was selected or trained on are
+/// refused unless allowed, and then marked.
 #[test]
 fn router_learns_which_rm_to_trust() {
     let dir = tempfile::tempdir().unwrap();
@@ -20,39 +41,92 @@ fn router_learns_which_rm_to_trust() {
 
     let judged = config.output.join("judged.jsonl");
     assert_eq!(
-        summary.train_records + summary.validation_records,
+        summary.train_records + summary.validation_records + summary.test_records,
         read_records(&judged).unwrap().len()
     );
-    let table = evaluate_export(
-        &config.output.join("best"),
+    let (best, last) = (config.output.join("best"), config.output.join("final"));
+    let both = [best.clone(), last.clone()];
+    let evaluation = evaluate(&both, &judged, EvalSplit::Test, false).unwrap();
+    assert_eq!(evaluation.records, summary.test_records);
+    assert_eq!(evaluation.seen, None);
+    assert_eq!(evaluation.exports.len(), 2);
+    assert!(evaluation.exports[0].selected_on_validation);
+    assert!(!evaluation.exports[1].selected_on_validation);
+    for export in &evaluation.exports {
+        let row = &export.routing_accuracy.overall;
+        eprintln!("{}: {row:?}", export.checkpoint.display());
+        assert!(row.n >= 25, "test split too small: {}", row.n);
+        assert!(
+            row.router >= 0.95 * row.oracle,
+            "router {} vs oracle {}",
+            row.router,
+            row.oracle
+        );
+        for (k, single) in row.single.iter().enumerate() {
+            assert!(*single <= 0.7, "RM {k} alone reaches {single}");
+        }
+        assert!(row.router > row.majority_vote + 0.1, "{row:?}");
+        let ci = &export.intervals;
+        assert!(ci.router.low <= row.router && row.router <= ci.router.high);
+        assert!(ci.router_minus_majority_vote.excludes_zero(), "{ci:?}");
+    }
+
+    // `best/` was selected on the validation part: refused, unless allowed and marked.
+    let err = evaluate(
+        std::slice::from_ref(&best),
         &judged,
-        None,
-        EvalRecords::Validation {
-            fraction: config.data.validation_fraction,
-            seed: config.seed,
-        },
-        &Device::flex(),
-        16,
-        &mut |_, _| {},
+        EvalSplit::Validation,
+        false,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("selected on"), "{err}");
+    let marked = evaluate(
+        std::slice::from_ref(&best),
+        &judged,
+        EvalSplit::Validation,
+        true,
     )
     .unwrap();
-    let row = &table.overall;
-    eprintln!("{row:?}");
-    assert!(row.n >= 30, "validation too small: {}", row.n);
-    assert!(
-        row.router >= 0.95 * row.oracle,
-        "router {} vs oracle {}",
-        row.router,
-        row.oracle
-    );
-    for (k, single) in row.single.iter().enumerate() {
-        assert!(*single <= 0.7, "RM {k} alone reaches {single}");
-    }
-    assert!(row.router > row.majority_vote + 0.1, "{row:?}");
+    assert!(marked.seen.as_deref().unwrap().contains("selected on"));
+    assert_eq!(marked.records, summary.validation_records);
     // The train-time validation accuracy is the eval command's.
+    let row = &marked.exports[0].routing_accuracy.overall;
     assert!((summary.best_accuracy.unwrap() - row.router).abs() < 1e-9);
+    // `final/` was not selected on it; training records are refused for both.
+    assert_eq!(
+        evaluate(
+            std::slice::from_ref(&last),
+            &judged,
+            EvalSplit::Validation,
+            false
+        )
+        .unwrap()
+        .seen,
+        None
+    );
+    let err = evaluate(
+        std::slice::from_ref(&last),
+        &judged,
+        EvalSplit::Train,
+        false,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("training part"), "{err}");
 
-    exported_prior_reproduces_the_router(&config.output.join("best"), &judged);
+    // An export from before split.json: its test records are unknown.
+    let old = dir.path().join("old-export");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::copy(
+        best.join("router.safetensors"),
+        old.join("router.safetensors"),
+    )
+    .unwrap();
+    let err = evaluate(std::slice::from_ref(&old), &judged, EvalSplit::Test, false).unwrap_err();
+    assert!(err.to_string().contains("no split.json"), "{err}");
+    let all = evaluate(&[old], &judged, EvalSplit::All, true).unwrap();
+    assert!(all.seen.is_some());
+
+    exported_prior_reproduces_the_router(&best, &judged);
 }
 
 /// Export → load → the bandit's prior score μ0ᵀe equals the trained router's BT score, and

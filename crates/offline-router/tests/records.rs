@@ -4,7 +4,8 @@ use eval_harness::gsm8k::Gsm8kDoc;
 use eval_harness::mmlu::MmluDoc;
 use offline_router::build::{BuildOptions, gsm8k_pairs, gsm8k_reference_answer, mmlu_pairs};
 use offline_router::{
-    JudgedPair, Judgment, read_records, routing_records, split_by_prompt, write_records,
+    JudgedPair, Judgment, SplitFractions, read_records, routing_records, split_by_prompt,
+    write_records,
 };
 
 #[test]
@@ -101,16 +102,37 @@ fn split_keeps_prompts_together() {
         })
         .collect();
     let records = routing_records(&judged, &["rm".into()]).unwrap();
-    let (train, validation) = split_by_prompt(&records, 0.25, 9);
-    assert_eq!(train.len() + validation.len(), 400);
-    let fraction = validation.len() as f64 / 400.0;
-    assert!((0.15..0.35).contains(&fraction), "{fraction}");
-    for pair in validation.chunks(1) {
-        let i = pair[0];
-        let sibling = i ^ 1;
-        assert!(validation.contains(&sibling), "prompt of record {i} split");
+    let fractions = SplitFractions {
+        validation: 0.25,
+        test: 0.2,
+    };
+    let split = split_by_prompt(&records, fractions, 9);
+    assert_eq!(
+        split.train.len() + split.validation.len() + split.test.len(),
+        400
+    );
+    for (part, expected) in [(&split.validation, 0.25), (&split.test, 0.2)] {
+        let fraction = part.len() as f64 / 400.0;
+        assert!(
+            (expected - 0.1..expected + 0.1).contains(&fraction),
+            "{fraction}"
+        );
+        for &i in part {
+            let sibling = i ^ 1;
+            assert!(part.contains(&sibling), "prompt of record {i} split");
+        }
     }
-    assert_eq!(split_by_prompt(&records, 0.25, 9), (train, validation));
+    assert_eq!(split_by_prompt(&records, fractions, 9), split);
+    // Without a test part the validation part is the old two-way split's.
+    let two_way = split_by_prompt(
+        &records,
+        SplitFractions {
+            validation: 0.25,
+            test: 0.0,
+        },
+        9,
+    );
+    assert!(two_way.test.is_empty());
 }
 
 #[test]

@@ -74,7 +74,8 @@ output = "{out}"
 [data]
 records = "{records}"
 pool = "{pool}"
-validation_fraction = 0.25
+validation_fraction = 0.2
+test_fraction = 0.25
 
 [encoder]
 path = "{backbone}"

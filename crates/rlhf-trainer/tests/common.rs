@@ -128,9 +128,10 @@ pub fn write_router_export(dir: &Path, names: &[&str]) -> PathBuf {
             text_format: TEXT_FORMAT,
         },
         step: 0,
+        selected_on_validation: false,
     };
     let export = dir.join("router-export");
-    write_export(&export, &meta, &head, None).unwrap();
+    write_export(&export, &meta, &head, None, None).unwrap();
     export
 }
 

@@ -53,11 +53,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             train_records,
             informative,
             validation_records,
+            test_records,
         } => {
             bar.suspend(|| {
                 eprintln!(
                     "training on {train_records} records ({informative} with BT edges), \
-                     validating on {validation_records}; updates {start_step}..{total_steps}"
+                     validating on {validation_records}, {test_records} held out for test; \
+                     updates {start_step}..{total_steps}"
                 )
             });
             phase = "training";
@@ -86,11 +88,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .with_context(|| format!("training with {}", args.config.display()))?;
     bar.finish_and_clear();
     eprintln!(
-        "done: {} updates in {:.0} s; best export (step {}) in {}",
+        "done: {} updates in {:.0} s{}; best export (step {}) in {}; the test split: \
+         cargo xtask offline-router eval --run {}",
         summary.steps,
         start.elapsed().as_secs_f64(),
+        if summary.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        },
         summary.best_step,
-        summary.output.join("best").display()
+        summary.output.join("best").display(),
+        summary.output.display()
     );
     println!(
         "{}",
@@ -100,6 +109,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             "best_validation_routing_accuracy": summary.best_accuracy,
             "train_records": summary.train_records,
             "validation_records": summary.validation_records,
+            "test_records": summary.test_records,
+            "stopped_early": summary.stopped_early,
             "seconds": start.elapsed().as_secs_f64(),
             "output": summary.output,
         })

@@ -5,8 +5,8 @@
 //! oracle (right when at least one RM is right). Prints a table, then one JSON line.
 //!
 //! Every RM's input requirements are checked against every pair before anything is scored.
-//! Each RM's scores are saved as it finishes (`<out>/scores/<rm>.jsonl`, reused by a rerun:
-//! only what is missing is scored) and the results so far are rewritten to
+//! Each RM's scores are appended as they are computed (`<out>/scores/<rm>.jsonl`, reused by
+//! a rerun: only what is missing is scored) and the results so far are rewritten to
 //! `<out>/results.json`, so a failure in a later RM loses nothing.
 
 use std::path::PathBuf;
@@ -17,8 +17,9 @@ use eval_harness::routing::pair_accuracy;
 use rm_pool::{RmPool, ScoreItem, Verdict, read_pairs};
 use serde_json::{Map, Value, json};
 
-/// Items scored between two saves of an RM's scores.
-const SAVE_EVERY: usize = 256;
+/// Items per pool call: the most an interrupted run can lose per RM (scores are appended
+/// to `<out>/scores/<rm>.jsonl` after every call).
+const CALL_ITEMS: usize = 64;
 
 /// Arguments of `rm score`.
 #[derive(Debug, Args)]
@@ -61,8 +62,7 @@ pub fn run(args: &RmScoreArgs) -> Result<()> {
         PathBuf::from("runs/rm-score").join(stem.as_ref())
     });
     let scores_dir = out.join("scores");
-    std::fs::create_dir_all(&scores_dir)
-        .with_context(|| format!("creating {}", scores_dir.display()))?;
+    let reused = pool.keep_scores_in(&scores_dir)?;
     let categories: Vec<&str> = pairs
         .iter()
         .map(|p| p.category.as_deref().unwrap_or("all"))
@@ -73,21 +73,18 @@ pub fn run(args: &RmScoreArgs) -> Result<()> {
         "{:<24} {:>9} {:>6} {:>6} {:>10}",
         "rm", "accuracy", "ties", "calls", "items/s"
     );
-    for rm in 0..pool.len() {
+    for (rm, reused) in reused.into_iter().enumerate() {
         let name = pool.names()[rm].clone();
-        let scores_file = scores_dir.join(format!("{name}.jsonl"));
-        let reused = pool.load_scores(rm, &scores_file)?;
         if reused > 0 {
             eprintln!(
                 "{name}: {reused} scores reused from {}",
-                scores_file.display()
+                rm_pool::score_file_path(&scores_dir, &name).display()
             );
         }
-        // Scored in chunks, saved after each, so that a failure part-way keeps the rest.
+        // Scored in chunks, each appended to the RM's score file as it is computed.
         let mut scored = || -> rm_pool::Result<(Vec<f32>, Vec<f32>)> {
-            for chunk in chosen.chunks(SAVE_EVERY).chain(rejected.chunks(SAVE_EVERY)) {
+            for chunk in chosen.chunks(CALL_ITEMS).chain(rejected.chunks(CALL_ITEMS)) {
                 pool.score(rm, chunk)?;
-                pool.save_scores(rm, &scores_file)?;
             }
             Ok((pool.score(rm, &chosen)?, pool.score(rm, &rejected)?))
         };

@@ -30,6 +30,9 @@ pub(super) struct CheckpointState {
     pub(super) dim: usize,
     pub(super) best_step: usize,
     pub(super) best_accuracy: Option<f64>,
+    /// Validations since the best (early stopping); absent in checkpoints that predate it.
+    #[serde(default)]
+    pub(super) validations_since_best: usize,
     pub(super) config: TrainConfig,
 }
 

@@ -1,13 +1,16 @@
 //! The routing data of a run: records read, judged by the pool where they lack a judgment
-//! (`judged.jsonl`), turned into routing records and split by prompt.
+//! (scores appended to `scores/<rm>.jsonl` as they are computed, so an interrupted run
+//! resumes its judging; the judged records in `judged.jsonl`), turned into routing records
+//! and split by prompt into train, validation and test.
 
 use rm_pool::{PoolConfig, RmPool};
 
 use crate::config::TrainConfig;
-use crate::dataset::{RoutingRecord, routing_records, split_by_prompt};
+use crate::dataset::{RoutingRecord, routing_records};
 use crate::error::{Error, Result};
 use crate::judge::judge_missing;
 use crate::records::{read_records, write_records};
+use crate::split::{DataSplit, SplitFractions, SplitRecord, split_by_prompt};
 
 use super::TrainEvent;
 
@@ -18,13 +21,14 @@ pub struct PreparedData {
     pub rm_names: Vec<String>,
     /// All records.
     pub records: Vec<RoutingRecord>,
-    /// Training record indices.
-    pub train: Vec<usize>,
-    /// Validation record indices.
-    pub validation: Vec<usize>,
+    /// Record indices per part (training reads only `train` and `validation`).
+    pub split: DataSplit,
+    /// What exports record of the split (`split.json`).
+    pub split_record: SplitRecord,
 }
 
-/// Reads the records, judges what they lack with the pool (writing `judged.jsonl` to the
+/// Reads the records, judges what they lack with the pool (keeping its scores in
+/// `data.scores`, by default the run folder's `scores/`, and writing `judged.jsonl` to the
 /// run folder), and splits them.
 pub fn prepare_data(
     config: &TrainConfig,
@@ -45,6 +49,9 @@ pub fn prepare_data(
                 .any(|r| needed.iter().any(|name| !r.judgments.contains_key(name)));
             if lacking {
                 let mut pool = RmPool::from_config_file(pool_path)?;
+                let scores =
+                    (config.data.scores.clone()).unwrap_or_else(|| config.output.join("scores"));
+                pool.keep_scores_in(&scores)?;
                 judge_missing(
                     &mut pool,
                     &mut records,
@@ -58,18 +65,22 @@ pub fn prepare_data(
         None => config.data.rms.clone().unwrap_or_default(),
     };
     let records = routing_records(&records, &rm_names)?;
-    let (train, validation) =
-        split_by_prompt(&records, config.data.validation_fraction, config.seed);
-    if train.is_empty() {
+    let fractions = SplitFractions {
+        validation: config.data.validation_fraction,
+        test: config.data.test_fraction,
+    };
+    let split = split_by_prompt(&records, fractions, config.seed);
+    if split.train.is_empty() {
         return Err(Error::Input(format!(
             "{}: no training records after the split",
             config.data.records.display()
         )));
     }
+    let split_record = SplitRecord::new(&records, &split, fractions, config.seed);
     Ok(PreparedData {
         rm_names,
         records,
-        train,
-        validation,
+        split,
+        split_record,
     })
 }

@@ -3,11 +3,15 @@
 //! checkpoints every N updates and at the end, resume, and metrics as JSONL.
 //!
 //! Run folder layout (`output` of the config):
+//! - `scores/<rm>.jsonl` (unless `data.scores` names another folder): every pool RM's
+//!   scores, appended as they are computed (an interrupted run resumes its judging from
+//!   them);
 //! - `judged.jsonl`: the records with every pool RM's judgment (reused by `eval`);
 //! - `metrics.jsonl`: one line per update and per validation;
 //! - `checkpoints/step-NNNNNN/`: `model.bpk` (trainable weights, burnpack),
 //!   `optimizer.safetensors` (AdamW moments) and `state.json`;
-//! - `best/` and `final/`: exports ([`crate::export`]).
+//! - `best/` and `final/`: exports ([`crate::export`]), each with the split's record
+//!   (`split.json`, [`crate::split`]).
 
 mod checkpoint;
 mod data;
@@ -73,6 +77,8 @@ pub enum TrainEvent {
         informative: usize,
         /// Validation records.
         validation_records: usize,
+        /// Test records (never read by training).
+        test_records: usize,
     },
     /// An update was taken (or skipped).
     Step(StepMetrics),
@@ -97,6 +103,10 @@ pub struct TrainSummary {
     pub train_records: usize,
     /// Records held out for keep-best validation.
     pub validation_records: usize,
+    /// Records held out for the test report.
+    pub test_records: usize,
+    /// Training stopped early (`checkpoint.patience` validations without a new best).
+    pub stopped_early: bool,
 }
 
 /// Everything the loop reads.
@@ -191,12 +201,25 @@ impl Session<'_> {
                 text_format: TEXT_FORMAT,
             },
             step,
+            selected_on_validation: false,
         }
     }
 
-    fn export(&self, dir: &Path, model: &RouterModel, step: usize) -> Result<()> {
+    /// Writes export `dir` of `model` after `step` updates; `selected` when validation
+    /// chose it (keep-best, or the stopping point of early stopping).
+    fn export(&self, dir: &Path, model: &RouterModel, step: usize, selected: bool) -> Result<()> {
         let trained = model.encoder.as_ref().map(|m| (m, &self.text));
-        write_export(dir, &self.export_meta(step), &model.head, trained)
+        let meta = ExportMeta {
+            selected_on_validation: selected,
+            ..self.export_meta(step)
+        };
+        write_export(
+            dir,
+            &meta,
+            &model.head,
+            trained,
+            Some(&self.data.split_record),
+        )
     }
 }
 
@@ -258,13 +281,14 @@ pub fn train(
         .iter()
         .map(|r| record_edges(&r.correct))
         .collect();
+    let (train_part, validation_part) = (&data.split.train, &data.split.validation);
     if config.data.balance {
-        let train_edges: Vec<Edges> = data.train.iter().map(|&r| edges[r].clone()).collect();
-        for (&r, kept) in data.train.iter().zip(balance(train_edges, k, config.seed)) {
+        let train_edges: Vec<Edges> = train_part.iter().map(|&r| edges[r].clone()).collect();
+        for (&r, kept) in train_part.iter().zip(balance(train_edges, k, config.seed)) {
             edges[r] = kept;
         }
     }
-    let train_records: Vec<&RoutingRecord> = data.train.iter().map(|&r| &data.records[r]).collect();
+    let train_records: Vec<&RoutingRecord> = train_part.iter().map(|&r| &data.records[r]).collect();
     let session = Session {
         config,
         data: &data,
@@ -276,7 +300,7 @@ pub fn train(
         device: device.clone(),
     };
 
-    let steps_per_epoch = data.train.len().div_ceil(config.optim.batch_size);
+    let steps_per_epoch = train_part.len().div_ceil(config.optim.batch_size);
     let total_steps = steps_per_epoch * config.optim.epochs;
     let mut model = RouterModel {
         encoder,
@@ -290,6 +314,7 @@ pub fn train(
     let checkpoints = config.output.join("checkpoints");
     let metrics_path = config.output.join("metrics.jsonl");
     let (mut step, mut best_step, mut best_accuracy) = (0, 0, None);
+    let mut since_best = 0;
     if resume && let Some(dir) = latest_checkpoint(&checkpoints)? {
         let state: CheckpointState = read_json(&dir.join("state.json"))?;
         check_resumable(&dir, &state, config, &data.rm_names, session.text.dim())?;
@@ -299,24 +324,27 @@ pub fn train(
             .map_err(|err| Error::artifact(dir.join("model.bpk"), err.to_string()))?;
         optimizer.load_state(&dir.join("optimizer.safetensors"), state.step)?;
         (step, best_step, best_accuracy) = (state.step, state.best_step, state.best_accuracy);
+        since_best = state.validations_since_best;
     }
     std::fs::create_dir_all(&config.output).map_err(Error::io(&config.output))?;
     let mut metrics = MetricsFile::open(&metrics_path, step)?;
     events(&TrainEvent::Started {
         total_steps,
         start_step: step,
-        train_records: data.train.len(),
-        informative: data
-            .train
+        train_records: train_part.len(),
+        informative: train_part
             .iter()
             .filter(|&&r| !session.edges[r].is_empty())
             .count(),
-        validation_records: data.validation.len(),
+        validation_records: validation_part.len(),
+        test_records: data.split.test.len(),
     });
 
-    while step < total_steps {
+    let patience = config.checkpoint.patience;
+    let mut stopped_early = patience > 0 && since_best >= patience;
+    while step < total_steps && !stopped_early {
         let epoch = step / steps_per_epoch;
-        let order = epoch_order(&data.train, config.seed, epoch);
+        let order = epoch_order(train_part, config.seed, epoch);
         let position = step % steps_per_epoch;
         let batch = &order[position * config.optim.batch_size
             ..((position + 1) * config.optim.batch_size).min(order.len())];
@@ -347,13 +375,16 @@ pub fn train(
 
         let at_checkpoint = config.checkpoint.every > 0 && step % config.checkpoint.every == 0;
         if at_checkpoint || step == total_steps {
-            if !data.validation.is_empty() {
-                let (table, loss) = session.evaluate(&model, &data.validation)?;
+            if !validation_part.is_empty() {
+                let (table, loss) = session.evaluate(&model, validation_part)?;
                 let accuracy = table.overall.router;
                 let best = best_accuracy.is_none_or(|b| accuracy > b);
                 if best {
-                    session.export(&config.output.join("best"), &model, step)?;
-                    (best_step, best_accuracy) = (step, Some(accuracy));
+                    session.export(&config.output.join("best"), &model, step, true)?;
+                    (best_step, best_accuracy, since_best) = (step, Some(accuracy), 0);
+                } else {
+                    since_best += 1;
+                    stopped_early = patience > 0 && since_best >= patience;
                 }
                 tracing::info!(step, routing_accuracy = accuracy, loss, best, "validation");
                 let line = ValidationMetrics {
@@ -374,6 +405,7 @@ pub fn train(
                 dim: session.text.dim(),
                 best_step,
                 best_accuracy,
+                validations_since_best: since_best,
                 config: config.clone(),
             };
             let dir = checkpoints.join(format!("step-{step:06}"));
@@ -382,9 +414,12 @@ pub fn train(
             events(&TrainEvent::Checkpoint(dir));
         }
     }
-    session.export(&config.output.join("final"), &model, step)?;
-    if data.validation.is_empty() {
-        session.export(&config.output.join("best"), &model, step)?;
+    if stopped_early {
+        tracing::info!(step, best_step, patience, "early stopping");
+    }
+    session.export(&config.output.join("final"), &model, step, stopped_early)?;
+    if validation_part.is_empty() {
+        session.export(&config.output.join("best"), &model, step, false)?;
         best_step = step;
     }
     Ok(TrainSummary {
@@ -392,8 +427,10 @@ pub fn train(
         best_step,
         best_accuracy,
         output: config.output.clone(),
-        train_records: data.train.len(),
-        validation_records: data.validation.len(),
+        train_records: train_part.len(),
+        validation_records: validation_part.len(),
+        test_records: data.split.test.len(),
+        stopped_early,
     })
 }
 
