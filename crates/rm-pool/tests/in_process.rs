@@ -39,7 +39,10 @@ fn judge_verdict_margin_and_rating_match_transformers() {
         )
         .unwrap()
     };
+    // Saved scores are matched by description: it changes with the template.
+    let other = judge("Other words. {{ response }}", verdict.clone());
     let mut verdict_judge = judge(&expected.judge_template, verdict);
+    assert_ne!(verdict_judge.info().description, other.info().description);
     let margins = verdict_judge.score(&expected.items).unwrap();
     assert_close(&margins, &expected.judge_margins, 1e-4, "verdict margin");
     let mut rating_judge = judge(

@@ -264,7 +264,14 @@ impl RewardModel for LlmJudgeRm {
         };
         RmInfo {
             kind: "llm-judge",
-            description: format!("LLM judge {} ({:?})", self.description, self.scoring),
+            // Everything that changes a score: saved scores are matched by it.
+            description: format!(
+                "LLM judge {} ({:?}, template sha256 {}, max {} tokens)",
+                self.description,
+                self.scoring,
+                template_digest(&self.template),
+                self.max_tokens
+            ),
             score_range,
         }
     }
@@ -301,4 +308,13 @@ impl RewardModel for LlmJudgeRm {
     fn truncations(&self) -> usize {
         self.truncations
     }
+}
+
+/// The first 8 hex digits of SHA-256 of a judging template.
+fn template_digest(template: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(template.as_bytes())[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
