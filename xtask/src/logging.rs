@@ -2,7 +2,7 @@
 //! subscriber (filtered by `RUST_LOG`, default `info`) and prints its lines on stderr around
 //! the progress bars, which are drawn through [`bars`] so that a line never tears a bar.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 
 use indicatif::{MultiProgress, ProgressBar};
@@ -27,6 +27,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(AroundBars)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

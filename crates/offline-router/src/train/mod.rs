@@ -386,7 +386,8 @@ pub fn train(
                     since_best += 1;
                     stopped_early = patience > 0 && since_best >= patience;
                 }
-                tracing::info!(step, routing_accuracy = accuracy, loss, best, "validation");
+                // Debug: TrainEvent::Validation carries the same to the caller.
+                tracing::debug!(step, routing_accuracy = accuracy, loss, best, "validation");
                 let line = ValidationMetrics {
                     step,
                     routing_accuracy: accuracy,
