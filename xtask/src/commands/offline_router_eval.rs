@@ -49,10 +49,18 @@ pub struct EvalArgs {
 /// Prints the table, then one JSON line.
 pub fn run(args: &EvalArgs) -> Result<()> {
     let (checkpoints, data) = match (&args.run, &args.data) {
-        (Some(run), data) => (
-            vec![run.join("best"), run.join("final")],
-            data.clone().unwrap_or_else(|| run.join("judged.jsonl")),
-        ),
+        (Some(run), Some(data)) => (vec![run.join("best"), run.join("final")], data.clone()),
+        (Some(run), None) => {
+            let judged = run.join("judged.jsonl");
+            if !judged.exists() {
+                bail!(
+                    "{} has no judged.jsonl (its records were judged already, so training \
+                     did not write one): pass the records with --data FILE",
+                    run.display()
+                );
+            }
+            (vec![run.join("best"), run.join("final")], judged)
+        }
         (None, Some(data)) if !args.checkpoint.is_empty() => {
             (args.checkpoint.clone(), data.clone())
         }
