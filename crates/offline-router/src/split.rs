@@ -65,17 +65,20 @@ pub struct DataSplit {
 /// A prompt's key: the first 8 bytes of SHA-256 of its messages as JSON, little-endian. The
 /// unit of the split, of `split.json` and of the bootstrap over prompts.
 pub fn prompt_key(prompt: &[ChatMessage]) -> u64 {
-    let digest = Sha256::digest(serde_json::to_vec(prompt).unwrap_or_default());
-    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+    prompt_hash(&[], prompt)
 }
 
 /// The split's number u in [0, 1) of `prompt` under `seed` (module docs).
 fn prompt_unit(prompt: &[ChatMessage], seed: u64) -> f64 {
+    prompt_hash(&seed.to_le_bytes(), prompt) as f64 / 2f64.powi(64)
+}
+
+/// The first 8 bytes, little-endian, of SHA-256(`prefix` ‖ the prompt's messages as JSON).
+fn prompt_hash(prefix: &[u8], prompt: &[ChatMessage]) -> u64 {
     let mut hasher = Sha256::new();
-    hasher.update(seed.to_le_bytes());
+    hasher.update(prefix);
     hasher.update(serde_json::to_vec(prompt).unwrap_or_default());
-    let digest = hasher.finalize();
-    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) as f64 / 2f64.powi(64)
+    u64::from_le_bytes(hasher.finalize()[..8].try_into().expect("8 bytes"))
 }
 
 /// Splits record indices by prompt (module docs).

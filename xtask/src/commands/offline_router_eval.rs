@@ -98,7 +98,15 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         eprintln!("NOT HELD OUT (optimistic): {seen}");
     }
     let ci = |interval: &Interval| format!("[{:.3}, {:.3}]", interval.low, interval.high);
+    // Intervals are computed for the overall row only.
     let print_row = |title: &str, rows: &[&RoutingRow], intervals: bool| {
+        let interval_text = |interval: &Interval| {
+            if intervals {
+                ci(interval)
+            } else {
+                String::new()
+            }
+        };
         let first = rows[0];
         eprintln!(
             "{title} (n = {}, {} without a correct RM left out)",
@@ -110,28 +118,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 label(&export.checkpoint),
                 export.step
             );
-            let band = if intervals {
-                ci(&export.intervals.router)
-            } else {
-                String::new()
-            };
+            let band = interval_text(&export.intervals.router);
             eprintln!("  {name:<32} {:>8.4} {band}", row.router);
         }
         let reference = &evaluation.exports[0].intervals;
         for (k, (name, accuracy)) in evaluation.rms.iter().zip(&first.single).enumerate() {
-            let band = if intervals {
-                ci(&reference.single[k])
-            } else {
-                String::new()
-            };
+            let band = interval_text(&reference.single[k]);
             eprintln!("  {name:<32} {accuracy:>8.4} {band}");
         }
         eprintln!("  {:<32} {:>8.4}", "random", first.random);
-        let band = if intervals {
-            ci(&reference.majority_vote)
-        } else {
-            String::new()
-        };
+        let band = interval_text(&reference.majority_vote);
         eprintln!(
             "  {:<32} {:>8.4} {band}",
             "majority vote", first.majority_vote
