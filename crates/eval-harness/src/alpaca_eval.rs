@@ -130,6 +130,36 @@ pub struct LcWinRate {
     pub has_instruction_difficulty: bool,
 }
 
+/// What alpaca_eval's leaderboard reports for a model: the raw and the length-controlled win
+/// rates, side by side (one flat JSON object, as `eval score` and `eval judge` print it).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlpacaEvalMetrics {
+    /// Raw and discrete win rates.
+    #[serde(flatten)]
+    pub raw: WinRate,
+    /// Length-controlled win rate and its GLM.
+    #[serde(flatten)]
+    pub length_controlled: LcWinRate,
+}
+
+/// The raw and length-controlled win rates of `annotations`; `instruction_difficulty` as in
+/// [`LcInputs`].
+pub fn metrics(
+    annotations: &[Annotation],
+    instruction_difficulty: Option<&[f64]>,
+) -> Result<AlpacaEvalMetrics> {
+    let preferences: Vec<Option<f64>> = annotations.iter().map(|a| a.preference).collect();
+    Ok(AlpacaEvalMetrics {
+        raw: win_rate(&preferences)?,
+        length_controlled: length_controlled_win_rate(
+            annotations,
+            &LcInputs {
+                instruction_difficulty,
+            },
+        )?,
+    })
+}
+
 const N_SPLITS: usize = 5;
 const N_FEATURES: usize = 3;
 const MAX_SWEEPS: usize = 10_000;

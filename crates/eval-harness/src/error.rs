@@ -32,9 +32,35 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Inputs that do not fit together (an answer to a question the benchmark does not
+    /// have, a baseline without an answer to a question).
+    #[error("{context}: {reason}")]
+    Inputs {
+        /// Which inputs (a file, a benchmark part).
+        context: String,
+        /// What does not fit, naming the item.
+        reason: String,
+    },
+    /// A local model (answering or judging) could not be loaded or run.
+    #[error("{model}: {source}")]
+    Model {
+        /// The model's path or name.
+        model: String,
+        /// What the lm crate reported.
+        source: lm::Error,
+    },
     /// A reward model judging answers failed.
     #[error(transparent)]
     RewardModel(#[from] rm_pool::Error),
+}
+
+impl From<atomic_write::Error> for Error {
+    fn from(err: atomic_write::Error) -> Self {
+        Self::Io {
+            path: err.path,
+            source: err.source,
+        }
+    }
 }
 
 /// Result of this crate.

@@ -1,7 +1,9 @@
-//! Reading JSONL files record by record, with errors that name the file, line and field.
+//! Reading JSONL files record by record, with errors that name the file, line and field;
+//! writing JSONL and JSON files whole (atomically: a reader sees the old file or the new).
 
 use std::path::Path;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
@@ -41,6 +43,29 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
         line: err.line(),
         reason: err.to_string(),
     })
+}
+
+/// `rows` as JSON lines, replacing `path` whole.
+pub fn write_jsonl<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    let mut text = Vec::new();
+    for row in rows {
+        serde_json::to_writer(&mut text, row).map_err(|err| serialise_error(path, &err))?;
+        text.push(b'\n');
+    }
+    Ok(atomic_write::replace_file(path, &text)?)
+}
+
+/// `value` as indented JSON, replacing `path` whole.
+pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value).map_err(|err| serialise_error(path, &err))?;
+    Ok(atomic_write::replace_file(path, &text)?)
+}
+
+fn serialise_error(path: &Path, err: &serde_json::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(err.to_string()),
+    }
 }
 
 #[cfg(test)]

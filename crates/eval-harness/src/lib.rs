@@ -9,11 +9,15 @@
 //! metrics. [`run`] produces predictions with an `lm` model (GSM8K, MMLU, chat replies),
 //! [`judge`] grades with an OpenAI-compatible endpoint or a local model (MT-Bench
 //! single-answer grading, AlpacaEval 2's weighted annotator, Arena-Hard's two-game pairwise
-//! judging, each with the official prompts), and [`outputs`] writes answers in the official
-//! tools' input formats.
+//! judging, each with the official prompts; [`judge::pairwise`] pairs a model's answers with
+//! the baselines and judges them by an LLM or by an RM of a pool), and [`outputs`] writes
+//! answers in the official tools' input formats. [`benchmark`] chains them into one run
+//! (answer, write, judge, score) as `cargo xtask eval run` does; long steps report
+//! [`Progress`] to the caller.
 
 pub mod alpaca_eval;
 pub mod arena_hard;
+pub mod benchmark;
 pub mod data;
 mod error;
 pub mod gsm8k;
@@ -23,6 +27,7 @@ mod logistic;
 pub mod mmlu;
 pub mod mt_bench;
 pub mod outputs;
+pub mod progress;
 pub mod python_literals;
 pub mod python_random;
 pub mod routing;
@@ -31,6 +36,7 @@ mod stats;
 
 pub use crate::{
     error::{Error, Result},
-    jsonl::{parse_jsonl, read_json, read_jsonl},
+    jsonl::{parse_jsonl, read_json, read_jsonl, write_json, write_jsonl},
+    progress::{OnProgress, Progress},
     stats::MeanStderr,
 };

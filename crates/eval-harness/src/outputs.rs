@@ -24,6 +24,12 @@ pub fn timestamp() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// A file-name-safe form of a model or judge name (path separators, spaces and colons
+/// become `_`), as the answer and judgment files are named.
+pub fn file_safe(name: &str) -> String {
+    name.replace(['/', '\\', ' ', ':'], "_")
+}
+
 /// One FastChat MT-Bench answer line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MtBenchAnswer {

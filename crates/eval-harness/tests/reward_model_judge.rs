@@ -1,9 +1,13 @@
 //! A reward model as the benchmarks' pairwise judge (judge::reward_model), with the
-//! benchmarks' own scoring on top.
+//! benchmarks' own scoring on top, and the pairwise judging pipeline (judge::pairwise) on the
+//! real benchmark files.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use eval_harness::Progress;
+use eval_harness::data::{AlpacaEvalItem, ArenaHardAnswer};
+use eval_harness::judge::pairwise::{PairwiseJudge, judge_alpaca_eval, judge_arena_hard};
 use eval_harness::judge::reward_model::{
     AnswerPair, VerdictScale, alpaca_eval_preferences, arena_hard_judgments,
 };
@@ -93,4 +97,121 @@ fn an_rm_judges_arena_hard_and_alpaca_eval() {
     assert!(rate.win_rate > 50.0, "{rate:?}");
     // The baseline answers were scored once, however often they were judged.
     assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+/// The pool of one length RM, with its call counter.
+fn length_pool() -> RmPool {
+    let rm = LengthRm {
+        calls: Arc::new(AtomicUsize::new(0)),
+    };
+    RmPool::new(vec![Box::new(rm)]).unwrap()
+}
+
+/// Benchmark judging end to end on the real AlpacaEval files: outputs that are the
+/// baseline's own plus a long tail beat it under a length RM; the annotations land in
+/// alpaca_eval's layout and the metrics are alpaca_eval's.
+#[test]
+fn pairwise_alpaca_eval_by_an_rm_writes_annotations_and_win_rates() {
+    let baseline_path = crate::asset("data/alpaca_eval/alpaca_eval_gpt4_baseline.json");
+    let template = crate::asset("data/alpaca_eval/alpaca_eval_clf.txt");
+    let outputs: Vec<AlpacaEvalItem> = eval_harness::data::read_alpaca_eval(&baseline_path)
+        .unwrap()
+        .into_iter()
+        .take(6)
+        .map(|item| AlpacaEvalItem {
+            output: format!("{} And, in more detail, much more.", item.output),
+            generator: "longer".into(),
+            ..item
+        })
+        .collect();
+    let out = tempfile::tempdir().unwrap();
+    let mut pool = length_pool();
+    let mut judge = PairwiseJudge::Rm {
+        pool: &mut pool,
+        rm: 0,
+        name: "length".into(),
+    };
+    let mut stages = Vec::new();
+    let metrics = judge_alpaca_eval(
+        &mut judge,
+        &outputs,
+        &baseline_path,
+        &template,
+        out.path(),
+        &mut |p: Progress<'_>| stages.push((p.stage.to_string(), p.done, p.total)),
+    )
+    .unwrap();
+    assert_eq!(metrics.raw.n_total, 6);
+    assert!(metrics.raw.win_rate > 50.0, "{metrics:?}");
+    let annotations: Vec<alpaca_eval::Annotation> =
+        eval_harness::read_json(&out.path().join("annotations-rm-length.json")).unwrap();
+    assert_eq!(annotations.len(), 6);
+    assert_eq!(annotations[0].output_2, outputs[0].output);
+    assert_eq!(
+        stages.first(),
+        Some(&("alpaca-eval judging".to_string(), 0, 6))
+    );
+    assert_eq!(
+        stages.last(),
+        Some(&("alpaca-eval judging".to_string(), 6, 6))
+    );
+
+    // An output whose instruction the baseline does not have is named.
+    let mut stray = outputs[0].clone();
+    stray.instruction = "Not an AlpacaEval instruction".into();
+    let err = judge_alpaca_eval(
+        &mut judge,
+        &[stray],
+        &baseline_path,
+        &template,
+        out.path(),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("output 0") && err.contains("Not an AlpacaEval"),
+        "{err}"
+    );
+}
+
+/// Arena-Hard v2 judging end to end on the real v2.0 folder: very long answers beat the
+/// category baselines under a length RM, both games carry a verdict, the judgments land in
+/// arena-hard-auto's layout, and an answer to an unknown question is named.
+#[test]
+fn pairwise_arena_hard_by_an_rm_writes_judgments_and_scores() {
+    let arena = crate::asset("data/arena-hard-v2.0");
+    let questions =
+        eval_harness::data::read_arena_hard_questions(&arena.join("question.jsonl")).unwrap();
+    let long = "detail ".repeat(20_000);
+    let answers: Vec<ArenaHardAnswer> = questions
+        .iter()
+        .take(4)
+        .map(|q| {
+            serde_json::from_value(eval_harness::outputs::arena_hard_answer(
+                &q.uid, "wordy", &q.prompt, &long, 20_000,
+            ))
+            .unwrap()
+        })
+        .collect();
+    let out = tempfile::tempdir().unwrap();
+    let mut pool = length_pool();
+    let mut judge = PairwiseJudge::Rm {
+        pool: &mut pool,
+        rm: 0,
+        name: "length".into(),
+    };
+    let report = judge_arena_hard(&mut judge, &answers, &arena, out.path(), &mut |_| {}).unwrap();
+    assert_eq!((report.games, report.games_with_verdict), (8, 8));
+    assert!(report.scores["wordy"].score > 50.0, "{report:?}");
+    let written: Vec<arena_hard::Judgment> =
+        eval_harness::read_jsonl(&out.path().join("model_judgment/rm-length/wordy.jsonl")).unwrap();
+    assert_eq!(written.len(), 4);
+
+    let mut unknown = answers[0].clone();
+    unknown.uid = "no-such-question".into();
+    let err = judge_arena_hard(&mut judge, &[unknown], &arena, out.path(), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no-such-question"), "{err}");
 }

@@ -1,5 +1,6 @@
 //! eval-harness integration tests: one binary, one module per topic.
 
+mod benchmark_runs;
 mod mmlu_drivers;
 mod mt_bench_grading;
 mod openai_judge;

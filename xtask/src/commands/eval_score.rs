@@ -45,27 +45,6 @@ pub struct ScoreArgs {
     seed: u64,
 }
 
-/// The raw and length-controlled win rates of `annotations`, in one JSON object.
-pub(super) fn alpaca_metrics(
-    annotations: &[alpaca_eval::Annotation],
-    instruction_difficulty: Option<&[f64]>,
-) -> Result<serde_json::Value> {
-    let preferences: Vec<Option<f64>> = annotations.iter().map(|a| a.preference).collect();
-    let raw = alpaca_eval::win_rate(&preferences)?;
-    let lc = alpaca_eval::length_controlled_win_rate(
-        annotations,
-        &alpaca_eval::LcInputs {
-            instruction_difficulty,
-        },
-    )?;
-    let mut metrics = json!(raw);
-    metrics
-        .as_object_mut()
-        .expect("an object")
-        .extend(json!(lc).as_object().expect("an object").clone());
-    Ok(metrics)
-}
-
 /// Scores and prints the metrics as one JSON line.
 pub fn run(args: &ScoreArgs) -> Result<()> {
     let path = &args.predictions;
@@ -89,7 +68,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
                 .map(read_json)
                 .transpose()
                 .context("reading the instruction difficulties")?;
-            alpaca_metrics(&annotations, difficulty.as_deref()).with_context(context)?
+            json!(alpaca_eval::metrics(&annotations, difficulty.as_deref()).with_context(context)?)
         }
         Task::ArenaHard => {
             let judgments: Vec<arena_hard::Judgment> = read_jsonl(path).with_context(context)?;

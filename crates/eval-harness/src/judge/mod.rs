@@ -13,7 +13,9 @@ pub mod alpaca_eval;
 pub mod arena_hard;
 mod local;
 mod openai;
+pub mod pairwise;
 pub mod reward_model;
+mod spec;
 
 use crate::data::{JudgePrompt, MtBenchQuestion};
 use crate::error::{Error, Result};
@@ -22,6 +24,7 @@ use crate::outputs::{MtBenchAnswer, MtBenchJudgmentRecord, timestamp};
 
 pub use local::LocalJudge;
 pub use openai::{OpenAiJudge, OpenAiJudgeConfig};
+pub use spec::JudgeSpec;
 
 /// A chat model used as a judge.
 pub trait Judge {
