@@ -1,13 +1,15 @@
 //! Benchmarks of the routing hot paths and the reference implementations they are measured
 //! against, so that every speed figure is a ratio taken on one machine in one run.
 //!
-//! The criterion benches live in `benches/`; `cargo xtask bench router` uses
-//! [`ReferenceThompson`] and [`Workload`] to print the side-by-side table.
+//! The criterion benches live in `benches/`; [`compare_routers`] times this project's router
+//! against [`ReferenceThompson`] on one [`Workload`] (`cargo xtask bench router` prints it).
 
+mod comparison;
 mod reference;
 mod workload;
 
 pub use crate::{
+    comparison::{ComparisonSizes, RouterComparison, compare_routers},
     reference::ReferenceThompson,
     workload::{Workload, unit_vectors},
 };

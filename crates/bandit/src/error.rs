@@ -91,6 +91,16 @@ pub enum Error {
         /// What is wrong, naming the field.
         reason: String,
     },
+    /// A line of a JSONL file is not a valid record.
+    #[error("{}:{line}: {reason}", path.display())]
+    InvalidRecord {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
     /// The posterior precision lost positive definiteness (a numerical failure, not bad input).
     #[error("Cholesky factorisation of arm {arm}'s precision failed (non-positive pivot {pivot})")]
     NotPositiveDefinite {

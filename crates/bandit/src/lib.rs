@@ -72,6 +72,7 @@ mod policy;
 mod posterior;
 mod prior;
 mod propensity;
+mod replay;
 mod router;
 mod spec;
 mod state;
@@ -82,6 +83,7 @@ pub use crate::{
     params::RouterParams,
     policy::Policy,
     prior::{PRIOR_FORMAT, PRIOR_VERSION, Prior},
+    replay::replay_reward_log,
     router::{Choice, Feedback, LinearRouter},
     spec::RouterSpec,
     state::{

@@ -3,7 +3,8 @@
 //! (lm-evaluation-harness's prompt and log-likelihood accuracy), [`alpaca_eval`] (raw and
 //! length-controlled win rates), [`arena_hard`] (v0.1 Bradley–Terry scores and v2 bootstrap
 //! means), [`mt_bench`] (FastChat's rating parsing and averages), and the RM/router metrics
-//! shared with the offline router ([`routing`]); [`data`] reads the benchmark files.
+//! shared with the offline router ([`routing`]); [`rm_accuracy`] measures a pool's RMs, their
+//! majority vote and their oracle on preference pairs; [`data`] reads the benchmark files.
 //!
 //! The scoring half needs no model: it reads predictions or judgment files and returns
 //! metrics. [`run`] produces predictions with an `lm` model (GSM8K, MMLU, chat replies),
@@ -30,6 +31,7 @@ pub mod outputs;
 pub mod progress;
 pub mod python_literals;
 pub mod python_random;
+pub mod rm_accuracy;
 pub mod routing;
 pub mod run;
 mod stats;

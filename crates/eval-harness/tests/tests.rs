@@ -7,5 +7,6 @@ mod openai_judge;
 mod real_data;
 mod reference;
 mod reward_model_judge;
+mod rm_accuracy;
 
 pub use test_support::asset;

@@ -1,14 +1,10 @@
 //! `cargo xtask bench router`: batched Thompson selection and the reward update, this
 //! project's O(d²) Cholesky router against the reference O(d³) eigendecomposition numerics,
-//! on the same synthetic workload in the same process.
+//! on the same synthetic workload in the same process (`routing_benches::compare_routers`).
 
-use std::time::Instant;
-
-use anyhow::{Result, ensure};
-use bandit::{ArmMask, Feedback, LinearRouter, Policy, RouterParams};
+use anyhow::Result;
 use clap::Args;
-use routing_benches::{ReferenceThompson, Workload};
-use serde::Serialize;
+use routing_benches::{ComparisonSizes, compare_routers};
 
 /// Sizes and repetitions of the router benchmark.
 #[derive(Debug, Args)]
@@ -33,140 +29,20 @@ pub struct BenchRouterArgs {
     seed: u64,
 }
 
-/// The JSON line printed last. Times are wall-clock microseconds, medians over `reps`.
-#[derive(Debug, Serialize)]
-struct BenchRouterReport {
-    d: usize,
-    k: usize,
-    n: usize,
-    /// This project: one `select_batch` of N contexts, divided by N.
-    select_us_per_pair: f64,
-    /// This project: one reward update, when a batch's N rewards are applied together
-    /// (`update_batch`, as the trainer does with delayed feedback), divided by N.
-    update_us: f64,
-    /// This project: one reward applied alone (`update`: rank-1 update and a new mean).
-    single_update_us: f64,
-    /// Reference numerics: one batch of N selections (one Cholesky per arm, then a sampled
-    /// weight vector per arm and pair), divided by N.
-    baseline_select_us_per_pair: f64,
-    /// Reference numerics: one update (eigendecomposition of Λ).
-    baseline_update_us: f64,
-    /// baseline_update_us / update_us.
-    update_speedup: f64,
-    /// baseline_update_us / single_update_us.
-    single_update_speedup: f64,
-    /// baseline_select_us_per_pair / select_us_per_pair.
-    select_speedup: f64,
-    /// This project with Monte-Carlo propensities (1000 draws) for every pair.
-    select_with_propensity_us_per_pair: f64,
-    /// max |μ − μ_reference| over arms after the same updates (the two must agree).
-    max_mean_abs_diff: f64,
-}
-
 /// Runs the benchmark and prints the table, then the JSON line.
 pub fn run(args: &BenchRouterArgs) -> Result<()> {
-    ensure!(
-        args.d > 0 && args.k > 0 && args.n > 0 && args.reps > 0,
-        "--d, --k, --n and --reps must be positive"
+    let report = compare_routers(&ComparisonSizes {
+        d: args.d,
+        k: args.k,
+        n: args.n,
+        reps: args.reps,
+        baseline_updates: args.baseline_updates,
+        seed: args.seed,
+    })?;
+    println!(
+        "router bench: d = {}, K = {}, N = {} pairs per batch",
+        report.d, report.k, report.n
     );
-    let (dim, n_arms, n_pairs) = (args.d, args.k, args.n);
-    let work = Workload::new(dim, n_arms, n_pairs, args.seed);
-    let params = RouterParams {
-        propensity_draws: 0,
-        ..RouterParams::bayesian_v4()
-    };
-    let mut router = LinearRouter::new(Policy::Thompson, work.prior.clone(), params.clone(), 1)?;
-    let mut reference =
-        ReferenceThompson::new(&work.prior, params.lambda0, params.sigma2, params.jitter, 1);
-    let mask = ArmMask::all(n_arms);
-    let context = |j: usize| &work.contexts[j * dim..(j + 1) * dim];
-
-    // Reference updates, timed one by one; our router absorbs the same rewards (untimed) so
-    // the two posteriors can be compared.
-    let baseline_updates = args.baseline_updates.clamp(1, n_pairs);
-    let mut baseline_update_times = Vec::with_capacity(baseline_updates);
-    for j in 0..baseline_updates {
-        let start = Instant::now();
-        reference.update(work.arms[j], context(j), work.rewards[j]);
-        baseline_update_times.push(micros(start));
-        router.update(work.arms[j], context(j), work.rewards[j])?;
-    }
-    let max_mean_abs_diff = (0..n_arms)
-        .flat_map(|k| {
-            let ours = router.mean(k).expect("arm in range").to_vec();
-            ours.into_iter()
-                .zip(reference.mean(k).to_vec())
-                .map(|(a, b)| (a - b).abs())
-        })
-        .fold(0.0, f64::max);
-
-    let select_us_per_pair = median((0..args.reps).map(|_| {
-        let start = Instant::now();
-        let choices = router.select_batch(&work.contexts, &mask);
-        std::hint::black_box(choices.expect("validated workload"));
-        micros(start) / n_pairs as f64
-    }));
-    let baseline_select_us_per_pair = median((0..args.reps.min(3)).map(|_| {
-        let start = Instant::now();
-        std::hint::black_box(reference.select_batch(&work.contexts));
-        micros(start) / n_pairs as f64
-    }));
-    // One batch of feedback (N rewards) per repetition, on a copy so every rep starts equal.
-    let feedback: Vec<Feedback<'_>> = (0..n_pairs)
-        .map(|j| Feedback {
-            arm: work.arms[j],
-            context: context(j),
-            reward: work.rewards[j],
-        })
-        .collect();
-    let update_us = median((0..args.reps).map(|_| {
-        let mut copy = router.clone();
-        let start = Instant::now();
-        copy.update_batch(&feedback).expect("validated workload");
-        micros(start) / n_pairs as f64
-    }));
-    let single_update_us = median((0..args.reps).map(|_| {
-        let mut copy = router.clone();
-        let start = Instant::now();
-        for item in &feedback[..n_arms.min(n_pairs)] {
-            copy.update(item.arm, item.context, item.reward)
-                .expect("validated workload");
-        }
-        micros(start) / n_arms.min(n_pairs) as f64
-    }));
-    let mut with_propensity = LinearRouter::new(
-        Policy::Thompson,
-        work.prior.clone(),
-        RouterParams {
-            propensity_draws: 1000,
-            ..params
-        },
-        1,
-    )?;
-    let select_with_propensity_us_per_pair = median((0..args.reps.min(3)).map(|_| {
-        let start = Instant::now();
-        let choices = with_propensity.select_batch(&work.contexts, &mask);
-        std::hint::black_box(choices.expect("validated workload"));
-        micros(start) / n_pairs as f64
-    }));
-    let baseline_update_us = median(baseline_update_times.into_iter());
-
-    let report = BenchRouterReport {
-        d: dim,
-        k: n_arms,
-        n: n_pairs,
-        select_us_per_pair,
-        update_us,
-        single_update_us,
-        baseline_select_us_per_pair,
-        baseline_update_us,
-        update_speedup: baseline_update_us / update_us,
-        single_update_speedup: baseline_update_us / single_update_us,
-        select_speedup: baseline_select_us_per_pair / select_us_per_pair,
-        select_with_propensity_us_per_pair,
-        max_mean_abs_diff,
-    };
-    println!("router bench: d = {dim}, K = {n_arms}, N = {n_pairs} pairs per batch");
     println!(
         "{:<28} {:>14} {:>14} {:>9}",
         "", "this project", "reference", "speedup"
@@ -174,42 +50,29 @@ pub fn run(args: &BenchRouterArgs) -> Result<()> {
     println!(
         "{:<28} {:>14.3} {:>14.3} {:>8.1}x",
         "select (µs per pair)",
-        select_us_per_pair,
-        baseline_select_us_per_pair,
+        report.select_us_per_pair,
+        report.baseline_select_us_per_pair,
         report.select_speedup
     );
     println!(
         "{:<28} {:>14.3} {:>14.3} {:>8.1}x",
-        "update, batched (µs/reward)", update_us, baseline_update_us, report.update_speedup
+        "update, batched (µs/reward)",
+        report.update_us,
+        report.baseline_update_us,
+        report.update_speedup
     );
     println!(
         "{:<28} {:>14.3} {:>14.3} {:>8.1}x",
         "update, alone (µs/reward)",
-        single_update_us,
-        baseline_update_us,
+        report.single_update_us,
+        report.baseline_update_us,
         report.single_update_speedup
     );
     println!(
         "{:<28} {:>14.3}",
-        "select + propensity (µs/pair)", select_with_propensity_us_per_pair
+        "select + propensity (µs/pair)", report.select_with_propensity_us_per_pair
     );
-    println!("max |μ − μ_ref| = {max_mean_abs_diff:.3e}");
+    println!("max |μ − μ_ref| = {:.3e}", report.max_mean_abs_diff);
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
-}
-
-fn micros(start: Instant) -> f64 {
-    start.elapsed().as_secs_f64() * 1e6
-}
-
-/// Median of a non-empty sequence.
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut values: Vec<f64> = values.collect();
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
 }
