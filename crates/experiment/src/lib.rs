@@ -22,6 +22,7 @@ mod config;
 mod error;
 pub mod evaluation;
 mod given;
+mod gsm8k_split;
 pub mod offline;
 pub mod online;
 mod pipeline;
@@ -41,6 +42,7 @@ pub use crate::{
     },
     error::{Error, Result},
     given::{GivenWorldConfig, HeldOutConfig, WorldFiles, run_given_world},
+    gsm8k_split::{Gsm8kSplitFiles, Gsm8kSplitSizes, split_gsm8k},
     pipeline::{Event, Options, Outcome, run_experiment},
     results::{
         Ablation, DomainScores, OfflineRouterTable, Results, RmAccuracy, RoutingRow, RunResult,

@@ -1,5 +1,5 @@
-//! `cargo xtask data gsm8k-split`: GSM8K's test set in three disjoint parts after one seeded
-//! shuffle (eval-harness `seeded_split`): the first `--offline` questions are exactly those
+//! `cargo xtask data gsm8k-split` (`experiment::split_gsm8k`): GSM8K's test set in three
+//! disjoint parts after one seeded shuffle (eval-harness `seeded_split`): the first `--offline` questions are exactly those
 //! `offline-router build-data --task gsm8k --prompts N --seed S` samples (same seed, same
 //! shuffle), then `--train` online training prompts (written as a trainer prompts file, the
 //! gold solution as `reference`, category `gsm8k`), then `--eval` held-out problems (written in
@@ -8,13 +8,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Args;
-use eval_harness::data::{read_gsm8k, seeded_split};
-use eval_harness::gsm8k::Gsm8kDoc;
-use lm::ChatMessage;
-use rlhf_trainer::{Prompt, write_prompts};
-use serde_json::json;
+use experiment::{Gsm8kSplitSizes, split_gsm8k};
 
 /// Arguments of `data gsm8k-split`.
 #[derive(Debug, Args)]
@@ -42,54 +38,16 @@ pub struct Gsm8kSplitArgs {
 
 /// Writes the two files; prints their sizes as one JSON line.
 pub fn run(args: &Gsm8kSplitArgs) -> Result<()> {
-    let docs =
-        read_gsm8k(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
-    let needed = args.offline + args.train + args.eval;
-    if needed > docs.len() {
-        bail!(
-            "{} holds {} problems; --offline + --train + --eval = {needed}",
-            args.data.display(),
-            docs.len()
-        );
-    }
-    let parts = seeded_split(
-        docs,
-        &[Some(args.offline), Some(args.train), Some(args.eval)],
+    let files = split_gsm8k(
+        &args.data,
+        Gsm8kSplitSizes {
+            offline: args.offline,
+            train: args.train,
+            eval: args.eval,
+        },
         args.seed,
-    );
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let as_prompts = |docs: &[Gsm8kDoc]| -> Vec<Prompt> {
-        docs.iter()
-            .enumerate()
-            .map(|(id, doc)| Prompt {
-                id,
-                messages: vec![ChatMessage::user(doc.question.clone())],
-                category: Some("gsm8k".into()),
-                reference: Some(doc.answer.clone()),
-            })
-            .collect()
-    };
-    let train_path = args.out.join("train-prompts.jsonl");
-    write_prompts(&train_path, &as_prompts(&parts[1]))?;
-    let eval_prompts_path = args.out.join("eval-prompts.jsonl");
-    write_prompts(&eval_prompts_path, &as_prompts(&parts[2]))?;
-    let eval_path = args.out.join("eval.jsonl");
-    let lines: Vec<String> = parts[2]
-        .iter()
-        .map(serde_json::to_string)
-        .collect::<serde_json::Result<_>>()?;
-    atomic_write::replace_file(&eval_path, (lines.join("\n") + "\n").as_bytes())?;
-    println!(
-        "{}",
-        json!({
-            "offline": parts[0].len(),
-            "train": parts[1].len(),
-            "eval": parts[2].len(),
-            "train_prompts": train_path,
-            "eval_problems": eval_path,
-            "eval_prompts": eval_prompts_path,
-        })
-    );
+        &args.out,
+    )?;
+    println!("{}", serde_json::to_value(&files)?);
     Ok(())
 }
