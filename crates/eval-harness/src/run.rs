@@ -20,6 +20,12 @@ pub struct LanguageModel<'a> {
     pub tokenizer: &'a Tokenizer,
     /// Where it runs.
     pub device: &'a Device,
+    /// lm-eval's `max_length`: the most tokens the model reads at once (its config's
+    /// `max_position_embeddings`, `DecoderConfig::max_positions`; lm-eval falls back to 2048
+    /// when a config has none). Longer inputs are cut from the left as lm-eval cuts them:
+    /// a scored (context, continuation) to its last `max_length + 1` tokens, a generation
+    /// prompt to its last `max_length − max_new_tokens`.
+    pub max_length: usize,
 }
 
 impl LanguageModel<'_> {
@@ -33,6 +39,29 @@ impl LanguageModel<'_> {
     fn encode(&self, text: &str) -> Result<Vec<u32>> {
         // As lm-eval's HF models do by default: no special tokens (no BOS) added.
         self.tokenizer.encode(text, false).map_err(lm_error)
+    }
+
+    /// `prompt` cut from the left to leave room for `max_new_tokens` within `max_length`
+    /// (lm-eval's left truncation of generation contexts).
+    fn fit_prompt(&self, mut prompt: Vec<u32>, max_new_tokens: usize) -> Result<Vec<u32>> {
+        let room = self
+            .max_length
+            .checked_sub(max_new_tokens)
+            .filter(|r| *r > 0);
+        let Some(room) = room else {
+            return Err(Error::Metric {
+                metric: "language model",
+                reason: format!(
+                    "{max_new_tokens} new tokens leave no room for a prompt in the model's \
+                     context of {} tokens",
+                    self.max_length
+                ),
+            });
+        };
+        if prompt.len() > room {
+            prompt.drain(..prompt.len() - room);
+        }
+        Ok(prompt)
     }
 }
 
@@ -171,13 +200,15 @@ fn generate_all(
 ) -> Result<Vec<Generation>> {
     let mut outputs = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(batch_size.max(1)) {
-        let requests: Vec<GenerationRequest> = chunk
+        let requests = chunk
             .iter()
-            .map(|prompt| GenerationRequest {
-                prompt: prompt.clone(),
-                params: params.clone(),
+            .map(|prompt| {
+                Ok(GenerationRequest {
+                    prompt: lm.fit_prompt(prompt.clone(), params.max_new_tokens)?,
+                    params: params.clone(),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         outputs.extend(
             generate(
                 lm.model,
@@ -216,10 +247,27 @@ impl<'c> ContextEncoder<'c> {
         })
     }
 
+    /// The (context, continuation) token pair, the context cut from the left so that both
+    /// fit in `max_length + 1` tokens (the model reads all but the last).
     fn pair(&self, lm: &LanguageModel<'_>, continuation: &str) -> Result<(Vec<u32>, Vec<u32>)> {
         let whole = lm.encode(&format!("{}{}{continuation}", self.trimmed, self.moved))?;
         let split = self.ids_len.min(whole.len().saturating_sub(1));
-        Ok((whole[..split].to_vec(), whole[split..].to_vec()))
+        let continuation = &whole[split..];
+        let Some(room) = (lm.max_length + 1)
+            .checked_sub(continuation.len())
+            .filter(|r| *r > 0)
+        else {
+            return Err(Error::Metric {
+                metric: "language model",
+                reason: format!(
+                    "a continuation of {} tokens does not fit the model's context of {} tokens",
+                    continuation.len(),
+                    lm.max_length
+                ),
+            });
+        };
+        let context = &whole[split.saturating_sub(room)..split];
+        Ok((context.to_vec(), continuation.to_vec()))
     }
 }
 

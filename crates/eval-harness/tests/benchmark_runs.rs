@@ -4,10 +4,11 @@
 //! reported, and the judge's verdicts reaching the metrics).
 
 use std::cell::RefCell;
+use std::path::Path;
 
 use burn::prelude::Device;
 use eval_harness::Progress;
-use eval_harness::benchmark::{BenchmarkRun, ChatReport};
+use eval_harness::benchmark::{BenchmarkRun, ChatReport, MmluScoring};
 use eval_harness::judge::Judge;
 use eval_harness::outputs::MtBenchAnswer;
 use eval_harness::run::LanguageModel;
@@ -15,11 +16,36 @@ use lm::{CausalLm, Tokenizer, WeightDType, load_causal_lm, load_tokenizer};
 
 use crate::asset;
 
-fn tiny() -> (CausalLm, Tokenizer, Device) {
+/// The tiny decoder (a 64-token context), its tokenizer and the CPU.
+fn tiny() -> (CausalLm, Tokenizer, Device, usize) {
     let path = test_support::tiny_decoder();
     let device = Device::default();
-    let (_, model) = load_causal_lm(&path, &device, WeightDType::F32).unwrap();
-    (model, load_tokenizer(&path).unwrap(), device)
+    let (config, model) = load_causal_lm(&path, &device, WeightDType::F32).unwrap();
+    (
+        model,
+        load_tokenizer(&path).unwrap(),
+        device,
+        config.max_positions,
+    )
+}
+
+/// A run of the tiny decoder (batches of 2, answers of ≤ 4 tokens) writing into `out`.
+fn tiny_run<'a>(
+    (model, tokenizer, device, max_length): &'a (CausalLm, Tokenizer, Device, usize),
+    out: &Path,
+) -> BenchmarkRun<'a> {
+    BenchmarkRun {
+        lm: LanguageModel {
+            model,
+            tokenizer,
+            device,
+            max_length: *max_length,
+        },
+        model_name: "tiny".into(),
+        batch_size: 2,
+        max_new_tokens: 4,
+        out: out.to_path_buf(),
+    }
 }
 
 /// A judge that rates every answer 7 and remembers the prompts it was shown.
@@ -39,19 +65,9 @@ impl Judge for SevenJudge {
 
 #[test]
 fn mt_bench_answers_both_turns_then_grades_each() {
-    let (model, tokenizer, device) = tiny();
+    let model = tiny();
     let out = tempfile::tempdir().unwrap();
-    let run = BenchmarkRun {
-        lm: LanguageModel {
-            model: &model,
-            tokenizer: &tokenizer,
-            device: &device,
-        },
-        model_name: "tiny".into(),
-        batch_size: 2,
-        max_new_tokens: 4,
-        out: out.path().join("run"),
-    };
+    let run = tiny_run(&model, &out.path().join("run"));
     let judge = SevenJudge {
         prompts: RefCell::new(Vec::new()),
     };
@@ -93,19 +109,9 @@ fn mt_bench_answers_both_turns_then_grades_each() {
 
 #[test]
 fn gsm8k_sets_the_shots_aside_and_answers_the_limit() {
-    let (model, tokenizer, device) = tiny();
+    let model = tiny();
     let out = tempfile::tempdir().unwrap();
-    let run = BenchmarkRun {
-        lm: LanguageModel {
-            model: &model,
-            tokenizer: &tokenizer,
-            device: &device,
-        },
-        model_name: "tiny".into(),
-        batch_size: 2,
-        max_new_tokens: 4,
-        out: out.path().to_path_buf(),
-    };
+    let run = tiny_run(&model, out.path());
     let file = asset("data/gsm8k/test.jsonl");
     let metrics = run.gsm8k(&file, 2, Some(3), &mut |_| {}).unwrap();
     assert_eq!(metrics.n, 3);
@@ -121,4 +127,24 @@ fn gsm8k_sets_the_shots_aside_and_answers_the_limit() {
         answers, expected,
         "problems 3–5: the first two are the shots"
     );
+}
+
+/// Five-shot MMLU prompts are far longer than the tiny decoder's 64-token context: they are
+/// cut from the left as lm-eval cuts them, and every subject is answered.
+#[test]
+fn mmlu_contexts_longer_than_the_model_are_cut_from_the_left() {
+    let model = tiny();
+    assert_eq!(model.3, 64);
+    let out = tempfile::tempdir().unwrap();
+    let run = tiny_run(&model, out.path());
+    let metrics = run
+        .mmlu(
+            &asset("data/mmlu/mmlu.jsonl"),
+            5,
+            Some(1),
+            MmluScoring::LogLikelihood,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(metrics.n, 57, "one question of each subject");
 }

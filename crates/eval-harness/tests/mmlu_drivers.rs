@@ -11,22 +11,23 @@ use lm::{CausalLm, Gguf, Tokenizer, WeightDType, load_causal_lm, sequence_logpro
 
 use crate::asset;
 
-/// SmolLM2-135M-Instruct from its GGUF, with its tokenizer, on the CPU.
-fn smollm2() -> (CausalLm, Tokenizer, Device) {
+/// SmolLM2-135M-Instruct from its GGUF, with its tokenizer and context length, on the CPU.
+fn smollm2() -> (CausalLm, Tokenizer, Device, usize) {
     let path = asset("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     let device = Device::default();
-    let (_, model) = load_causal_lm(&path, &device, WeightDType::F32).unwrap();
+    let (config, model) = load_causal_lm(&path, &device, WeightDType::F32).unwrap();
     let tokenizer = Tokenizer::from_gguf(&Gguf::open(&path).unwrap()).unwrap();
-    (model, tokenizer, device)
+    (model, tokenizer, device, config.max_positions)
 }
 
 #[test]
 fn generated_letters_are_extracted_and_scored() {
-    let (model, tokenizer, device) = smollm2();
+    let (model, tokenizer, device, max_length) = smollm2();
     let lm = LanguageModel {
         model: &model,
         tokenizer: &tokenizer,
         device: &device,
+        max_length,
     };
     let (shots, docs) =
         mmlu::split_shots(read_mmlu_jsonl(&asset("data/mmlu/mmlu.jsonl")).unwrap(), 0);
@@ -46,11 +47,12 @@ fn generated_letters_are_extracted_and_scored() {
 
 #[test]
 fn one_forward_per_question_equals_four_sequences() {
-    let (model, tokenizer, device) = smollm2();
+    let (model, tokenizer, device, max_length) = smollm2();
     let lm = LanguageModel {
         model: &model,
         tokenizer: &tokenizer,
         device: &device,
+        max_length,
     };
     let (shots, docs) =
         mmlu::split_shots(read_mmlu_jsonl(&asset("data/mmlu/mmlu.jsonl")).unwrap(), 1);

@@ -8,18 +8,20 @@
 //! trained on, or selected on (`best/` on validation), are refused unless the caller allows
 //! them, and the result then says so ([`ExportEvaluation::seen`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use eval_harness::routing::{
     RoutedRecord, RoutingAccuracy, RoutingIntervals, bootstrap_routing, routing_accuracy,
 };
+use lm::ChatMessage;
 use rm_pool::RmPool;
 use serde::Serialize;
 
 use crate::dataset::{RoutingRecord, routing_records};
 use crate::error::{Error, Result};
-use crate::export::{PairRef, RouterExport};
+use crate::export::{BackboneKey, ContextFunction, RouterExport};
 use crate::judge::judge_missing;
 use crate::records::read_records;
 use crate::split::{Part, prompt_key};
@@ -106,7 +108,10 @@ pub struct ExportEvaluation {
 /// Routing accuracy of the exports at `export_paths` (same arms) on the records at
 /// `records_path`, on the part `split` of their split; judgments the records lack are
 /// computed with `pool` when one is given. Records an export was trained or selected on
-/// are an error unless `allow_seen`.
+/// are an error unless `allow_seen`. Each distinct (prompt, response) text is embedded once
+/// per backbone: exports reading the same frozen backbone (`best/` and `final/` of one run)
+/// share the embeddings. `progress` is told `(done, total)` of the judging, then of each
+/// embedding pass.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_exports(
     export_paths: &[PathBuf],
@@ -175,11 +180,28 @@ pub fn evaluate_exports(
     }
 
     let groups: Vec<u64> = selected.iter().map(|&r| keys[r]).collect();
+    let texts = DistinctTexts::of(&records, &selected);
+    // Embeddings of the distinct texts, kept while the next export reads the same backbone.
+    let mut embedded: Option<(BackboneKey, Tensor<2>)> = None;
     let mut routed_exports = Vec::with_capacity(exports.len());
     for (export, path) in exports.into_iter().zip(export_paths) {
         let step = export.meta.step;
         let selected_on_validation = export.meta.selected_on_validation;
-        let routed = route(export, &records, &selected, device, batch_size)?;
+        let context = export.into_context_function(device, batch_size)?;
+        let hidden = match embedded.take() {
+            Some((key, hidden)) if key == *context.backbone_key() => hidden,
+            _ => context
+                .embed_responses(&texts.texts, &mut |done| progress(done, texts.texts.len()))?,
+        };
+        let routed = route(
+            &context,
+            hidden.clone(),
+            &texts,
+            &records,
+            &selected,
+            batch_size,
+        );
+        embedded = Some((context.backbone_key().clone(), hidden));
         routed_exports.push(RoutedExport {
             checkpoint: path.clone(),
             step,
@@ -250,30 +272,65 @@ fn select(
     Ok((indices, seen))
 }
 
-/// The export's choice on each selected record.
-fn route(
-    export: RouterExport,
-    records: &[RoutingRecord],
-    selected: &[usize],
-    device: &Device,
-    batch_size: usize,
-) -> Result<Vec<RoutedRecord>> {
-    let context = export.into_context_function(device, batch_size)?;
-    let mut routed = Vec::with_capacity(selected.len());
-    for chunk in selected.chunks(batch_size.max(1)) {
-        let pairs: Vec<PairRef<'_>> = chunk
+/// The distinct (prompt, response) texts of the selected records, each embedded once however
+/// many pairs it appears in, and where each record's two responses are among them.
+struct DistinctTexts<'r> {
+    /// The texts, in first-appearance order.
+    texts: Vec<(&'r [ChatMessage], &'r str)>,
+    /// Per selected record: the row of its chosen and of its rejected response.
+    rows: Vec<(i64, i64)>,
+}
+
+impl<'r> DistinctTexts<'r> {
+    fn of(records: &'r [RoutingRecord], selected: &[usize]) -> Self {
+        let mut index: HashMap<(u64, &'r str), i64> = HashMap::new();
+        let mut texts = Vec::new();
+        let mut row_of = |prompt: &'r [ChatMessage], response: &'r str| -> i64 {
+            *index
+                .entry((prompt_key(prompt), response))
+                .or_insert_with(|| {
+                    texts.push((prompt, response));
+                    texts.len() as i64 - 1
+                })
+        };
+        let rows = selected
             .iter()
             .map(|&r| {
                 let pair = &records[r].pair;
                 (
-                    pair.prompt.as_slice(),
-                    pair.chosen.as_str(),
-                    pair.rejected.as_str(),
+                    row_of(&pair.prompt, &pair.chosen),
+                    row_of(&pair.prompt, &pair.rejected),
                 )
             })
             .collect();
+        Self { texts, rows }
+    }
+}
+
+/// The export's choice on each selected record, from the distinct texts' embeddings
+/// `hidden` (`[texts, D]`).
+fn route(
+    context: &ContextFunction,
+    hidden: Tensor<2>,
+    texts: &DistinctTexts<'_>,
+    records: &[RoutingRecord],
+    selected: &[usize],
+    batch_size: usize,
+) -> Vec<RoutedRecord> {
+    let device = hidden.device();
+    let mut routed = Vec::with_capacity(selected.len());
+    for (chunk, rows) in selected
+        .chunks(batch_size.max(1))
+        .zip(texts.rows.chunks(batch_size.max(1)))
+    {
+        let gather = |side: fn(&(i64, i64)) -> i64| {
+            let ids: Vec<i64> = rows.iter().map(side).collect();
+            hidden
+                .clone()
+                .select(0, Tensor::<1, Int>::from_data(ids.as_slice(), &device))
+        };
         let chosen: Vec<i64> = context
-            .bt_scores(&pairs)?
+            .bt_scores_of_embeddings(gather(|r| r.0), gather(|r| r.1))
             .argmax(1)
             .into_data()
             .try_into_vec_as::<i64>()
@@ -286,5 +343,5 @@ fn route(
             });
         }
     }
-    Ok(routed)
+    routed
 }

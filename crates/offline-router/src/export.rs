@@ -331,9 +331,15 @@ impl RouterExport {
                 ),
             ));
         }
+        let backbone_key = BackboneKey {
+            path: path.canonicalize().unwrap_or(path),
+            max_tokens: self.meta.encoder.max_tokens,
+            text_format: self.meta.encoder.text_format,
+        };
         Ok(ContextFunction {
             text,
             backbone,
+            backbone_key,
             head: self.head,
             meta: self.meta,
             device: device.clone(),
@@ -347,10 +353,24 @@ impl RouterExport {
 pub struct ContextFunction {
     text: TextEncoder,
     backbone: Backbone,
+    backbone_key: BackboneKey,
     head: RouterHead,
     meta: ExportMeta,
     device: Device,
     batch_size: usize,
+}
+
+/// What a context function's text embeddings depend on: two with equal keys embed every
+/// text alike (e.g. `best/` and `final/` of a run with a frozen backbone, which both read the
+/// base model), so embeddings computed by one serve the other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackboneKey {
+    /// The backbone's files (canonical path).
+    pub path: PathBuf,
+    /// Tokens per text after truncation.
+    pub max_tokens: usize,
+    /// The text format's version.
+    pub text_format: u32,
 }
 
 /// One candidate pair: the prompt and its two responses.
@@ -433,6 +453,46 @@ impl ContextFunction {
     }
 
     /// The backbone's pooled embeddings of tokenised texts, `[texts, d]`.
+    /// What this function's text embeddings depend on ([`BackboneKey`]).
+    pub fn backbone_key(&self) -> &BackboneKey {
+        &self.backbone_key
+    }
+
+    /// The pooled backbone embedding h of each (prompt, response) text, before the fusion
+    /// head; `progress` is told how many texts are done.
+    ///
+    /// # Shapes
+    /// Returns `[texts.len(), D]` (D = the backbone's width).
+    pub fn embed_responses(
+        &self,
+        texts: &[(&[ChatMessage], &str)],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Tensor<2>> {
+        if texts.is_empty() {
+            return Err(Error::Input("no texts to encode".into()));
+        }
+        let sequences = texts
+            .iter()
+            .map(|(prompt, response)| self.text.tokenize(&pair_text(prompt, response)))
+            .collect::<Result<Vec<_>>>()?;
+        self.text.embed_all(
+            &self.backbone,
+            &sequences,
+            self.batch_size,
+            &self.device,
+            progress,
+        )
+    }
+
+    /// The Bradley–Terry scores of pairs whose responses' embeddings are `h_a` and `h_b`
+    /// (rows of [`embed_responses`](Self::embed_responses)).
+    ///
+    /// # Shapes
+    /// `h_a`, `h_b`: `[N, D]`; returns `[N, K]`.
+    pub fn bt_scores_of_embeddings(&self, h_a: Tensor<2>, h_b: Tensor<2>) -> Tensor<2> {
+        self.head.forward(h_a, h_b).bt
+    }
+
     fn embed(&self, sequences: &[Vec<u32>]) -> Result<Tensor<2>> {
         self.text.embed_all(
             &self.backbone,

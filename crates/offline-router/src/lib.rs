@@ -47,8 +47,8 @@ pub use crate::{
     error::{Error, Result},
     eval::{EvalSplit, ExportEvaluation, RoutedExport, evaluate_exports},
     export::{
-        CandidateGroup, ContextFunction, EXPORT_FILE, EXPORT_FORMAT, EXPORT_VERSION, EncoderSpec,
-        ExportMeta, PairRef, RouterExport, TEXT_FORMAT, write_export,
+        BackboneKey, CandidateGroup, ContextFunction, EXPORT_FILE, EXPORT_FORMAT, EXPORT_VERSION,
+        EncoderSpec, ExportMeta, PairRef, RouterExport, TEXT_FORMAT, write_export,
     },
     head::{HeadOutput, RouterHead},
     judge::judge_missing,

@@ -46,7 +46,20 @@ fn router_learns_which_rm_to_trust() {
     );
     let (best, last) = (config.output.join("best"), config.output.join("final"));
     let both = [best.clone(), last.clone()];
-    let evaluation = evaluate(&both, &judged, EvalSplit::Test, false).unwrap();
+    // Both exports read the same frozen backbone: the test texts are embedded once.
+    let mut passes = 0;
+    let evaluation = evaluate_exports(
+        &both,
+        &judged,
+        None,
+        EvalSplit::Test,
+        false,
+        &Device::flex(),
+        16,
+        &mut |done, total| passes += usize::from(done == total),
+    )
+    .unwrap();
+    assert_eq!(passes, 1, "one embedding pass for best/ and final/");
     assert_eq!(evaluation.records, summary.test_records);
     assert_eq!(evaluation.seen, None);
     assert_eq!(evaluation.exports.len(), 2);

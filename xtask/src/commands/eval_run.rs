@@ -88,7 +88,7 @@ pub struct RunArgs {
 /// Runs the benchmark and prints its metrics as one JSON line last.
 pub fn run(args: &RunArgs) -> Result<()> {
     let device = args.device.device()?;
-    let (_, model) = load_causal_lm(&args.model, &device, WeightDType::F32)
+    let (config, model) = load_causal_lm(&args.model, &device, WeightDType::F32)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let tokenizer = load_tokenizer(&args.model)?;
     let model_name = args
@@ -108,6 +108,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             model: &model,
             tokenizer: &tokenizer,
             device: &device,
+            max_length: config.max_positions,
         },
         model_name,
         batch_size: args.batch_size,
