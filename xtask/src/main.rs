@@ -55,6 +55,8 @@ enum Command {
 
 fn main() -> ExitCode {
     logging::init();
+    // Large tensors recycled from the heap rather than mapped afresh (lm::host).
+    lm::host::reuse_freed_memory();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
