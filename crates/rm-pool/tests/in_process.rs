@@ -173,6 +173,41 @@ fn verifiers_check_answers_as_eval_harness_extracts_them() {
     );
 }
 
+/// The summed likelihood is the mean times the response's token count: the same
+/// log-probabilities, not normalised by length.
+#[test]
+fn summed_likelihood_is_the_mean_times_the_response_length() {
+    let load = |scoring| {
+        LlmJudgeRm::load(
+            "tiny-judge",
+            &fixture("tiny-judge"),
+            &DeviceSpec::Cpu,
+            "",
+            scoring,
+            512,
+            4,
+        )
+        .unwrap()
+    };
+    let items = vec![
+        ScoreItem::single_turn("What is two plus two?", "4"),
+        ScoreItem::single_turn(
+            "What is two plus two?",
+            "The answer is 4, because 2 + 2 = 4.",
+        ),
+    ];
+    let mean = load(JudgeScoring::Likelihood).score(&items).unwrap();
+    let sum = load(JudgeScoring::SummedLikelihood).score(&items).unwrap();
+    let lengths: Vec<f32> = sum.iter().zip(&mean).map(|(s, m)| s / m).collect();
+    for length in &lengths {
+        assert!(
+            *length >= 1.0 && (length - length.round()).abs() < 1e-3,
+            "sum / mean = {lengths:?}, expected whole token counts"
+        );
+    }
+    assert!(lengths[1] > lengths[0], "{lengths:?}");
+}
+
 /// The likelihood judge scores an empty response as ending the turn at once (log p(EOS)),
 /// a finite log-probability like any other response's.
 #[test]

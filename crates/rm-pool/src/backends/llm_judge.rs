@@ -51,6 +51,18 @@ pub enum JudgeScoring {
     },
     /// Mean log p(response token | conversation, earlier response tokens).
     Likelihood,
+    /// Σ log p(response token | conversation, earlier response tokens): the response's
+    /// whole log-probability, as lm-eval's `acc` compares multiple-choice continuations.
+    /// Unlike the mean it is not raised by tokens that merely copy the prompt, and it
+    /// favours shorter responses.
+    SummedLikelihood,
+}
+
+impl JudgeScoring {
+    /// Whether the score is a log-probability of the response (no template, no labels).
+    fn is_likelihood(&self) -> bool {
+        matches!(self, Self::Likelihood | Self::SummedLikelihood)
+    }
 }
 
 /// An LLM judge.
@@ -147,7 +159,7 @@ impl LlmJudgeRm {
                     .map(|r| Ok((single_token(&r.to_string())?, r as f32)))
                     .collect::<Result<_>>()?
             }
-            JudgeScoring::Likelihood => Vec::new(),
+            JudgeScoring::Likelihood | JudgeScoring::SummedLikelihood => Vec::new(),
         };
         self.template = template.into();
         self.scoring = scoring;
@@ -197,7 +209,9 @@ impl LlmJudgeRm {
                         .map(|(w, (_, value))| w / total * value)
                         .sum()
                 }
-                JudgeScoring::Likelihood => unreachable!("likelihood is not read from labels"),
+                JudgeScoring::Likelihood | JudgeScoring::SummedLikelihood => {
+                    unreachable!("likelihood is not read from labels")
+                }
             })
             .collect()
     }
@@ -240,9 +254,12 @@ impl LlmJudgeRm {
             }
             let logprobs = sequence_logprobs(&self.model, &pairs, 0, &self.device)
                 .map_err(|source| Error::model(&self.name, source))?;
+            let values = match self.scoring {
+                JudgeScoring::SummedLikelihood => logprobs.sum,
+                _ => logprobs.mean,
+            };
             scores.extend(
-                logprobs
-                    .mean
+                values
                     .try_into_vec_as::<f32>()
                     .map_err(|err| Error::backend(&self.name, format!("reading: {err:?}")))?,
             );
@@ -260,7 +277,7 @@ impl RewardModel for LlmJudgeRm {
         let score_range = match self.scoring {
             JudgeScoring::Verdict { .. } => (f32::NEG_INFINITY, f32::INFINITY),
             JudgeScoring::Rating { min, max } => (min as f32, max as f32),
-            JudgeScoring::Likelihood => (f32::NEG_INFINITY, 0.0),
+            JudgeScoring::Likelihood | JudgeScoring::SummedLikelihood => (f32::NEG_INFINITY, 0.0),
         };
         RmInfo {
             kind: "llm-judge",
@@ -277,7 +294,7 @@ impl RewardModel for LlmJudgeRm {
     }
 
     fn score(&mut self, items: &[ScoreItem]) -> Result<Vec<f32>> {
-        if self.scoring == JudgeScoring::Likelihood {
+        if self.scoring.is_likelihood() {
             return self.likelihood_scores(items);
         }
         let label_ids: Vec<i64> = self.labels.iter().map(|(id, _)| i64::from(*id)).collect();
