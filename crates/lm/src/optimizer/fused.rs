@@ -54,16 +54,16 @@ impl HostBuckets {
         self.device.clone()
     }
 
-    /// Σ g² over every bucket, accumulated in f64.
+    /// Σ g² over every bucket, accumulated in f64. Chunks are summed in parallel but added
+    /// in a fixed order (rayon's own reduction order depends on work stealing), so a run
+    /// is reproducible bit for bit.
     pub(super) fn sum_of_squares(&self) -> f64 {
         self.buckets
+            .iter()
+            .flat_map(|bucket| values(bucket).chunks(CHUNK))
+            .collect::<Vec<_>>()
             .par_iter()
-            .map(|bucket| {
-                values(bucket)
-                    .par_chunks(CHUNK)
-                    .map(|chunk| chunk.iter().map(|&g| f64::from(g * g)).sum::<f64>())
-                    .sum::<f64>()
-            })
+            .map(|chunk| chunk.iter().map(|&g| f64::from(g * g)).sum::<f64>())
             .collect::<Vec<_>>()
             .into_iter()
             .sum()
