@@ -8,6 +8,7 @@
 //! (a 4xx will not fix itself) and bodies the parser calls [`Parsed::Fatal`].
 
 mod breaker;
+mod clock;
 
 use std::thread::sleep;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use crate::breaker::CircuitBreaker;
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 
 /// Timeout and retries of a [`JsonClient`].
 #[derive(Clone, Copy, Debug, PartialEq)]

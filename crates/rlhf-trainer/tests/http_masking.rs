@@ -1,11 +1,13 @@
 //! A remote RM (OpenRLHF's `/get_reward` on a real tiny_http server on 127.0.0.1) that dies
 //! mid-run: its pairs are re-routed, then its circuit breaker masks it before routing, and
-//! once the server is back it is routed to again. The run never stops.
+//! once the server is back and its cooldown is over it is routed to again. The run never
+//! stops. The breaker's cooldown runs on a manual clock, so no step depends on wall time.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use json_http::ManualClock;
 use rlhf_trainer::{Overrides, Trainer, TrainerConfig};
 use rm_pool::backends::http::{HttpProtocol, HttpRm, HttpRmConfig};
 use rm_pool::{RewardModel, RmPool};
@@ -58,7 +60,9 @@ impl Server {
 #[test]
 fn a_dead_server_is_masked_rerouted_and_routed_again_when_back() {
     let (server, port) = Server::start(0);
-    let remote = HttpRm::new(
+    let clock = ManualClock::new();
+    let cooldown = Duration::from_secs(600);
+    let remote = HttpRm::with_clock(
         "remote",
         HttpRmConfig {
             url: format!("http://127.0.0.1:{port}/get_reward"),
@@ -71,8 +75,9 @@ fn a_dead_server_is_masked_rerouted_and_routed_again_when_back() {
             max_retries: 0,
             backoff_s: 0.0,
             breaker_failures: 1,
-            breaker_cooldown_s: 0.5,
+            breaker_cooldown_s: cooldown.as_secs_f64(),
         },
+        Arc::new(clock.clone()),
     )
     .unwrap();
     let rms = fn_rms();
@@ -84,8 +89,8 @@ fn a_dead_server_is_masked_rerouted_and_routed_again_when_back() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), "kind = \"random\"", "");
-    let (config, table) = TrainerConfig::read(&path, &Overrides::default()).unwrap();
-    let mut trainer = Trainer::with_pool(config, table, pool, false).unwrap();
+    let config = TrainerConfig::read(&path, &Overrides::default()).unwrap();
+    let mut trainer = Trainer::with_pool(config, pool, false).unwrap();
     let remote_judged = |report: &rlhf_trainer::IterationReport| {
         report
             .routing
@@ -108,8 +113,11 @@ fn a_dead_server_is_masked_rerouted_and_routed_again_when_back() {
     assert!(masked.routing.iter().all(|r| r.arm != Some(2)));
     assert!(!masked.routing.iter().any(|r| r.rerouted));
 
+    // Back, but cooling down: still masked.
     let (server, _) = Server::start(port);
-    std::thread::sleep(Duration::from_millis(600));
+    let cooling = trainer.step().unwrap();
+    assert!(cooling.routing.iter().all(|r| r.arm != Some(2)));
+    clock.advance(cooldown);
     let back = trainer.step().unwrap();
     assert!(
         remote_judged(&back) > 0,

@@ -18,9 +18,10 @@
 //! as `Unavailable` and counts toward the circuit breaker. Other HTTP errors are not
 //! retried. (The client and the breaker are the workspace's one, json-http.)
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use json_http::{CircuitBreaker, JsonClient, Parsed, RetryPolicy, snippet};
+use json_http::{CircuitBreaker, Clock, JsonClient, Parsed, RetryPolicy, SystemClock, snippet};
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -111,6 +112,12 @@ pub struct HttpRm {
 impl HttpRm {
     /// A client for `config` (no request is made yet).
     pub fn new(name: &str, config: HttpRmConfig) -> Result<Self> {
+        Self::with_clock(name, config, Arc::new(SystemClock))
+    }
+
+    /// [`HttpRm::new`] whose circuit breaker times its cooldown on `clock` (tests drive
+    /// it with a [`json_http::ManualClock`]).
+    pub fn with_clock(name: &str, config: HttpRmConfig, clock: Arc<dyn Clock>) -> Result<Self> {
         if !(config.timeout_s > 0.0 && config.backoff_s >= 0.0 && config.breaker_cooldown_s >= 0.0)
         {
             return Err(Error::backend(
@@ -131,9 +138,10 @@ impl HttpRm {
             None,
         )
         .map_err(|err| Error::backend(name, err.to_string()))?;
-        let breaker = CircuitBreaker::new(
+        let breaker = CircuitBreaker::with_clock(
             config.breaker_failures,
             Duration::from_secs_f64(config.breaker_cooldown_s),
+            clock,
         );
         Ok(Self {
             name: name.into(),
