@@ -50,15 +50,53 @@ fn smoke_runs_every_stage_and_strategy_deterministically() {
         results
     );
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    let svgs: Vec<_> = std::fs::read_dir(&dir)
+    let mut svgs: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".svg"))
         .collect();
-    assert!(svgs.len() >= 4, "{svgs:?}");
-    for svg in &svgs {
-        let text = std::fs::read_to_string(svg).unwrap();
-        assert!(text.trim_start().starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    svgs.sort();
+    // Exactly the planned plots: both conditions' accuracy plots, the arm shares of the
+    // routed strategies named for them, the RM calls.
+    let plots = experiment::report::plan(&results);
+    let mut planned: Vec<String> = plots.iter().map(|plot| plot.file_name()).collect();
+    planned.sort();
+    assert_eq!(svgs, planned);
+    let conditions = results.conditions();
+    assert_eq!(conditions.len(), 2, "{conditions:?}");
+    for condition in conditions {
+        let name = experiment::report::file_safe(condition);
+        assert!(
+            svgs.contains(&format!("policy_accuracy_{name}.svg")),
+            "{svgs:?}"
+        );
+        assert!(
+            svgs.contains(&format!("label_accuracy_{name}.svg")),
+            "{svgs:?}"
+        );
+    }
+    for plot in &plots {
+        // Well-formed XML whose root is <svg>, captioned with the plot's title, linked
+        // from the report.
+        let text = std::fs::read_to_string(dir.join(plot.file_name())).unwrap();
+        let mut root = None;
+        let mut texts = String::new();
+        for event in xml::EventReader::from_str(&text) {
+            match event.unwrap_or_else(|e| panic!("{}: {e}", plot.file_name())) {
+                xml::reader::XmlEvent::StartElement { name, .. } if root.is_none() => {
+                    root = Some(name.local_name);
+                }
+                xml::reader::XmlEvent::Characters(chars) => texts.push_str(&chars),
+                _ => {}
+            }
+        }
+        assert_eq!(root.as_deref(), Some("svg"), "{}", plot.file_name());
+        assert!(
+            texts.contains(&plot.title()),
+            "{}: no caption",
+            plot.file_name()
+        );
+        assert!(report.contains(&format!("]({})", plot.file_name())));
     }
 
     // Every strategy in both conditions, with the RM calls its definition implies.

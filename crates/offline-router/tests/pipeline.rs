@@ -282,7 +282,32 @@ fn lora_backbone_exports_a_merged_encoder() {
     let config = TrainConfig::read(&path).unwrap();
     train(&config, false, &mut |_| {}).unwrap();
     let export_dir = config.output.join("final");
-    assert!(export_dir.join("encoder/model.safetensors").exists());
+    // The export's decoder is the base with the trained adapters merged: the adapted
+    // projections (q, v) moved, the others (k, the MLP) are the base's bit for bit.
+    let merged = std::fs::read(export_dir.join("encoder/model.safetensors")).unwrap();
+    let base = std::fs::read(crate::tiny_backbone().join("model.safetensors")).unwrap();
+    let tensor = |bytes: &[u8], name: &str| {
+        let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+        file.tensor(name).unwrap().data().to_vec()
+    };
+    for adapted in ["q_proj", "v_proj"] {
+        let name = format!("model.layers.0.self_attn.{adapted}.weight");
+        assert_ne!(
+            tensor(&merged, &name),
+            tensor(&base, &name),
+            "{name} did not train"
+        );
+    }
+    for frozen in [
+        "model.layers.0.self_attn.k_proj.weight",
+        "model.layers.0.mlp.up_proj.weight",
+    ] {
+        assert_eq!(
+            tensor(&merged, frozen),
+            tensor(&base, frozen),
+            "{frozen} moved"
+        );
+    }
     let export = RouterExport::load(&export_dir, &Device::flex()).unwrap();
     assert_eq!(export.meta.encoder.path, Path::new("encoder"));
     let context = export.into_context_function(&Device::flex(), 4).unwrap();

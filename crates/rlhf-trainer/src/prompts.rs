@@ -211,8 +211,24 @@ mod tests {
         let b = schedule.next_batch(5);
         assert_eq!(a, first[..5]);
         assert_eq!(b[..2], first[5..]);
-        let mut resumed = schedule.clone();
-        assert_eq!(schedule.next_batch(4), resumed.next_batch(4));
+    }
+
+    #[test]
+    fn a_schedule_resumes_from_its_saved_state() {
+        // Saved mid-epoch the way a checkpoint saves it, read back, and continued: the same
+        // batches as the run that never stopped, across the next epoch boundary.
+        let mut schedule = PromptSchedule::new(7, 3);
+        schedule.next_batch(5);
+        let saved = serde_json::to_string(&schedule).unwrap();
+        let uninterrupted: Vec<Vec<usize>> = (0..4).map(|_| schedule.next_batch(3)).collect();
+        let mut resumed: PromptSchedule = serde_json::from_str(&saved).unwrap();
+        let continued: Vec<Vec<usize>> = (0..4).map(|_| resumed.next_batch(3)).collect();
+        assert_eq!(continued, uninterrupted);
+        assert_eq!(resumed.epoch(), schedule.epoch());
+        // A fresh schedule does not produce the same stream (the state carried something).
+        let mut fresh = PromptSchedule::new(7, 3);
+        let restart: Vec<Vec<usize>> = (0..4).map(|_| fresh.next_batch(3)).collect();
+        assert_ne!(restart, uninterrupted);
     }
 
     #[test]

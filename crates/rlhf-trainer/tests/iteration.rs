@@ -139,10 +139,12 @@ fn one_iteration_by_hand() {
     assert_eq!(rms[2].items.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
-/// `bayesian` (v5): the rewards are the batch baseline's (0.5 while its history is short),
+/// `bayesian` (v5): each pair's reward is the batch baseline's for that pair's own logged
+/// loss (recomputed here from the log, past the warm-up, so rewards differ between pairs),
 /// and the router's posterior equals a fresh router fed exactly the logged feedback.
 #[test]
 fn bayesian_feedback_is_what_the_log_says() {
+    const ITERATIONS: usize = 6;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(
         dir.path(),
@@ -152,16 +154,47 @@ fn bayesian_feedback_is_what_the_log_says() {
     let rms = fn_rms();
     let mut trainer = trainer(&path, &Overrides::default(), &rms, false);
     let mut records = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..ITERATIONS {
         records.extend(trainer.step().unwrap().routing);
     }
     let rewarded: Vec<&RoutingRecord> = records.iter().filter(|r| r.reward.is_some()).collect();
-    assert!(!rewarded.is_empty());
-    for r in &rewarded {
-        // Fewer than 20 advantages in the history so far: every reward is 0.5.
-        assert_eq!(r.reward, Some(0.5));
-        assert!(r.kept && r.loss.is_some());
+    assert!(rewarded.iter().all(|r| r.kept && r.loss.is_some()));
+    // The v5 normaliser, fed each iteration's logged losses in log order, gives the logged
+    // rewards pair by pair.
+    let mut normaliser =
+        reward_norm::BatchBaseline::new(reward_norm::QuantileClampParams::default()).unwrap();
+    let mut distinct = std::collections::BTreeSet::new();
+    for iteration in 0..ITERATIONS {
+        let batch: Vec<&RoutingRecord> = rewarded
+            .iter()
+            .copied()
+            .filter(|r| r.iteration == iteration)
+            .collect();
+        let losses: Vec<reward_norm::RoutedLoss> = batch
+            .iter()
+            .map(|r| reward_norm::RoutedLoss {
+                arm: r.arm.unwrap(),
+                loss: r.loss.unwrap(),
+            })
+            .collect();
+        if losses.is_empty() {
+            continue;
+        }
+        let expected = reward_norm::RewardNormalizer::rewards(&mut normaliser, &losses).unwrap();
+        for (r, expected) in batch.iter().zip(expected) {
+            assert_eq!(
+                r.reward, expected,
+                "iteration {iteration}, prompt {}",
+                r.prompt_id
+            );
+            distinct.insert(r.reward.unwrap().to_bits());
+        }
     }
+    assert!(
+        distinct.len() > 2,
+        "the run never left the warm-up: {} rewarded pairs",
+        rewarded.len()
+    );
     let router = trainer.router().unwrap();
     let mut replay = bandit::LinearRouter::new(
         bandit::Policy::Thompson,
@@ -170,7 +203,7 @@ fn bayesian_feedback_is_what_the_log_says() {
         0,
     )
     .unwrap();
-    for iteration in 0..2 {
+    for iteration in 0..ITERATIONS {
         let feedback: Vec<bandit::Feedback<'_>> = rewarded
             .iter()
             .filter(|r| r.iteration == iteration)

@@ -1,5 +1,6 @@
-//! The suite's contract: the verifier accepts every generated answer and rejects every near
-//! miss; splits are disjoint and deterministic; a too-small domain is named in the error.
+//! The suite's contract: every generated answer solves its prompt (checked by a solver
+//! written here from the prompt grammar alone), the verifier accepts it and rejects every
+//! near miss; splits are disjoint and deterministic; a too-small domain is named in the error.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,6 +11,48 @@ use rand_chacha::ChaCha8Rng;
 use synthetic_tasks::{
     Domain, Error, Split, SuiteParams, generate, near_miss, prompt_record, sample,
 };
+
+/// The answer to a suite prompt, computed from the prompt text alone: `add A B`,
+/// `reverse TEXT`, `sort D D …` (digits, answered space-separated in ascending order),
+/// `count L in TEXT`. `None` for a prompt outside that grammar.
+fn solve(prompt: &str) -> Option<String> {
+    let (verb, rest) = prompt.split_once(' ')?;
+    match verb {
+        "add" => {
+            let (a, b) = rest.split_once(' ')?;
+            Some((a.parse::<u128>().ok()? + b.parse::<u128>().ok()?).to_string())
+        }
+        "reverse" => Some(rest.chars().rev().collect()),
+        "sort" => {
+            let mut digits: Vec<u32> = rest
+                .split(' ')
+                .map(|d| d.parse().ok().filter(|&d| d < 10))
+                .collect::<Option<_>>()?;
+            digits.sort();
+            let digits: Vec<String> = digits.iter().map(u32::to_string).collect();
+            Some(digits.join(" "))
+        }
+        "count" => {
+            let (letter, text) = rest.split_once(" in ")?;
+            let mut letter = letter.chars();
+            let (Some(letter), None) = (letter.next(), letter.next()) else {
+                return None;
+            };
+            Some(text.chars().filter(|&c| c == letter).count().to_string())
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn the_solver_knows_the_grammar() {
+    assert_eq!(solve("add 999 1").as_deref(), Some("1000"));
+    assert_eq!(solve("reverse abc").as_deref(), Some("cba"));
+    assert_eq!(solve("sort 3 1 2 1").as_deref(), Some("1 1 2 3"));
+    assert_eq!(solve("count a in banana").as_deref(), Some("3"));
+    assert_eq!(solve("sort 3 x"), None);
+    assert_eq!(solve("multiply 2 3"), None);
+}
 
 /// Valid parameters across the whole range of each knob (small enough to stay fast).
 fn params() -> impl Strategy<Value = SuiteParams> {
@@ -51,6 +94,9 @@ proptest! {
             for _ in 0..8 {
                 let task = generate(domain, &params, &mut rng);
                 prop_assert_eq!(task.domain, domain);
+                prop_assert!(task.prompt.starts_with(domain.name()), "{:?}", task);
+                // The answer solves the prompt, and is already in canonical form.
+                prop_assert_eq!(solve(&task.prompt), Some(task.answer.clone()), "{:?}", task);
                 let canonical_answer = canonical(domain, &task.answer);
                 prop_assert_eq!(canonical_answer.as_deref(), Some(&*task.answer));
                 prop_assert!(is_correct(domain, &task.answer, &task.answer), "{:?}", task);
@@ -82,7 +128,7 @@ proptest! {
                 let domain = params.domains[i / 10];
                 prop_assert_eq!(task.domain, domain);
                 prop_assert_eq!(&task.id, &format!("{}-{}-{:04}", split, domain, i % 10));
-                prop_assert!(is_correct(domain, &task.answer, &task.answer));
+                prop_assert_eq!(solve(&task.prompt), Some(task.answer.clone()), "{:?}", task);
             }
             for task in tasks.iter().chain(&more) {
                 prop_assert_eq!(Split::of(&task.prompt), split);
