@@ -105,8 +105,8 @@ impl GivenWorldConfig {
         Ok(config)
     }
 
-    /// The trainer template, read and checked, with its TOML table.
-    pub fn trainer(&self) -> Result<(TrainerConfig, toml::Table)> {
+    /// The trainer template, read (paths absolute) and checked.
+    pub fn trainer(&self) -> Result<TrainerConfig> {
         Ok(TrainerConfig::read(
             &self.world.trainer,
             &rlhf_trainer::Overrides::default(),
@@ -116,8 +116,8 @@ impl GivenWorldConfig {
     /// The routed pool's RM names, in arm order (from the template's pool file; no model is
     /// loaded).
     pub fn rm_names(&self) -> Result<Vec<String>> {
-        let (trainer, _) = self.trainer()?;
-        let pool = rm_pool::PoolConfig::read(&trainer.resolve(&trainer.data.pool))?;
+        let trainer = self.trainer()?;
+        let pool = rm_pool::PoolConfig::read(&trainer.data.pool)?;
         Ok(pool.rms.iter().map(|rm| rm.name().to_string()).collect())
     }
 
@@ -165,12 +165,9 @@ impl GivenWorldConfig {
 /// Every file the runs read, named by its key, must exist before anything runs.
 fn check_files(config: &GivenWorldConfig, trainer: &TrainerConfig) -> Result<()> {
     let mut files: Vec<(String, PathBuf)> = vec![
-        ("policy.path".into(), trainer.resolve(&trainer.policy.path)),
-        (
-            "data.prompts".into(),
-            trainer.resolve(&trainer.data.prompts),
-        ),
-        ("data.pool".into(), trainer.resolve(&trainer.data.pool)),
+        ("policy.path".into(), trainer.policy.path.clone()),
+        ("data.prompts".into(), trainer.data.prompts.clone()),
+        ("data.pool".into(), trainer.data.pool.clone()),
         ("[eval] prompts".into(), config.eval.prompts.clone()),
     ];
     for (condition, path) in &config.world.routers {
@@ -197,9 +194,9 @@ pub fn run_given_world(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let dir = options.out.join(&config.name);
-    let (trainer, table) = config.trainer()?;
+    let trainer = config.trainer()?;
     check_files(config, &trainer)?;
-    let device_spec = trainer.device_spec()?;
+    let device_spec = trainer.device;
     let device = device_spec.device()?;
     let mut stages = Stages::new(&dir, options.fresh, device.clone(), observe);
     let prompts = rlhf_trainer::read_prompts(&config.eval.prompts)?;
@@ -211,7 +208,7 @@ pub fn run_given_world(
     )?;
 
     // The starting policy's held-out accuracy.
-    let policy = trainer.resolve(&trainer.policy.path);
+    let policy = trainer.policy.path.clone();
     let start_key = key_of(&[&"start-policy", &policy, &config.eval]);
     let start_accuracy = stages.timed("start-policy", 1, |s, advance| {
         let stage = s.cache.stage("start-policy", start_key.clone(), |_| {
@@ -224,8 +221,8 @@ pub fn run_given_world(
 
     // Online runs.
     let world = World {
-        trainer: trainer.with_absolute_paths(table)?,
         iterations: trainer.iterations,
+        trainer,
         routers: config.world.routers.clone(),
         evaluation,
     };
@@ -251,7 +248,7 @@ pub fn run_given_world(
         domains: world.evaluation.categories(),
         rm_names: config.rm_names()?,
         seeds: config.seeds,
-        iterations: trainer.iterations,
+        iterations: world.iterations,
         sft_accuracy: start_accuracy,
         rm_accuracy: Vec::new(),
         offline_router: Vec::new(),

@@ -11,10 +11,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use answer_check::VerifierTask;
 use burn::prelude::*;
+use lm::DeviceSpec;
 use rlhf_trainer::{
-    NormalizerKind, ROUTING_FILE, RoutingRecord, StrategyConfig, Trainer, TrainerConfig,
+    DataConfig, DpoConfig, NormalizerKind, PairsConfig, PolicyConfig, ROUTING_FILE, RoutingRecord,
+    SamplingConfig, StrategyConfig, Trainer, TrainerConfig,
 };
+use rm_pool::RmSpec;
 use serde::Deserialize;
 use synthetic_tasks::Task;
 
@@ -113,9 +117,9 @@ pub fn jobs(
 /// are scored.
 #[derive(Clone, Debug)]
 pub struct World {
-    /// The trainer config every run shares, with absolute paths; each job sets `seed`,
-    /// `output`, `strategy`, `normalizer` and `data.router`.
-    pub trainer: toml::Table,
+    /// The trainer config every run shares (absolute paths); each job sets `seed`,
+    /// `output`, `strategy`, `normalizer` and `data.router` ([`job_config`]).
+    pub trainer: TrainerConfig,
     /// DPO updates per run.
     pub iterations: usize,
     /// The offline router export per condition.
@@ -124,96 +128,95 @@ pub struct World {
     pub evaluation: Evaluation,
 }
 
-/// The trainer config the suite's runs share (TOML table; absolute paths): the SFT policy,
-/// the online prompts, the learned pool, `[online]`'s sampling, pairs and DPO settings, and
-/// the suite's verifier as the oracle.
+/// The trainer config the suite's runs share (absolute paths given): the SFT policy, the
+/// online prompts, the learned pool, `[online]`'s sampling, pairs and DPO settings, and the
+/// suite's verifier as the oracle. Its strategy and output are placeholders every job
+/// replaces.
 pub fn suite_trainer_template(
     online: &OnlineConfig,
     policy: &Path,
     prompts: &Path,
     pool: &Path,
-) -> toml::Table {
+) -> TrainerConfig {
     let o = online;
-    let path = |p: &Path| toml::Value::String(p.display().to_string());
-    let int = |n: usize| toml::Value::Integer(n as i64);
-    let mut table = toml::Table::new();
-    table.insert("iterations".into(), int(o.iterations));
-    table.insert("device".into(), "cpu".into());
-    let mut policy_table = toml::Table::new();
-    policy_table.insert("path".into(), path(policy));
-    table.insert("policy".into(), policy_table.into());
-    let mut data = toml::Table::new();
-    data.insert("prompts".into(), path(prompts));
-    data.insert("pool".into(), path(pool));
-    data.insert("context_batch_size".into(), int(64));
-    table.insert("data".into(), data.into());
-    let mut sampling = toml::Table::new();
-    sampling.insert("prompts_per_batch".into(), int(o.prompts_per_batch));
-    sampling.insert("samples_per_prompt".into(), int(o.samples_per_prompt));
-    sampling.insert(
-        "temperature".into(),
-        toml::Value::Float(f64::from(o.temperature)),
-    );
-    sampling.insert("max_new_tokens".into(), int(o.max_new_tokens));
-    table.insert("sampling".into(), sampling.into());
-    let mut pairs = toml::Table::new();
-    pairs.insert("pairs_per_prompt".into(), int(o.pairs_per_prompt));
-    pairs.insert("tie_eps".into(), toml::Value::Float(f64::from(o.tie_eps)));
-    table.insert("pairs".into(), pairs.into());
-    let mut dpo = toml::Table::new();
-    dpo.insert("beta".into(), toml::Value::Float(o.beta));
-    dpo.insert("lr".into(), toml::Value::Float(o.lr));
-    table.insert("dpo".into(), dpo.into());
-    let mut oracle = toml::Table::new();
-    oracle.insert("name".into(), "verifier".into());
-    oracle.insert("kind".into(), "verifier".into());
-    oracle.insert("task".into(), "synthetic".into());
-    table.insert("oracle".into(), oracle.into());
-    table
+    TrainerConfig {
+        seed: 0,
+        iterations: o.iterations,
+        output: PathBuf::new(),
+        device: DeviceSpec::Cpu,
+        checkpoint_every: 0,
+        policy: PolicyConfig {
+            path: policy.to_path_buf(),
+            lora: None,
+        },
+        data: DataConfig {
+            prompts: prompts.to_path_buf(),
+            pool: pool.to_path_buf(),
+            router: None,
+            context_batch_size: 64,
+        },
+        strategy: StrategyConfig::Random,
+        normalizer: None,
+        sampling: SamplingConfig {
+            prompts_per_batch: o.prompts_per_batch,
+            samples_per_prompt: o.samples_per_prompt,
+            temperature: o.temperature,
+            max_new_tokens: o.max_new_tokens,
+            ..SamplingConfig::default()
+        },
+        pairs: PairsConfig {
+            pairs_per_prompt: o.pairs_per_prompt,
+            tie_eps: o.tie_eps,
+        },
+        dpo: DpoConfig {
+            beta: o.beta,
+            lr: o.lr,
+            ..DpoConfig::default()
+        },
+        oracle: Some(RmSpec::Verifier {
+            name: "verifier".into(),
+            task: VerifierTask::Synthetic,
+            pattern: None,
+        }),
+        log_contexts: false,
+    }
 }
 
-/// The trainer config of `job` (TOML text; absolute paths): the world's template with the
-/// job's seed, strategy, normaliser and router, writing into `run/` beside the file.
-pub fn trainer_toml(world: &World, job: &Job) -> Result<String> {
-    let mut table = world.trainer.clone();
-    let value = |what: &str, v: std::result::Result<toml::Value, toml::ser::Error>| {
-        v.map_err(|err| Error::Config {
-            path: what.into(),
-            reason: err.to_string(),
-        })
+/// The trainer config of `job`: the world's template with the job's seed, strategy,
+/// normaliser and router, writing into `dir/run`.
+pub fn job_config(world: &World, job: &Job, dir: &Path) -> Result<TrainerConfig> {
+    let router = match job.condition {
+        Some(condition) => {
+            Some(
+                world
+                    .routers
+                    .get(&condition)
+                    .cloned()
+                    .ok_or_else(|| Error::Config {
+                        path: "routers".into(),
+                        reason: format!("no offline router for condition `{}`", condition.name()),
+                    })?,
+            )
+        }
+        None => None,
     };
-    table.insert("seed".into(), toml::Value::Integer(job.seed as i64));
-    table.insert("output".into(), "run".into());
-    table.insert(
-        "strategy".into(),
-        value("strategy", toml::Value::try_from(&job.strategy))?,
-    );
-    match job.normalizer {
-        Some(kind) => {
-            table.insert(
-                "normalizer".into(),
-                value("normalizer", toml::Value::try_from(kind))?,
-            );
-        }
-        None => {
-            table.remove("normalizer");
-        }
-    }
-    if let Some(toml::Value::Table(data)) = table.get_mut("data") {
-        data.remove("router");
-        if let Some(condition) = job.condition {
-            let router = world.routers.get(&condition).ok_or_else(|| Error::Config {
-                path: "routers".into(),
-                reason: format!("no offline router for condition `{}`", condition.name()),
-            })?;
-            data.insert("router".into(), router.display().to_string().into());
-        }
-    }
+    let mut config = world.trainer.clone();
+    config.seed = job.seed;
+    config.output = dir.join("run");
+    config.strategy = job.strategy.clone();
+    config.normalizer = job.normalizer;
+    config.data.router = router;
+    config.validate()?;
+    Ok(config)
+}
+
+/// `config` as the `train.toml` a job leaves in its folder.
+fn train_toml(job: &Job, config: &TrainerConfig) -> Result<String> {
     let header = format!(
         "# Online DPO run `{}` of `cargo xtask experiment` (rerun: cargo xtask train --config <this file>).\n",
         job.folder()
     );
-    Ok(header + &toml::to_string(&table).expect("TOML tables serialise"))
+    Ok(header + &config.to_toml()?)
 }
 
 /// Runs `job` in `dir` (or reads its finished result); `iteration` hears each iteration.
@@ -237,11 +240,15 @@ pub fn run_job(
         std::fs::remove_dir_all(dir).map_err(Error::io(dir))?;
     }
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let config = job_config(
+        world,
+        job,
+        &std::path::absolute(dir).map_err(Error::io(dir))?,
+    )?;
     let config_file = dir.join("train.toml");
-    let text = trainer_toml(world, job)?;
+    let text = train_toml(job, &config)?;
     std::fs::write(&config_file, &text).map_err(Error::io(&config_file))?;
-    let (config, table) = TrainerConfig::from_toml(&text, &config_file, &Default::default())?;
-    let mut trainer = Trainer::from_config(config, table, false)?;
+    let mut trainer = Trainer::from_config(config, false)?;
     let summary = trainer.run(&mut |report| iteration(report.iteration + 1))?;
     let policy_accuracy = world.evaluation.score(&summary.policy, device)?;
     let result = summarise(

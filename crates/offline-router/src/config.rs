@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoder::EncoderConfig;
 use crate::error::{Error, Result};
 use crate::loss::LossWeights;
+use router_export::encoder::EncoderConfig;
 
 /// Everything one training run needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -232,7 +232,9 @@ impl TrainConfig {
         {
             return Err("loss weights must be finite and non-negative".into());
         }
-        if self.encoder.training == crate::encoder::Training::Lora && self.encoder.lora.is_none() {
+        if self.encoder.training == router_export::encoder::Training::Lora
+            && self.encoder.lora.is_none()
+        {
             return Err("encoder.training = \"lora\" needs an [encoder.lora] table".into());
         }
         Ok(())

@@ -50,6 +50,9 @@ pub enum Error {
     /// Scoring with the RM pool failed.
     #[error(transparent)]
     RmPool(#[from] rm_pool::Error),
+    /// Reading, writing or running an export failed.
+    #[error(transparent)]
+    Export(#[from] router_export::Error),
     /// The bandit prior could not be built.
     #[error(transparent)]
     Bandit(#[from] bandit::Error),

@@ -21,7 +21,9 @@ use serde::Serialize;
 
 use crate::dataset::{RoutingRecord, routing_records};
 use crate::error::{Error, Result};
-use crate::export::{BackboneKey, ContextFunction, RouterExport};
+use router_export::{BackboneKey, ContextFunction, RouterExport};
+
+use crate::export::export_split;
 use crate::judge::judge_missing;
 use crate::records::read_records;
 use crate::split::{Part, prompt_key};
@@ -125,7 +127,7 @@ pub fn evaluate_exports(
 ) -> Result<ExportEvaluation> {
     let exports = export_paths
         .iter()
-        .map(|path| RouterExport::load(path, device))
+        .map(|path| Ok(RouterExport::load(path, device)?))
         .collect::<Result<Vec<_>>>()?;
     let first = exports
         .first()
@@ -231,7 +233,8 @@ fn select(
     split: EvalSplit,
     records_path: &Path,
 ) -> Result<(Vec<usize>, Vec<String>)> {
-    let Some(record) = &export.split else {
+    let split_record = export_split(export)?;
+    let Some(record) = &split_record else {
         if split != EvalSplit::All {
             return Err(Error::Input(format!(
                 "{} has no split.json (it predates recorded train/validation/test splits), so \

@@ -27,12 +27,10 @@ pub mod build;
 mod config;
 mod dataset;
 mod edges;
-pub mod encoder;
 mod error;
 mod eval;
 mod export;
 mod files;
-mod head;
 mod judge;
 mod loss;
 mod model;
@@ -46,11 +44,7 @@ pub use crate::{
     edges::{Edges, balance, net_wins, record_edges},
     error::{Error, Result},
     eval::{EvalSplit, ExportEvaluation, RoutedExport, evaluate_exports},
-    export::{
-        BackboneKey, CandidateGroup, ContextFunction, EXPORT_FILE, EXPORT_FORMAT, EXPORT_VERSION,
-        EncoderSpec, ExportMeta, PairRef, RouterExport, TEXT_FORMAT, write_export,
-    },
-    head::{HeadOutput, RouterHead},
+    export::{export_split, write_export},
     judge::judge_missing,
     loss::{LossTargets, LossWeights, Losses, bce_with_logits, bt_loss, losses},
     model::{Embeddings, RouterModel, TextTable},
@@ -63,4 +57,10 @@ pub use crate::{
         CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PreparedData, StepMetrics, TrainEvent, TrainSummary,
         ValidationMetrics, latest_checkpoint, prepare_data, train,
     },
+};
+// The export's format, encoder and head live in router-export (the online side reads them
+// without this crate); re-exported so that offline code names them from one place.
+pub use router_export::{
+    BackboneKey, CandidateGroup, ContextFunction, EXPORT_FILE, EXPORT_FORMAT, EXPORT_VERSION,
+    EncoderSpec, ExportMeta, HeadOutput, PairRef, RouterExport, RouterHead, TEXT_FORMAT, encoder,
 };

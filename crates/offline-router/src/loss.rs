@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use serde::{Deserialize, Serialize};
 
-use crate::head::HeadOutput;
+use router_export::HeadOutput;
 
 /// The loss weights λ. Defaults: METHOD.md's (BT 1, classification 0.2, regression 0); the
 /// reference trains BT alone (`cls = 0`).

@@ -9,9 +9,9 @@ use burn::prelude::*;
 use lm::CausalLm;
 
 use crate::dataset::RoutingRecord;
-use crate::encoder::{TextEncoder, pair_text};
 use crate::error::Result;
-use crate::head::{HeadOutput, RouterHead};
+use router_export::encoder::{TextEncoder, pair_text};
+use router_export::{HeadOutput, RouterHead};
 
 /// The trainable part of the router.
 #[derive(Module, Debug)]

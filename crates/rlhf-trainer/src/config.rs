@@ -1,6 +1,8 @@
 //! The run configuration: one TOML file (docs/FORMATS.md, "Trainer config"), read into
-//! [`TrainerConfig`], checked once, and saved beside the run so that `--resume` can refuse a
-//! different one by the key that differs.
+//! [`TrainerConfig`] with every path made absolute against the file's folder, checked, and
+//! saved (its serialisation) beside the run so that `--resume` can refuse a different one by
+//! the key that differs. Code that builds runs (the experiment) makes the typed value
+//! directly; no TOML passes between crates.
 //!
 //! ```toml
 //! seed = 0
@@ -34,8 +36,9 @@ use crate::normalizer::NormalizerKind;
 /// Keys that may differ between a run and its resumption.
 const RESUMABLE_CHANGES: [&str; 1] = ["iterations"];
 
-/// A run, as its TOML file gives it. Relative paths are relative to the file.
-#[derive(Clone, Debug, Deserialize)]
+/// A run. In a TOML file relative paths are relative to the file; in this value every path is
+/// absolute ([`TrainerConfig::read`] resolves them once).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainerConfig {
     /// Seed of every random stream of the run (prompt order, sampling, pair order, router).
@@ -44,9 +47,9 @@ pub struct TrainerConfig {
     pub iterations: usize,
     /// The run folder.
     pub output: PathBuf,
-    /// `cpu`, `libtorch` or `cuda[:N]`.
-    #[serde(default = "default_device")]
-    pub device: String,
+    /// Where the policy, the reference and the context encoder run.
+    #[serde(default, with = "device_name")]
+    pub device: DeviceSpec,
     /// Write a checkpoint every this many iterations (0: only at the end).
     #[serde(default)]
     pub checkpoint_every: usize,
@@ -77,17 +80,25 @@ pub struct TrainerConfig {
     /// otherwise the log refers to the pair's responses in samples.jsonl.
     #[serde(default)]
     pub log_contexts: bool,
-    /// The folder relative paths start from (the config file's; not a TOML key).
-    #[serde(skip)]
-    pub base: PathBuf,
 }
 
-fn default_device() -> String {
-    "cpu".into()
+/// A [`DeviceSpec`] as configs write it: `cpu`, `libtorch`, `cuda[:N]`.
+mod device_name {
+    use lm::DeviceSpec;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(device: &DeviceSpec, out: S) -> Result<S::Ok, S::Error> {
+        out.collect_str(device)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<DeviceSpec, D::Error> {
+        let name = String::deserialize(input)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// The policy.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// A Hugging Face folder or a .gguf file; also the frozen DPO reference.
@@ -98,7 +109,7 @@ pub struct PolicyConfig {
 }
 
 /// Prompts, reward models and the offline router.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// The training prompts (JSONL: `prompt` or `messages`, optional `category`,
@@ -389,91 +400,98 @@ pub struct Overrides {
     pub output: Option<PathBuf>,
 }
 
+impl Overrides {
+    /// Replaces the values of `config` these overrides name (paths as the file's: relative
+    /// to its folder).
+    fn apply(&self, config: &mut TrainerConfig) {
+        if let Some(strategy) = &self.strategy {
+            config.strategy = strategy.clone();
+        }
+        if let Some(seed) = self.seed {
+            config.seed = seed;
+        }
+        if let Some(iterations) = self.iterations {
+            config.iterations = iterations;
+        }
+        if let Some(output) = &self.output {
+            config.output = output.clone();
+        }
+    }
+}
+
 impl TrainerConfig {
-    /// Reads `path`, applies `overrides`, checks every value. Returns the config and its
-    /// effective TOML table (what the run folder keeps to check a resumption against).
-    pub fn read(path: &Path, overrides: &Overrides) -> Result<(Self, toml::Table)> {
+    /// Reads `path`, applies `overrides`, makes every path absolute against the file's
+    /// folder and checks every value.
+    pub fn read(path: &Path, overrides: &Overrides) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
         Self::from_toml(&text, path, overrides)
     }
 
     /// [`TrainerConfig::read`] of TOML text; `origin` is the file it came from (errors name
     /// it; relative paths start from its folder).
-    pub fn from_toml(
-        text: &str,
-        origin: &Path,
-        overrides: &Overrides,
-    ) -> Result<(Self, toml::Table)> {
+    pub fn from_toml(text: &str, origin: &Path, overrides: &Overrides) -> Result<Self> {
         let bad = |reason: String| Error::Config {
             path: origin.to_path_buf(),
             reason,
         };
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
-        if let Some(strategy) = &overrides.strategy {
-            let value = toml::Value::try_from(strategy).map_err(|e| bad(e.to_string()))?;
-            table.insert("strategy".into(), value);
-        }
-        if let Some(seed) = overrides.seed {
-            let seed = i64::try_from(seed).map_err(|_| bad(format!("seed {seed} too large")))?;
-            table.insert("seed".into(), toml::Value::Integer(seed));
-        }
-        if let Some(iterations) = overrides.iterations {
-            table.insert("iterations".into(), toml::Value::Integer(iterations as i64));
-        }
-        if let Some(output) = &overrides.output {
-            table.insert(
-                "output".into(),
-                toml::Value::String(output.display().to_string()),
-            );
-        }
-        let mut config: Self = table
-            .clone()
-            .try_into()
-            .map_err(|e: toml::de::Error| bad(e.to_string()))?;
-        config.base = origin.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut config: Self = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        overrides.apply(&mut config);
+        let base = origin.parent().unwrap_or(Path::new(""));
+        config = config.with_absolute_paths(base).map_err(Error::io(base))?;
         config.check().map_err(bad)?;
-        Ok((config, table))
+        Ok(config)
     }
 
-    /// `path` resolved against the config file's folder.
-    pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.base.join(path)
-        }
-    }
-
-    /// The run folder.
-    pub fn output_dir(&self) -> PathBuf {
-        self.resolve(&self.output)
-    }
-
-    /// `table` (this config's TOML, as [`TrainerConfig::read`] returns it) with every file
-    /// path made absolute against the config's folder (the policy, the prompts, the pool,
-    /// the router, the oracle's model and `output`): the same run from a file written
-    /// anywhere.
-    pub fn with_absolute_paths(&self, mut table: toml::Table) -> Result<toml::Table> {
-        let absolute = |path: &Path| -> Result<toml::Value> {
-            let resolved = self.resolve(path);
-            let absolute = std::path::absolute(&resolved).map_err(Error::io(&resolved))?;
-            Ok(toml::Value::String(absolute.display().to_string()))
+    /// This config with every file path (the policy, prompts, pool, router, router spec,
+    /// the oracle's model and `output`) made absolute against `base`.
+    pub fn with_absolute_paths(mut self, base: &Path) -> std::io::Result<Self> {
+        let absolute = |path: &mut PathBuf| -> std::io::Result<()> {
+            *path = std::path::absolute(base.join(&*path))?;
+            Ok(())
         };
-        table.insert("output".into(), absolute(&self.output)?);
-        if let Some(toml::Value::Table(policy)) = table.get_mut("policy") {
-            policy.insert("path".into(), absolute(&self.policy.path)?);
+        absolute(&mut self.output)?;
+        absolute(&mut self.policy.path)?;
+        absolute(&mut self.data.prompts)?;
+        absolute(&mut self.data.pool)?;
+        if let Some(router) = &mut self.data.router {
+            absolute(router)?;
         }
-        if let Some(toml::Value::Table(data)) = table.get_mut("data") {
-            data.insert("prompts".into(), absolute(&self.data.prompts)?);
-            data.insert("pool".into(), absolute(&self.data.pool)?);
-            if let Some(router) = &self.data.router {
-                data.insert("router".into(), absolute(router)?);
-            }
+        if let StrategyConfig::Bayesian {
+            router: Some(spec), ..
+        } = &mut self.strategy
+        {
+            absolute(spec)?;
         }
-        if let Some(toml::Value::Table(oracle)) = table.get_mut("oracle") {
-            rm_pool::absolute_spec_paths(oracle, &self.base).map_err(Error::io(&self.base))?;
-        }
-        Ok(table)
+        self.oracle = self
+            .oracle
+            .map(|oracle| oracle.with_absolute_paths(base))
+            .transpose()?;
+        Ok(self)
+    }
+
+    /// The config as a TOML table: what the run folder keeps to check a resumption against.
+    pub fn to_table(&self) -> Result<toml::Table> {
+        toml::Table::try_from(self).map_err(|e| Error::Config {
+            path: self.output.clone(),
+            reason: format!("the config does not serialise: {e}"),
+        })
+    }
+
+    /// The config as TOML text (a file [`TrainerConfig::read`] reads back to this value).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(&self.to_table()?).map_err(|e| Error::Config {
+            path: self.output.clone(),
+            reason: format!("the config does not serialise: {e}"),
+        })
+    }
+
+    /// Checks every value; the message names the key. [`TrainerConfig::read`] calls it, and
+    /// so does the trainer for configs built in code.
+    pub fn validate(&self) -> Result<()> {
+        self.check().map_err(|reason| Error::Config {
+            path: self.output.clone(),
+            reason,
+        })
     }
 
     /// The normaliser this run uses.
@@ -482,17 +500,13 @@ impl TrainerConfig {
             .unwrap_or_else(|| self.strategy.default_normalizer())
     }
 
-    /// The device.
-    pub fn device_spec(&self) -> Result<DeviceSpec> {
-        self.device.parse().map_err(|e: lm::Error| Error::Config {
-            path: self.base.clone(),
-            reason: format!("`device`: {e}"),
-        })
-    }
-
     fn check(&self) -> std::result::Result<(), String> {
         let s = &self.sampling;
-        let checks: [(bool, &str); 9] = [
+        let checks: [(bool, &str); 10] = [
+            (
+                i64::try_from(self.seed).is_ok(),
+                "`seed` must fit a TOML integer (at most 2^63 - 1)",
+            ),
             (self.iterations >= 1, "`iterations` must be at least 1"),
             (
                 s.prompts_per_batch >= 1,
@@ -539,9 +553,6 @@ impl TrainerConfig {
         if matches!(self.strategy, StrategyConfig::Oracle) && self.oracle.is_none() {
             return Err("strategy `oracle` needs an `[oracle]` verifier".into());
         }
-        self.device
-            .parse::<DeviceSpec>()
-            .map_err(|e| format!("`device`: {e}"))?;
         Ok(())
     }
 }
@@ -606,59 +617,109 @@ kind = "random"
 
     #[test]
     fn overrides_and_resume_differences() {
-        let origin = Path::new("cfg/train.toml");
-        let (config, table) =
-            TrainerConfig::from_toml(MINIMAL, origin, &Overrides::default()).unwrap();
-        assert_eq!(config.output_dir(), Path::new("cfg/run"));
+        let origin = Path::new("/srv/cfg/train.toml");
+        let config = TrainerConfig::from_toml(MINIMAL, origin, &Overrides::default()).unwrap();
+        assert_eq!(config.output, Path::new("/srv/cfg/run"));
+        assert_eq!(config.device, DeviceSpec::Cpu);
         assert_eq!(config.normalizer_kind(), NormalizerKind::BatchBaseline);
+        let table = config.to_table().unwrap();
         let overrides = Overrides {
             strategy: Some("single:judge".parse().unwrap()),
             iterations: Some(9),
+            output: Some("elsewhere".into()),
             ..Overrides::default()
         };
-        let (changed, changed_table) =
-            TrainerConfig::from_toml(MINIMAL, origin, &overrides).unwrap();
+        let changed = TrainerConfig::from_toml(MINIMAL, origin, &overrides).unwrap();
         assert_eq!(
             changed.strategy,
             StrategyConfig::Single { rm: "judge".into() }
         );
+        assert_eq!(changed.iterations, 9);
+        assert_eq!(changed.output, Path::new("/srv/cfg/elsewhere"));
         assert_eq!(
-            first_difference(&table, &changed_table).as_deref(),
-            Some("strategy.kind")
+            first_difference(&table, &changed.to_table().unwrap()).as_deref(),
+            Some("output")
         );
         let only_longer = Overrides {
             iterations: Some(9),
             ..Overrides::default()
         };
-        let (_, longer) = TrainerConfig::from_toml(MINIMAL, origin, &only_longer).unwrap();
-        assert_eq!(first_difference(&table, &longer), None);
+        let longer = TrainerConfig::from_toml(MINIMAL, origin, &only_longer).unwrap();
+        assert_eq!(first_difference(&table, &longer.to_table().unwrap()), None);
+        let other_seed = Overrides {
+            seed: Some(2),
+            ..Overrides::default()
+        };
+        let reseeded = TrainerConfig::from_toml(MINIMAL, origin, &other_seed).unwrap();
+        assert_eq!(
+            first_difference(&table, &reseeded.to_table().unwrap()).as_deref(),
+            Some("seed")
+        );
     }
 
     #[test]
-    fn absolute_paths_resolve_from_the_config_folder_and_reparse() {
-        let text = format!(
-            "{MINIMAL}\n[oracle]\nname = \"judge\"\nkind = \"embedding\"\npath = \"enc\"\n"
+    fn paths_resolve_once_and_the_serialisation_reads_back_anywhere() {
+        let text =
+            format!("{MINIMAL}[oracle]\nname = \"judge\"\nkind = \"embedding\"\npath = \"enc\"\n")
+                .replace("seed = 1\n", "seed = 1\ndevice = \"cuda:1\"\n")
+                .replace(
+                    "kind = \"random\"",
+                    "kind = \"bayesian\"\nrouter = \"v5.toml\"",
+                )
+                .replace(
+                    "pool = \"pool.toml\"",
+                    "pool = \"pool.toml\"\nrouter = \"../export\"",
+                );
+        let config = TrainerConfig::from_toml(
+            &text,
+            Path::new("/srv/cfg/train.toml"),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.policy.path, Path::new("/srv/cfg/policy"));
+        assert_eq!(config.data.prompts, Path::new("/srv/cfg/p.jsonl"));
+        assert_eq!(config.data.pool, Path::new("/srv/cfg/pool.toml"));
+        assert_eq!(
+            config.data.router.as_deref(),
+            Some(Path::new("/srv/cfg/../export"))
         );
-        let origin = Path::new("/srv/cfg/train.toml");
-        let (config, table) =
-            TrainerConfig::from_toml(&text, origin, &Overrides::default()).unwrap();
-        let table = config.with_absolute_paths(table).unwrap();
-        assert_eq!(table["policy"]["path"].as_str(), Some("/srv/cfg/policy"));
-        assert_eq!(table["data"]["prompts"].as_str(), Some("/srv/cfg/p.jsonl"));
-        assert_eq!(table["data"]["pool"].as_str(), Some("/srv/cfg/pool.toml"));
-        assert_eq!(table["oracle"]["path"].as_str(), Some("/srv/cfg/enc"));
-        assert_eq!(table["output"].as_str(), Some("/srv/cfg/run"));
-        let moved = toml::to_string(&table).unwrap();
-        let (again, _) = TrainerConfig::from_toml(
+        assert_eq!(config.output, Path::new("/srv/cfg/run"));
+        assert_eq!(config.device, DeviceSpec::Cuda(1));
+        let StrategyConfig::Bayesian { router, .. } = &config.strategy else {
+            panic!("{:?}", config.strategy);
+        };
+        assert_eq!(router.as_deref(), Some(Path::new("/srv/cfg/v5.toml")));
+        let Some(RmSpec::Embedding { path, .. }) = &config.oracle else {
+            panic!("{:?}", config.oracle);
+        };
+        assert_eq!(path, Path::new("/srv/cfg/enc"));
+        // The serialisation, read from another folder, is the same run.
+        let moved = config.to_toml().unwrap();
+        assert!(moved.contains("device = \"cuda:1\""), "{moved}");
+        let again = TrainerConfig::from_toml(
             &moved,
             Path::new("/tmp/x/train.toml"),
             &Overrides::default(),
         )
         .unwrap();
-        assert_eq!(
-            again.resolve(&again.data.pool),
-            Path::new("/srv/cfg/pool.toml")
-        );
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let huge = Overrides {
+            seed: Some(u64::MAX),
+            ..Overrides::default()
+        };
+        let err = TrainerConfig::from_toml(MINIMAL, Path::new("t.toml"), &huge)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`seed`") && err.contains("t.toml"), "{err}");
+        let text = MINIMAL.replace("seed = 1\n", "seed = 1\ndevice = \"gpu\"\n");
+        let err = TrainerConfig::from_toml(&text, Path::new("t.toml"), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gpu") && err.contains("t.toml"), "{err}");
     }
 
     /// Every shipped trainer config parses and checks.
@@ -674,7 +735,7 @@ kind = "random"
             {
                 continue;
             }
-            let (config, _) = TrainerConfig::read(&path, &Overrides::default())
+            let config = TrainerConfig::read(&path, &Overrides::default())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(config.oracle.is_some(), "{}", path.display());
             count += 1;

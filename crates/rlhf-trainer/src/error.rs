@@ -68,7 +68,7 @@ pub enum Error {
     RewardNorm(#[from] reward_norm::Error),
     /// The offline router's export could not be loaded or run.
     #[error(transparent)]
-    OfflineRouter(#[from] offline_router::Error),
+    Export(#[from] router_export::Error),
 }
 
 impl Error {

@@ -108,7 +108,7 @@ impl Strategy {
                 router,
             } => {
                 let spec = match router {
-                    Some(path) => RouterSpec::load(&config.resolve(path))?,
+                    Some(path) => RouterSpec::load(path)?,
                     None => preset(*which),
                 };
                 routed(ContextKind::Pair, spec.policy, offline()?, spec.params)

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use burn::prelude::*;
-use offline_router::encoder::BackboneKind;
-use offline_router::{EncoderSpec, ExportMeta, RouterHead, TEXT_FORMAT, write_export};
 use rlhf_trainer::{Overrides, Trainer, TrainerConfig};
 use rm_pool::{RewardModel, RmInfo, RmPool, ScoreItem};
+use router_export::encoder::BackboneKind;
+use router_export::{EncoderSpec, ExportMeta, RouterHead, TEXT_FORMAT, write_export_files};
 
 /// The tiny decoder (HF folder with tokenizer and chat template).
 pub fn tiny_policy() -> PathBuf {
@@ -117,8 +117,8 @@ pub fn write_router_export(dir: &Path, names: &[&str]) -> PathBuf {
     let device = Device::flex();
     let head = RouterHead::init(64, names.len(), 7, &device);
     let meta = ExportMeta {
-        format: offline_router::EXPORT_FORMAT.into(),
-        version: offline_router::EXPORT_VERSION,
+        format: router_export::EXPORT_FORMAT.into(),
+        version: router_export::EXPORT_VERSION,
         rm_names: names.iter().map(|n| n.to_string()).collect(),
         dim: 64,
         encoder: EncoderSpec {
@@ -131,7 +131,8 @@ pub fn write_router_export(dir: &Path, names: &[&str]) -> PathBuf {
         selected_on_validation: false,
     };
     let export = dir.join("router-export");
-    write_export(&export, &meta, &head, None, None).unwrap();
+    std::fs::create_dir_all(&export).unwrap();
+    write_export_files(&export, &meta, &head, None).unwrap();
     export
 }
 
@@ -184,8 +185,8 @@ lr = 0.01
 
 /// A trainer over `rms` for the config at `path` (with `overrides`).
 pub fn trainer(path: &Path, overrides: &Overrides, rms: &[FnRm], resume: bool) -> Trainer {
-    let (config, table) = TrainerConfig::read(path, overrides).unwrap();
-    Trainer::with_pool(config, table, pool_of(rms), resume).unwrap()
+    let config = TrainerConfig::read(path, overrides).unwrap();
+    Trainer::with_pool(config, pool_of(rms), resume).unwrap()
 }
 
 /// Every line of a JSONL file, parsed.

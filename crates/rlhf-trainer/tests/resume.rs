@@ -54,28 +54,20 @@ fn resume_continues_bit_for_bit() {
         seed: Some(99),
         ..overrides.clone()
     };
-    let (config_other, table_other) = rlhf_trainer::TrainerConfig::read(&path_b, &other).unwrap();
-    let err = rlhf_trainer::Trainer::with_pool(
-        config_other,
-        table_other,
-        crate::common::pool_of(&fn_rms()),
-        true,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let config_other = rlhf_trainer::TrainerConfig::read(&path_b, &other).unwrap();
+    let err =
+        rlhf_trainer::Trainer::with_pool(config_other, crate::common::pool_of(&fn_rms()), true)
+            .err()
+            .unwrap()
+            .to_string();
     assert!(err.contains("`seed`"), "{err}");
     // A new run into the same folder is refused too.
-    let (config_new, table_new) = rlhf_trainer::TrainerConfig::read(&path_b, &overrides).unwrap();
-    let err = rlhf_trainer::Trainer::with_pool(
-        config_new,
-        table_new,
-        crate::common::pool_of(&fn_rms()),
-        false,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let config_new = rlhf_trainer::TrainerConfig::read(&path_b, &overrides).unwrap();
+    let err =
+        rlhf_trainer::Trainer::with_pool(config_new, crate::common::pool_of(&fn_rms()), false)
+            .err()
+            .unwrap()
+            .to_string();
     assert!(err.contains("--resume"), "{err}");
 
     let mut resumed = trainer(&path_b, &overrides, &fn_rms(), true);

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use lm::DeviceSpec;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backends::classifier::ClassifierRm;
 use crate::backends::embedding::{EmbeddingRm, EmbeddingTarget};
@@ -35,7 +35,7 @@ pub struct PoolConfig {
 }
 
 /// One RM of a pool file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum RmSpec {
     /// A sequence-classification RM folder (see `backends/classifier.rs`).
@@ -200,16 +200,21 @@ impl RmSpec {
     }
 }
 
-/// Makes the file paths of one `[[rm]]` table (`path`, `model`) absolute against `base`
-/// (the folder its file is in), so that the table can be written into a file anywhere.
-pub fn absolute_spec_paths(spec: &mut toml::Table, base: &Path) -> std::io::Result<()> {
-    for key in ["path", "model"] {
-        if let Some(toml::Value::String(path)) = spec.get_mut(key) {
-            let absolute = std::path::absolute(base.join(&*path))?;
-            *path = absolute.display().to_string();
+impl RmSpec {
+    /// This spec with its file paths (`path`, `model`) made absolute against `base` (the
+    /// folder its file is in), so that it can be written into a file anywhere.
+    pub fn with_absolute_paths(mut self, base: &Path) -> std::io::Result<Self> {
+        let absolute = |path: &mut PathBuf| -> std::io::Result<()> {
+            *path = std::path::absolute(base.join(&*path))?;
+            Ok(())
+        };
+        match &mut self {
+            Self::Classifier { path, .. } | Self::Embedding { path, .. } => absolute(path)?,
+            Self::LlmJudge { model, .. } => absolute(model)?,
+            Self::Verifier { .. } | Self::NoisyVerifier { .. } | Self::Http { .. } => {}
         }
+        Ok(self)
     }
-    Ok(())
 }
 
 impl PoolConfig {
@@ -252,24 +257,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spec_paths_become_absolute_and_other_keys_stay() {
-        let mut spec: toml::Table = toml::from_str(
+    fn spec_paths_become_absolute_and_other_fields_stay() {
+        let spec: RmSpec = toml::from_str(
             r#"
             name = "judge"
             kind = "llm-judge"
             model = "../models/judge.gguf"
             template = "{{ prompt }}"
+            scoring = "likelihood"
             "#,
         )
         .unwrap();
-        absolute_spec_paths(&mut spec, Path::new("/srv/configs")).unwrap();
+        let absolute = spec
+            .clone()
+            .with_absolute_paths(Path::new("/srv/configs"))
+            .unwrap();
+        let RmSpec::LlmJudge {
+            model, template, ..
+        } = &absolute
+        else {
+            panic!("{absolute:?}");
+        };
+        assert_eq!(model, Path::new("/srv/configs/../models/judge.gguf"));
+        assert_eq!(template, "{{ prompt }}");
+        // An absolute path stays; a spec without files is unchanged.
+        let again = absolute
+            .clone()
+            .with_absolute_paths(Path::new("/elsewhere"))
+            .unwrap();
+        assert_eq!(again, absolute);
+        let verifier: RmSpec =
+            toml::from_str("name = \"v\"\nkind = \"verifier\"\ntask = \"gsm8k\"").unwrap();
         assert_eq!(
-            spec["model"].as_str(),
-            Some("/srv/configs/../models/judge.gguf")
+            verifier
+                .clone()
+                .with_absolute_paths(Path::new("/x"))
+                .unwrap(),
+            verifier
         );
-        assert_eq!(spec["template"].as_str(), Some("{{ prompt }}"));
-        let mut absolute: toml::Table = toml::from_str(r#"path = "/abs/rm""#).unwrap();
-        absolute_spec_paths(&mut absolute, Path::new("/elsewhere")).unwrap();
-        assert_eq!(absolute["path"].as_str(), Some("/abs/rm"));
+        // It serialises back to the same spec.
+        let text = toml::to_string(&again).unwrap();
+        assert_eq!(toml::from_str::<RmSpec>(&text).unwrap(), again);
     }
 }

@@ -26,7 +26,7 @@ mod score_file;
 mod truncate;
 
 pub use crate::{
-    config::{PoolConfig, RmSpec, absolute_spec_paths},
+    config::{PoolConfig, RmSpec},
     error::{Error, Result},
     item::ScoreItem,
     pairs::{PreferencePair, read_pairs},

@@ -4,9 +4,9 @@
 //! its metadata (key `offline_router`, JSON) the RM names in arm order, d, and what rebuilds
 //! the context function e(prompt, a, b): the backbone's family, path, truncation and text
 //! format. A backbone that was trained (LoRA merged, or full) is saved beside the file as a
-//! Hugging Face folder `encoder/`; a frozen one is referenced by its original path. Beside
-//! them, `split.json` ([`SplitRecord`]) says which prompts the run trained, selected and held
-//! out on.
+//! Hugging Face folder `encoder/`; a frozen one is referenced by its original path. (The
+//! offline trainer adds `split.json` beside them: which prompts it trained, selected and
+//! held out on.)
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use crate::encoder::{Backbone, BackboneKind, TextEncoder, load_backbone, pair_text};
 use crate::error::{Error, Result};
 use crate::head::RouterHead;
-use crate::split::SplitRecord;
 
 /// Format tag in the export's metadata.
 pub const EXPORT_FORMAT: &str = "offline-router";
@@ -72,36 +71,30 @@ pub struct EncoderSpec {
     pub text_format: u32,
 }
 
-/// Writes the export folder `dir` atomically: `router.safetensors`, `encoder/` when
-/// `trained` holds the trained decoder (merged and saved as an HF folder), and `split.json`
-/// when the data's split is known.
-pub fn write_export(
+/// Writes the export's files into `dir` (a staging folder the caller swaps in whole):
+/// `router.safetensors`, and `encoder/` when `trained` holds the trained decoder (merged and
+/// saved as a Hugging Face folder; `meta`'s encoder path then points there).
+pub fn write_export_files(
     dir: &Path,
     meta: &ExportMeta,
     head: &RouterHead,
     trained: Option<(&CausalLm, &TextEncoder)>,
-    split: Option<&SplitRecord>,
 ) -> Result<()> {
-    atomic_write::replace_folder(dir, |staging| {
-        if let Some(split) = split {
-            split.write(staging)?;
-        }
-        let mut meta = meta.clone();
-        if let Some((model, text)) = trained {
-            let config = text
-                .decoder_config()
-                .ok_or_else(|| Error::Input("a trained encoder must be a decoder".into()))?;
-            let merged = model.clone().merge_lora();
-            save_pretrained(
-                &staging.join(ENCODER_DIR),
-                &merged,
-                config,
-                Some(text.tokenizer()),
-            )?;
-            meta.encoder.path = PathBuf::from(ENCODER_DIR);
-        }
-        write_head(&staging.join(EXPORT_FILE), &meta, head)
-    })
+    let mut meta = meta.clone();
+    if let Some((model, text)) = trained {
+        let config = text
+            .decoder_config()
+            .ok_or_else(|| Error::Input("a trained encoder must be a decoder".into()))?;
+        let merged = model.clone().merge_lora();
+        save_pretrained(
+            &dir.join(ENCODER_DIR),
+            &merged,
+            config,
+            Some(text.tokenizer()),
+        )?;
+        meta.encoder.path = PathBuf::from(ENCODER_DIR);
+    }
+    write_head(&dir.join(EXPORT_FILE), &meta, head)
 }
 
 fn write_head(path: &Path, meta: &ExportMeta, head: &RouterHead) -> Result<()> {
@@ -167,9 +160,6 @@ pub struct RouterExport {
     pub head: RouterHead,
     /// The export's folder (relative encoder paths start here).
     pub dir: PathBuf,
-    /// Which prompts the run trained, selected and held out on; `None` for exports written
-    /// before `split.json` existed.
-    pub split: Option<SplitRecord>,
 }
 
 impl RouterExport {
@@ -253,13 +243,7 @@ impl RouterExport {
             reg: matrix("reg.weight", [k, d])?,
             reg_bias: vector("reg.bias", k)?,
         };
-        let split = SplitRecord::read(&dir)?;
-        Ok(Self {
-            meta,
-            head,
-            dir,
-            split,
-        })
+        Ok(Self { meta, head, dir })
     }
 
     /// The bandit prior: arm k named `rm_names[k]` with mean v̂_k (METHOD.md §3).
@@ -524,7 +508,7 @@ impl ContextFunction {
 }
 
 /// Rows of a 2-D tensor as f64 vectors.
-pub(crate) fn rows_f64(tensor: Tensor<2>) -> Vec<Vec<f64>> {
+fn rows_f64(tensor: Tensor<2>) -> Vec<Vec<f64>> {
     let [_, d] = tensor.dims();
     let values: Vec<f32> = tensor
         .into_data()

@@ -46,11 +46,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         iterations: args.iterations,
         output: args.out.clone(),
     };
-    let (config, table) = TrainerConfig::read(&args.config, &overrides)?;
+    let config = TrainerConfig::read(&args.config, &overrides)?;
     let strategy = config.strategy.name();
     let total = config.iterations as u64;
     let start = std::time::Instant::now();
-    let mut trainer = Trainer::from_config(config, table, args.resume)
+    let mut trainer = Trainer::from_config(config, args.resume)
         .with_context(|| format!("setting up the run of {}", args.config.display()))?;
     let bar = logging::bar(total);
     bar.set_style(

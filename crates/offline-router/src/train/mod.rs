@@ -10,7 +10,7 @@
 //! - `metrics.jsonl`: one line per update and per validation;
 //! - `checkpoints/step-NNNNNN/`: `model.bpk` (trainable weights, burnpack),
 //!   `optimizer.safetensors` (AdamW moments) and `state.json`;
-//! - `best/` and `final/`: exports ([`crate::export`]), each with the split's record
+//! - `best/` and `final/`: exports ([`crate::write_export`]), each with the split's record
 //!   (`split.json`, [`crate::split`]).
 
 mod checkpoint;
@@ -31,13 +31,14 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::TrainConfig;
 use crate::dataset::{RoutingRecord, margin_scales};
 use crate::edges::{Edges, balance, record_edges};
-use crate::encoder::{Backbone, TextEncoder, Training, load_backbone};
-use crate::error::{Error, Result};
-use crate::export::{
-    EXPORT_FORMAT, EXPORT_VERSION, EncoderSpec, ExportMeta, TEXT_FORMAT, write_export,
+use router_export::encoder::{Backbone, TextEncoder, Training, load_backbone};
+use router_export::{
+    EXPORT_FORMAT, EXPORT_VERSION, EncoderSpec, ExportMeta, RouterHead, TEXT_FORMAT,
 };
+
+use crate::error::{Error, Result};
+use crate::export::write_export;
 use crate::files::read_json;
-use crate::head::RouterHead;
 use crate::loss::{LossTargets, losses};
 use crate::model::{Embeddings, RouterModel, TextTable};
 

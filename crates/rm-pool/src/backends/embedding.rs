@@ -12,14 +12,14 @@ use std::path::Path;
 use burn::prelude::*;
 use lm::{BertModel, DeviceSpec, PaddingSide, TokenBatch, Tokenizer, WeightDType, load_bert};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::item::ScoreItem;
 use crate::reward_model::{RewardModel, RmInfo};
 
 /// What an [`EmbeddingRm`] compares the response with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EmbeddingTarget {
     /// The item's reference answer (items without one are refused).

@@ -1,0 +1,58 @@
+//! The DPO step of an iteration: the kept pairs as token pairs, one optimiser step on them,
+//! and each pair's loss for the normaliser.
+
+use crate::dpo::{DpoMetrics, TokenPair, dpo_step};
+use crate::error::Result;
+
+use super::Trainer;
+use super::labelling::Outcomes;
+use super::sampling::Drawn;
+
+impl Trainer {
+    /// Trains on the kept pairs of `outcomes` and records their losses there; returns the
+    /// step's metrics (default when nothing was kept). A step the optimiser skips (a
+    /// non-finite gradient) leaves every loss `None`: those pairs reach neither the
+    /// normaliser nor the bandit.
+    pub(super) fn dpo_update(
+        &mut self,
+        iteration: usize,
+        drawn: &Drawn,
+        outcomes: &mut Outcomes,
+    ) -> Result<DpoMetrics> {
+        let token_pairs: Vec<TokenPair> = (0..outcomes.kept.len())
+            .map(|j| {
+                let p = outcomes.kept[j].0;
+                let (chosen, rejected) = outcomes.chosen_rejected(j, &drawn.pairs);
+                TokenPair {
+                    prompt: self.prompt_tokens[drawn.batch[p]].clone(),
+                    chosen: drawn.samples[p][chosen].tokens.clone(),
+                    rejected: drawn.samples[p][rejected].tokens.clone(),
+                }
+            })
+            .collect();
+        if token_pairs.is_empty() {
+            return Ok(DpoMetrics::default());
+        }
+        let micro = self.config.dpo.accumulation.min(token_pairs.len());
+        self.optimizer.set_accumulation_steps(micro)?;
+        let (policy, step) = dpo_step(
+            self.policy.clone(),
+            &self.train_device,
+            (&self.reference, &self.device),
+            &token_pairs,
+            self.config.dpo.beta,
+            self.pad_id,
+            &mut self.optimizer,
+            self.config.dpo.lr,
+            micro,
+        )?;
+        self.policy = policy;
+        if step.metrics.skipped.is_none() {
+            outcomes.losses = step.pair_losses.iter().map(|&l| Some(l)).collect();
+        } else {
+            tracing::warn!(iteration, reason = ?step.metrics.skipped,
+                "DPO update skipped; its pairs reach neither the normaliser nor the bandit");
+        }
+        Ok(step.metrics)
+    }
+}

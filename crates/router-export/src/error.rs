@@ -1,0 +1,62 @@
+//! What can go wrong reading, writing or running an export, each error naming the file,
+//! tensor or input involved.
+
+use std::path::PathBuf;
+
+/// A router-export error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A backbone's config that cannot be used.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        reason: String,
+    },
+    /// An export that cannot be read, or that does not fit what it is used for.
+    #[error("{path}: {reason}")]
+    Artifact {
+        /// The export file or backbone folder.
+        path: PathBuf,
+        /// What is wrong (tensor, shape, RM names, version).
+        reason: String,
+    },
+    /// The input cannot be used as asked (no texts, a pair index out of range, …).
+    #[error("{0}")]
+    Input(String),
+    /// A model of the lm crate failed.
+    #[error(transparent)]
+    Lm(#[from] lm::Error),
+    /// The bandit prior could not be built.
+    #[error(transparent)]
+    Bandit(#[from] bandit::Error),
+}
+
+/// Result with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An [`Error::Io`] on `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+
+    /// An [`Error::Artifact`] on `path`.
+    pub(crate) fn artifact(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Artifact {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
