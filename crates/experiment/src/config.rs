@@ -42,6 +42,57 @@ impl Experiment {
         })
     }
 
+    /// This experiment with `overrides` applied, checked again (the message names the
+    /// overrides). `smoke` is refused for a given world, whose sizes come from its trainer
+    /// config.
+    pub fn with_overrides(self, overrides: &ExperimentOverrides) -> Result<Self> {
+        let origin = Path::new("--strategies/--seeds");
+        match self {
+            Self::Suite(config) => {
+                let mut config = *config;
+                if overrides.smoke {
+                    config = config.smoke();
+                }
+                if let Some(strategies) = &overrides.strategies {
+                    config.strategies = strategies.clone();
+                }
+                if let Some(seeds) = overrides.seeds {
+                    config.seeds = seeds;
+                }
+                config.check().map_err(|reason| Error::Config {
+                    path: origin.into(),
+                    reason,
+                })?;
+                Ok(Self::Suite(Box::new(config)))
+            }
+            Self::Given(mut config) => {
+                if overrides.smoke {
+                    return Err(Error::Config {
+                        path: "--smoke".into(),
+                        reason: "--smoke shrinks the embedded world; a given world (`[world]`) \
+                                 takes its sizes from its trainer config (restrict it with \
+                                 --strategies and --seeds)"
+                            .into(),
+                    });
+                }
+                if let Some(strategies) = &overrides.strategies {
+                    config.strategies = strategies.clone();
+                }
+                if let Some(seeds) = overrides.seeds {
+                    config.seeds = seeds;
+                }
+                config.check().map_err(|err| match err {
+                    Error::Config { reason, .. } => Error::Config {
+                        path: origin.into(),
+                        reason,
+                    },
+                    other => other,
+                })?;
+                Ok(Self::Given(config))
+            }
+        }
+    }
+
     /// The run folder's name.
     pub fn name(&self) -> &str {
         match self {
@@ -49,6 +100,17 @@ impl Experiment {
             Self::Given(config) => &config.name,
         }
     }
+}
+
+/// What the command line changes in an experiment config.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExperimentOverrides {
+    /// Shrink the embedded world to toy sizes (`--smoke`).
+    pub smoke: bool,
+    /// Only these strategies (trainer names; `single:*` for every RM).
+    pub strategies: Option<Vec<String>>,
+    /// Online seeds per strategy.
+    pub seeds: Option<usize>,
 }
 
 /// A whole experiment.

@@ -36,9 +36,9 @@ mod workers;
 pub use crate::{
     cache::{STAGE_FILE, STAGES_VERSION, Stage, StageCache, key_of},
     config::{
-        AblationsConfig, DEFAULT_CONFIG, EvalConfig, Experiment, ExperimentConfig, OfflineConfig,
-        OnlineConfig, PolicyConfig, RewardModelsConfig, RmBias, RmConfig, SftConfig,
-        TokenizerConfig, expand_strategies,
+        AblationsConfig, DEFAULT_CONFIG, EvalConfig, Experiment, ExperimentConfig,
+        ExperimentOverrides, OfflineConfig, OnlineConfig, PolicyConfig, RewardModelsConfig, RmBias,
+        RmConfig, SftConfig, TokenizerConfig, expand_strategies,
     },
     error::{Error, Result},
     given::{GivenWorldConfig, HeldOutConfig, WorldFiles, run_given_world},

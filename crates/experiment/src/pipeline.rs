@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use answer_check::synthetic::Domain;
 use burn::prelude::*;
-use lm::DeviceSpec;
+use lm::{CausalLm, DecoderConfig, DeviceSpec};
 use synthetic_tasks::{Split, Task};
 
 use crate::cache::{StageCache, key_of};
@@ -20,7 +19,7 @@ use crate::evaluation::Evaluation;
 use crate::offline::{self, CONDITIONS, Condition};
 use crate::online::{self, World};
 use crate::policy::{self, Sampling, SftReport};
-use crate::results::{Ablation, OfflineRouterTable, Results, RmAccuracy, RunResult, Timings};
+use crate::results::{OfflineRouterTable, Results, RmAccuracy, RunResult, Timings};
 use crate::reward_models::{self, POOL_FILE, RmTraining, TaskPair};
 use crate::tokenizer::train_tokenizer;
 use crate::{ablations, report, workers};
@@ -158,14 +157,100 @@ pub fn run_experiment(
     observe: &(dyn Fn(&Event) + Sync),
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let dir = options.out.join(&config.name);
-    let device = DeviceSpec::from_str("cpu")?.device()?;
-    let mut stages = Stages::new(&dir, options.fresh, device.clone(), observe);
     let c = config;
-    let jobs_wanted = options.jobs;
-    let domains = c.suite.domains.clone();
+    let dir = options.out.join(&c.name);
+    let device = DeviceSpec::Cpu.device()?;
+    let mut stages = Stages::new(&dir, options.fresh, device.clone(), observe);
+    let sft = sft_stage(&mut stages, c)?;
+    let (_, sft_model) = lm::load_causal_lm(&sft.policy_dir, &device, lm::WeightDType::F32)?;
+    let eval_tasks = tasks(c, Split::Eval, c.eval.prompts_per_domain)?;
+    let sft_accuracy = policy::evaluate(
+        &sft_model,
+        &sft.tokenizer,
+        &eval_tasks,
+        c.online.max_new_tokens,
+        &device,
+    )?;
+    tracing::info!(
+        accuracy = sft_accuracy.overall,
+        loss_first = sft.report.loss_first,
+        loss_last = sft.report.loss_last,
+        "SFT policy"
+    );
+    let rms = reward_model_stage(&mut stages, c, &sft, &sft_model, options.jobs)?;
+    let pool_file = rms.dir.join(POOL_FILE);
+    let offline = offline_stage(&mut stages, c, &sft, &sft_model, &rms)?;
 
-    // Tokenizer: trained on the SFT split's prompts and answers.
+    // Online runs.
+    let world = suite_world(
+        c,
+        &dir,
+        &sft.policy_dir,
+        &pool_file,
+        &offline.dir,
+        eval_tasks,
+    )?;
+    let jobs = online::jobs(
+        &c.expanded_strategies()?,
+        c.seeds,
+        &CONDITIONS,
+        c.ablations.quantile_rescaling,
+    );
+    let online_key = key_of(&[&"online", &offline.key, &c.online, &c.eval]);
+    let (runs, run_times) = online_stage(&mut stages, &world, &jobs, &online_key, options, None)?;
+    let reported = reported_runs(&jobs, &runs, &CONDITIONS);
+    let results = Results {
+        name: c.name.clone(),
+        config_hash: key_of(&[c]),
+        domains: c
+            .suite
+            .domains
+            .iter()
+            .map(|d| d.name().to_string())
+            .collect(),
+        rm_names: rm_names(c),
+        seeds: c.seeds,
+        iterations: c.online.iterations,
+        sft_accuracy,
+        rm_accuracy: rms.value,
+        offline_router: offline.value,
+        ablations: ablations::measure(&reported, &CONDITIONS),
+        runs: reported,
+    };
+    let timings = stages.timings(run_times, started);
+    write_outcome(
+        dir,
+        results,
+        timings,
+        &toml::to_string(c).expect("configs serialise"),
+    )
+}
+
+/// A finished stage: the cache key of everything it read, its folder and its value.
+struct Staged<T> {
+    key: String,
+    dir: PathBuf,
+    value: T,
+}
+
+/// The SFT stage's products: the tokenizer and policy every later stage starts from.
+struct Sft {
+    /// The cache key of the tokenizer and the policy.
+    key: String,
+    tokenizer: lm::Tokenizer,
+    decoder: DecoderConfig,
+    /// The policy as a Hugging Face folder.
+    policy_dir: PathBuf,
+    report: SftReport,
+}
+
+/// The RM names in arm order.
+fn rm_names(c: &ExperimentConfig) -> Vec<String> {
+    c.reward_models.rm.iter().map(|r| r.name.clone()).collect()
+}
+
+/// Trains the tokenizer (on the SFT split's prompts and answers), then the SFT policy.
+fn sft_stage(stages: &mut Stages, c: &ExperimentConfig) -> Result<Sft> {
     let sft_tasks = tasks(c, Split::Sft, c.sft.examples_per_domain)?;
     let tokenizer_key = key_of(&[
         &"tokenizer",
@@ -174,7 +259,7 @@ pub fn run_experiment(
         &c.tokenizer,
         &c.sft.examples_per_domain,
     ]);
-    let tokenizer_stage = stages.timed("tokenizer", 1, |s, _| {
+    let tokenizer_dir = stages.timed("tokenizer", 1, |s, _| {
         let stage = s.cache.stage("tokenizer", tokenizer_key.clone(), |dir| {
             let texts: Vec<String> = sft_tasks
                 .iter()
@@ -185,13 +270,11 @@ pub fn run_experiment(
         })?;
         Ok((stage.dir, stage.cached))
     })?;
-    let tokenizer = lm::Tokenizer::from_hf_dir(&tokenizer_stage)?;
+    let tokenizer = lm::Tokenizer::from_hf_dir(&tokenizer_dir)?;
     let decoder = policy::decoder_config(&c.policy, &tokenizer)?;
-
-    // SFT policy.
-    let sft_key = key_of(&[&"sft", &tokenizer_key, &c.policy, &c.sft]);
-    let (policy_dir, sft_report) = stages.timed("sft", c.sft.steps as u64, |s, advance| {
-        let stage = s.cache.stage("sft", sft_key.clone(), |dir| {
+    let key = key_of(&[&"sft", &tokenizer_key, &c.policy, &c.sft]);
+    let (policy_dir, report) = stages.timed("sft", c.sft.steps as u64, |s, advance| {
+        let stage = s.cache.stage("sft", key.clone(), |dir| {
             let autodiff = s.device.clone().autodiff();
             let model = policy::init_policy(&decoder, c.seed, &autodiff);
             let (model, report) = policy::supervised_fine_tune(
@@ -208,39 +291,40 @@ pub fn run_experiment(
         })?;
         Ok(((stage.dir.join("policy"), stage.value), stage.cached))
     })?;
-    let sft_report: SftReport = sft_report;
-    let (_, sft_model) = lm::load_causal_lm(&policy_dir, &device, lm::WeightDType::F32)?;
-    let eval_tasks = tasks(c, Split::Eval, c.eval.prompts_per_domain)?;
-    let sft_accuracy = policy::evaluate(
-        &sft_model,
-        &tokenizer,
-        &eval_tasks,
-        c.online.max_new_tokens,
-        &device,
-    )?;
-    tracing::info!(
-        accuracy = sft_accuracy.overall,
-        loss_first = sft_report.loss_first,
-        loss_last = sft_report.loss_last,
-        "SFT policy"
-    );
+    Ok(Sft {
+        key,
+        tokenizer,
+        decoder,
+        policy_dir,
+        report,
+    })
+}
 
-    // Reward models.
-    let rm_key = key_of(&[
+/// Trains the reward models (one per worker, from the SFT decoder, on pairs of the SFT
+/// policy's samples) and measures each one's held-out accuracy per domain; the folder holds
+/// their HF folders and the pool file.
+fn reward_model_stage(
+    stages: &mut Stages,
+    c: &ExperimentConfig,
+    sft: &Sft,
+    sft_model: &CausalLm,
+    jobs_wanted: usize,
+) -> Result<Staged<Vec<RmAccuracy>>> {
+    let key = key_of(&[
         &"reward-models",
-        &sft_key,
+        &sft.key,
         &c.reward_models,
         &c.online.max_new_tokens,
     ]);
     let n_rm = c.reward_models.pairs_per_domain + c.reward_models.eval_pairs_per_domain;
     let rm_total = (c.reward_models.steps * c.reward_models.rm.len()) as u64;
-    let (rm_dir, rm_accuracy) = stages.timed("reward-models", rm_total, |s, advance| {
-        let stage = s.cache.stage("reward-models", rm_key.clone(), |dir| {
+    let (dir, accuracy) = stages.timed("reward-models", rm_total, |s, advance| {
+        let stage = s.cache.stage("reward-models", key.clone(), |dir| {
             let rm_tasks = tasks(c, Split::RewardModel, n_rm)?;
             let prompts: Vec<String> = rm_tasks.iter().map(|t| t.prompt.clone()).collect();
             let samples = policy::sample_responses(
-                &sft_model,
-                &tokenizer,
+                sft_model,
+                &sft.tokenizer,
                 &prompts,
                 Sampling {
                     n: 4,
@@ -251,26 +335,18 @@ pub fn run_experiment(
                 &s.device,
             )?;
             let pairs = reward_models::task_pairs(&rm_tasks, &samples, c.seed);
-            // Per domain: the first pairs_per_domain train, the rest are held out.
-            let (train, held_out): (Vec<TaskPair>, Vec<TaskPair>) = {
-                let mut seen: BTreeMap<Domain, usize> = BTreeMap::new();
-                pairs.into_iter().partition(|p| {
-                    let n = seen.entry(p.task.domain).or_default();
-                    *n += 1;
-                    *n <= c.reward_models.pairs_per_domain
-                })
-            };
+            let (train, held_out) = first_per_domain(pairs, c.reward_models.pairs_per_domain);
             // One RM per worker: each loads the SFT decoder on its own device.
             let rms = &c.reward_models.rm;
             let outcomes = workers::run(jobs_wanted, rms.len(), |i, device| {
                 let autodiff = device.clone().autodiff();
                 let (_, policy_model) =
-                    lm::load_causal_lm(&policy_dir, &autodiff, lm::WeightDType::F32)?;
+                    lm::load_causal_lm(&sft.policy_dir, &autodiff, lm::WeightDType::F32)?;
                 reward_models::train_reward_model(
                     &rms[i],
                     &policy_model,
-                    &decoder,
-                    &tokenizer,
+                    &sft.decoder,
+                    &sft.tokenizer,
                     &train,
                     &c.reward_models,
                     c.seed + i as u64,
@@ -289,28 +365,64 @@ pub fn run_experiment(
             .map_err(Error::io(&pool_file))?;
             let mut pool = rm_pool::RmPool::from_config_file(&pool_file)?;
             let accuracy = (0..pool.len())
-                .map(|k| reward_models::rm_accuracy(&mut pool, k, &held_out, &domains))
+                .map(|k| reward_models::rm_accuracy(&mut pool, k, &held_out, &c.suite.domains))
                 .collect::<Result<Vec<RmAccuracy>>>()?;
             tracing::info!(?trained, "reward models");
             Ok(accuracy)
         })?;
         Ok(((stage.dir, stage.value), stage.cached))
     })?;
-    let pool_file = rm_dir.join(POOL_FILE);
+    Ok(Staged {
+        key,
+        dir,
+        value: accuracy,
+    })
+}
 
-    // Offline data and one router per condition.
-    let offline_key = key_of(&[&"offline", &rm_key, &c.offline]);
-    let rm_names: Vec<String> = c.reward_models.rm.iter().map(|r| r.name.clone()).collect();
-    let (offline_dir, offline_tables) = stages.timed("offline-router", 3, |s, advance| {
-        let stage = s.cache.stage("offline-router", offline_key.clone(), |dir| {
+/// Per domain, the first `n` pairs (to train on) and the rest (held out).
+fn first_per_domain(pairs: Vec<TaskPair>, n: usize) -> (Vec<TaskPair>, Vec<TaskPair>) {
+    let mut seen: BTreeMap<Domain, usize> = BTreeMap::new();
+    pairs.into_iter().partition(|p| {
+        let count = seen.entry(p.task.domain).or_default();
+        *count += 1;
+        *count <= n
+    })
+}
+
+/// Offline data (verifier-decided pairs of SFT samples, judged by the pool, a held-out test
+/// part) and one offline router per condition, with each router's routing-accuracy table.
+fn offline_stage(
+    stages: &mut Stages,
+    c: &ExperimentConfig,
+    sft: &Sft,
+    sft_model: &CausalLm,
+    rms: &Staged<Vec<RmAccuracy>>,
+) -> Result<Staged<Vec<OfflineRouterTable>>> {
+    let key = key_of(&[&"offline", &rms.key, &c.offline]);
+    let pool_file = rms.dir.join(POOL_FILE);
+    let rm_names = rm_names(c);
+    let (dir, tables) = stages.timed("offline-router", 3, |s, advance| {
+        let stage = s.cache.stage("offline-router", key.clone(), |dir| {
             let offline_tasks = tasks(c, Split::Offline, c.offline.prompts_per_domain)?;
             let prompts: Vec<String> = offline_tasks.iter().map(|t| t.prompt.clone()).collect();
-            let samples = policy::sample_responses(&sft_model, &tokenizer, &prompts, Sampling { n: c.offline.samples_per_prompt, temperature: 1.0, max_new_tokens: c.online.max_new_tokens, seed: c.seed ^ 0x0ff1 }, &s.device)?;
-            let mut records = offline::verifier_pairs(&offline_tasks, &samples, c.offline.pairs_per_prompt);
+            let sampling = Sampling {
+                n: c.offline.samples_per_prompt,
+                temperature: 1.0,
+                max_new_tokens: c.online.max_new_tokens,
+                seed: c.seed ^ 0x0ff1,
+            };
+            let samples =
+                policy::sample_responses(sft_model, &sft.tokenizer, &prompts, sampling, &s.device)?;
+            let mut records =
+                offline::verifier_pairs(&offline_tasks, &samples, c.offline.pairs_per_prompt);
             if records.len() < 4 {
                 return Err(Error::Stage {
                     stage: "offline-router",
-                    reason: format!("only {} verifier-decided pairs: the SFT policy is almost always right or always wrong on the offline prompts", records.len()),
+                    reason: format!(
+                        "only {} verifier-decided pairs: the SFT policy is almost always right \
+                         or always wrong on the offline prompts",
+                        records.len()
+                    ),
                 });
             }
             offline::judge(&pool_file, &mut records, &mut |_, _| {})?;
@@ -320,27 +432,54 @@ pub fn run_experiment(
             offline_router::write_records(&test_file, &test)?;
             let mut tables: Vec<OfflineRouterTable> = Vec::new();
             for condition in CONDITIONS {
-                tables.push(offline::train_router(condition, &train, &test_file, test.len(), &rm_names, &policy_dir, &c.offline, c.seed, &dir.join(condition.name()), &s.device)?);
+                tables.push(offline::train_router(
+                    condition,
+                    &train,
+                    &test_file,
+                    test.len(),
+                    &rm_names,
+                    &sft.policy_dir,
+                    &c.offline,
+                    c.seed,
+                    &dir.join(condition.name()),
+                    &s.device,
+                )?);
                 advance();
             }
             Ok(tables)
         })?;
         Ok(((stage.dir, stage.value), stage.cached))
     })?;
+    Ok(Staged {
+        key,
+        dir,
+        value: tables,
+    })
+}
 
-    // Online runs.
+/// What every online run of the suite shares: the trainer template (the SFT policy, the
+/// online prompts written into `dir/online`, the pool), the routers per condition, and the
+/// greedy evaluation on `eval_tasks`.
+fn suite_world(
+    c: &ExperimentConfig,
+    dir: &Path,
+    policy_dir: &Path,
+    pool_file: &Path,
+    offline_dir: &Path,
+    eval_tasks: Vec<Task>,
+) -> Result<World> {
     let online_tasks = tasks(c, Split::Online, c.online.prompts_per_domain)?;
     let online_root = dir.join("online");
     std::fs::create_dir_all(&online_root).map_err(Error::io(&online_root))?;
     let prompts_file = online_root.join("prompts.jsonl");
     online::write_prompts(&prompts_file, &online_tasks)?;
     let absolute = |p: &Path| std::path::absolute(p).map_err(Error::io(p));
-    let world = World {
+    Ok(World {
         trainer: online::suite_trainer_template(
             &c.online,
-            &absolute(&policy_dir)?,
+            &absolute(policy_dir)?,
             &absolute(&prompts_file)?,
-            &absolute(&pool_file)?,
+            &absolute(pool_file)?,
         ),
         iterations: c.online.iterations,
         routers: CONDITIONS
@@ -356,38 +495,7 @@ pub fn run_experiment(
             tasks: eval_tasks,
             max_new_tokens: c.online.max_new_tokens,
         },
-    };
-    let strategies = c.expanded_strategies()?;
-    let jobs = online::jobs(
-        &strategies,
-        c.seeds,
-        &CONDITIONS,
-        c.ablations.quantile_rescaling,
-    );
-    let online_key = key_of(&[&"online", &offline_key, &c.online, &c.eval]);
-    let (runs, run_times) = online_stage(&mut stages, &world, &jobs, &online_key, options, None)?;
-    let reported = reported_runs(&jobs, &runs, &CONDITIONS);
-    let ablations: Vec<Ablation> = ablations::measure(&reported, &CONDITIONS);
-    let results = Results {
-        name: c.name.clone(),
-        config_hash: key_of(&[c]),
-        domains: domains.iter().map(|d| d.name().to_string()).collect(),
-        rm_names,
-        seeds: c.seeds,
-        iterations: c.online.iterations,
-        sft_accuracy,
-        rm_accuracy,
-        offline_router: offline_tables,
-        runs: reported,
-        ablations,
-    };
-    let timings = stages.timings(run_times, started);
-    write_outcome(
-        dir,
-        results,
-        timings,
-        &toml::to_string(c).expect("configs serialise"),
-    )
+    })
 }
 
 /// Runs every job through the trainer (in `<run folder>/online/<job>-<key>/`, reusing

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use experiment::{
-    Event, Experiment, ExperimentConfig, Options, report, run_experiment, run_given_world,
+    Event, Experiment, ExperimentConfig, ExperimentOverrides, Options, report, run_experiment,
+    run_given_world,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -50,42 +51,12 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
     let experiment = match &args.config {
         Some(path) => Experiment::read(path)?,
         None => Experiment::Suite(Box::new(ExperimentConfig::embedded())),
-    };
-    let experiment = match experiment {
-        Experiment::Suite(config) => {
-            let mut config = *config;
-            if args.smoke {
-                config = config.smoke();
-            }
-            if let Some(strategies) = &args.strategies {
-                config.strategies = strategies.clone();
-            }
-            if let Some(seeds) = args.seeds {
-                config.seeds = seeds;
-            }
-            let text = toml::to_string(&config).context("serialising the config")?;
-            Experiment::Suite(Box::new(ExperimentConfig::from_toml(
-                &text,
-                std::path::Path::new("--strategies/--seeds"),
-            )?))
-        }
-        Experiment::Given(mut config) => {
-            if args.smoke {
-                bail!(
-                    "--smoke shrinks the embedded world; a given world (`[world]`) takes its \
-                     sizes from its trainer config (restrict it with --strategies and --seeds)"
-                );
-            }
-            if let Some(strategies) = &args.strategies {
-                config.strategies = strategies.clone();
-            }
-            if let Some(seeds) = args.seeds {
-                config.seeds = seeds;
-            }
-            config.check().context("--strategies/--seeds")?;
-            Experiment::Given(config)
-        }
-    };
+    }
+    .with_overrides(&ExperimentOverrides {
+        smoke: args.smoke,
+        strategies: args.strategies.clone(),
+        seeds: args.seeds,
+    })?;
     let options = Options {
         out: args.out.clone(),
         fresh: args.fresh,

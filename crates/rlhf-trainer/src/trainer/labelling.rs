@@ -16,10 +16,13 @@ use super::Trainer;
 use super::routing::Contexts;
 use super::sampling::Drawn;
 
+/// Every visited pair's judgment, keyed (prompt in batch, pair).
+pub(super) type Judged = BTreeMap<(usize, usize), Judgment>;
+
 /// What became of an iteration's judged pairs; pairs are keyed (prompt in batch, pair).
 pub(super) struct Outcomes {
     /// Every visited pair's judgment.
-    pub(super) judged: BTreeMap<(usize, usize), Judgment>,
+    pub(super) judged: Judged,
     /// The kept (non-tied) pairs, in prompt then pair order: the DPO batch's rows.
     pub(super) kept: Vec<(usize, usize)>,
     /// Per kept pair, the response the oracle prefers (`None`: no oracle, or it ties).
@@ -32,7 +35,7 @@ pub(super) struct Outcomes {
 
 impl Outcomes {
     /// The outcomes of `judged` before truth, losses and rewards are known.
-    pub(super) fn of(judged: BTreeMap<(usize, usize), Judgment>) -> Self {
+    pub(super) fn of(judged: Judged) -> Self {
         let kept: Vec<(usize, usize)> = judged
             .iter()
             .filter(|(_, j)| j.winner.is_some())
@@ -70,7 +73,7 @@ impl Trainer {
         contexts: &Contexts,
         mask: &mut ArmMask,
         routes: &mut [Vec<Route>],
-    ) -> Result<std::result::Result<BTreeMap<(usize, usize), Judgment>, NoJudge>> {
+    ) -> Result<std::result::Result<Judged, NoJudge>> {
         let orders = drawn
             .batch
             .iter()
