@@ -109,24 +109,10 @@ pub enum Error {
         /// Index of the failing pivot.
         pivot: usize,
     },
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A JSON file could not be parsed.
-    #[error("{path}: {source}")]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error, with line and column.
-        #[source]
-        source: serde_json::Error,
-    },
+    /// A file could not be read or written, or a JSON document or record in it does not
+    /// parse (the message names the path, and the line).
+    #[error(transparent)]
+    File(#[from] atomic_write::Error),
 }
 
 /// Result with this crate's [`Error`].
@@ -158,14 +144,5 @@ pub(crate) fn ensure_len(
             expected,
             found,
         })
-    }
-}
-
-impl From<atomic_write::Error> for Error {
-    fn from(err: atomic_write::Error) -> Self {
-        Self::Io {
-            path: err.path,
-            source: err.source,
-        }
     }
 }

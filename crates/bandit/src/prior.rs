@@ -5,7 +5,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, ensure_finite, ensure_len};
-use crate::files::{check_format, read_json, write_json_atomic};
+use atomic_write::{read_json, write_json_compact};
+
+use crate::files::check_format;
 
 /// Format tag of a prior file.
 pub const PRIOR_FORMAT: &str = "bandit-prior";
@@ -118,7 +120,7 @@ impl Prior {
 
     /// Writes the prior file atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_json_atomic(path, &self.to_file())
+        Ok(write_json_compact(path, &self.to_file())?)
     }
 
     pub(crate) fn to_file(&self) -> PriorFile {

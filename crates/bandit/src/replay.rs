@@ -50,10 +50,7 @@ pub fn replay_reward_log(
         });
     }
     let mut router = LinearRouter::new(spec.policy, prior, spec.params, spec.seed)?;
-    let file = File::open(events).map_err(|source| Error::Io {
-        path: events.to_path_buf(),
-        source,
-    })?;
+    let file = File::open(events).map_err(atomic_write::io_error(events))?;
     let mut count = 0;
     for (index, line) in BufReader::new(file).lines().enumerate() {
         let at = |reason: String| Error::InvalidRecord {

@@ -78,10 +78,7 @@ impl RouterSpec {
 
     /// Reads and validates a spec file; unknown keys are errors naming the key and the file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
         Self::from_toml(&text, path)
     }
 }

@@ -7,7 +7,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::files::{check_format, read_json, write_json_atomic};
+use atomic_write::{read_json, write_json_compact};
+
+use crate::files::check_format;
 use crate::params::RouterParams;
 use crate::policy::Policy;
 use crate::posterior::ArmPosterior;
@@ -79,7 +81,7 @@ pub struct ArmSummary {
 impl PosteriorSummary {
     /// Writes the summary as JSON, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_json_atomic(path, self)
+        Ok(write_json_compact(path, self)?)
     }
 }
 
@@ -105,7 +107,7 @@ impl LinearRouter {
             rng: self.rng.clone(),
             propensity_rng: self.propensity_rng.clone(),
         };
-        write_json_atomic(path, &state)
+        Ok(write_json_compact(path, &state)?)
     }
 
     /// Restores a router saved by [`save`](Self::save), checking that it has `n_arms` arms

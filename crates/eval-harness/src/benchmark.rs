@@ -21,7 +21,6 @@ use crate::alpaca_eval::AlpacaEvalMetrics;
 use crate::data::{self, AlpacaEvalItem};
 use crate::error::{Error, Result};
 use crate::gsm8k::{self, Gsm8kMetrics};
-use crate::jsonl::{write_json, write_jsonl};
 use crate::judge::pairwise::{self, ArenaHardReport, PairwiseJudge};
 use crate::judge::{Judge, grade_mt_bench};
 use crate::mmlu::{self, MmluMetrics};
@@ -29,6 +28,7 @@ use crate::mt_bench::{self, MtBenchJudgment, MtBenchMetrics};
 use crate::outputs::{self, MtBenchAnswer, file_safe};
 use crate::progress::{OnProgress, stage};
 use crate::run::{LanguageModel, run_chat, run_gsm8k, run_mmlu, run_mmlu_generative};
+use atomic_write::{write_json_pretty as write_json, write_jsonl};
 
 /// How MMLU answers are read from the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -350,10 +350,7 @@ impl BenchmarkRun<'_> {
 
 /// `dir`, created with its parents if missing.
 fn create_dir(dir: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(dir).map_err(atomic_write::io_error(dir))?;
     Ok(dir.to_path_buf())
 }
 

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::gsm8k::Gsm8kDoc;
-use crate::jsonl::{read_json, read_jsonl};
+use atomic_write::{read_json, read_jsonl};
 
 /// GSM8K problems from the data set's JSONL (`question`, `answer`).
 pub fn read_gsm8k(path: &Path) -> Result<Vec<Gsm8kDoc>> {
-    read_jsonl(path)
+    Ok(read_jsonl(path)?)
 }
 
 /// One AlpacaEval instruction with the baseline's output (`alpaca_eval_gpt4_baseline.json`).
@@ -33,7 +33,7 @@ pub struct AlpacaEvalItem {
 
 /// The AlpacaEval instructions and baseline outputs (a JSON array).
 pub fn read_alpaca_eval(path: &Path) -> Result<Vec<AlpacaEvalItem>> {
-    read_json(path)
+    Ok(read_json(path)?)
 }
 
 /// One Arena-Hard v2.0 prompt (`question.jsonl`).
@@ -52,7 +52,7 @@ pub struct ArenaHardQuestion {
 
 /// Arena-Hard prompts.
 pub fn read_arena_hard_questions(path: &Path) -> Result<Vec<ArenaHardQuestion>> {
-    read_jsonl(path)
+    Ok(read_jsonl(path)?)
 }
 
 /// One answer of an Arena-Hard `model_answer/<model>.jsonl` file.
@@ -88,7 +88,7 @@ impl ArenaHardAnswer {
 
 /// Arena-Hard model answers.
 pub fn read_arena_hard_answers(path: &Path) -> Result<Vec<ArenaHardAnswer>> {
-    read_jsonl(path)
+    Ok(read_jsonl(path)?)
 }
 
 /// One MT-Bench question (`question.jsonl`): two user turns.
@@ -104,7 +104,7 @@ pub struct MtBenchQuestion {
 
 /// MT-Bench questions.
 pub fn read_mt_bench_questions(path: &Path) -> Result<Vec<MtBenchQuestion>> {
-    read_jsonl(path)
+    Ok(read_jsonl(path)?)
 }
 
 /// A FastChat judge prompt (`judge_prompts.jsonl`).
@@ -125,7 +125,7 @@ pub struct JudgePrompt {
 
 /// FastChat's judge prompts.
 pub fn read_judge_prompts(path: &Path) -> Result<Vec<JudgePrompt>> {
-    read_jsonl(path)
+    Ok(read_jsonl(path)?)
 }
 
 /// Splits `items` into consecutive parts of the given sizes after a seeded shuffle

@@ -6,14 +6,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    /// A file could not be read or written, or a JSON document or record in it does not
+    /// parse (the message names the path, and the line).
+    #[error(transparent)]
+    File(#[from] atomic_write::Error),
     /// A line of a JSONL file (or a JSON file) is not a valid record.
     #[error("{path}:{line}: {reason}")]
     Record {
@@ -52,15 +48,6 @@ pub enum Error {
     /// A reward model judging answers failed.
     #[error(transparent)]
     RewardModel(#[from] rm_pool::Error),
-}
-
-impl From<atomic_write::Error> for Error {
-    fn from(err: atomic_write::Error) -> Self {
-        Self::Io {
-            path: err.path,
-            source: err.source,
-        }
-    }
 }
 
 /// Result of this crate.

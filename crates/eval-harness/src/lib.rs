@@ -22,7 +22,6 @@ pub mod benchmark;
 pub mod data;
 mod error;
 pub mod gsm8k;
-mod jsonl;
 pub mod judge;
 mod logistic;
 pub mod mmlu;
@@ -38,7 +37,6 @@ mod stats;
 
 pub use crate::{
     error::{Error, Result},
-    jsonl::{parse_jsonl, read_json, read_jsonl, write_json, write_jsonl},
     progress::{OnProgress, Progress},
     stats::MeanStderr,
 };

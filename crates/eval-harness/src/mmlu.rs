@@ -73,10 +73,7 @@ pub fn read_mmlu_jsonl(path: &Path) -> Result<Vec<MmluDoc>> {
         correct_answer: String,
         topic: String,
     }
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
     let mut docs = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

@@ -70,7 +70,7 @@ impl MtBenchAnswer {
 
 /// Reads a FastChat answer file (ours, or `reference_answer/gpt-4.jsonl`).
 pub fn read_mt_bench_answers(path: &std::path::Path) -> crate::error::Result<Vec<MtBenchAnswer>> {
-    crate::jsonl::read_jsonl(path)
+    Ok(atomic_write::read_jsonl(path)?)
 }
 
 /// One FastChat single-answer judgment line.

@@ -16,8 +16,8 @@ use rm_pool::{PreferencePair, RmPool, ScoreItem, Verdict};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::jsonl::write_json;
 use crate::routing::pair_accuracy;
+use atomic_write::write_json_pretty as write_json;
 
 /// Items per pool call: the most an interrupted run can lose per RM (scores are appended
 /// to the RM's score file after every call).

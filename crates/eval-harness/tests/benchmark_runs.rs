@@ -98,11 +98,11 @@ fn mt_bench_answers_both_turns_then_grades_each() {
         "two turns of two questions"
     );
     let answers: Vec<MtBenchAnswer> =
-        eval_harness::read_jsonl(&out.path().join("run/model_answer/tiny.jsonl")).unwrap();
+        atomic_write::read_jsonl(&out.path().join("run/model_answer/tiny.jsonl")).unwrap();
     assert_eq!(answers.len(), 2);
     assert!(answers.iter().all(|a| a.choices[0].turns.len() == 2));
     let judgments: Vec<serde_json::Value> =
-        eval_harness::read_jsonl(&out.path().join("run/model_judgment/seven_single.jsonl"))
+        atomic_write::read_jsonl(&out.path().join("run/model_judgment/seven_single.jsonl"))
             .unwrap();
     assert_eq!(judgments.len(), 4);
 }
@@ -116,7 +116,7 @@ fn gsm8k_sets_the_shots_aside_and_answers_the_limit() {
     let metrics = run.gsm8k(&file, 2, Some(3), &mut |_| {}).unwrap();
     assert_eq!(metrics.n, 3);
     let predictions: Vec<serde_json::Value> =
-        eval_harness::read_jsonl(&out.path().join("predictions.jsonl")).unwrap();
+        atomic_write::read_jsonl(&out.path().join("predictions.jsonl")).unwrap();
     let docs = eval_harness::data::read_gsm8k(&file).unwrap();
     let answers: Vec<&str> = predictions
         .iter()

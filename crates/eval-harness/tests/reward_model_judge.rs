@@ -144,7 +144,7 @@ fn pairwise_alpaca_eval_by_an_rm_writes_annotations_and_win_rates() {
     assert_eq!(metrics.raw.n_total, 6);
     assert!(metrics.raw.win_rate > 50.0, "{metrics:?}");
     let annotations: Vec<alpaca_eval::Annotation> =
-        eval_harness::read_json(&out.path().join("annotations-rm-length.json")).unwrap();
+        atomic_write::read_json(&out.path().join("annotations-rm-length.json")).unwrap();
     assert_eq!(annotations.len(), 6);
     assert_eq!(annotations[0].output_2, outputs[0].output);
     assert_eq!(
@@ -205,7 +205,7 @@ fn pairwise_arena_hard_by_an_rm_writes_judgments_and_scores() {
     assert_eq!((report.games, report.games_with_verdict), (8, 8));
     assert!(report.scores["wordy"].score > 50.0, "{report:?}");
     let written: Vec<arena_hard::Judgment> =
-        eval_harness::read_jsonl(&out.path().join("model_judgment/rm-length/wordy.jsonl")).unwrap();
+        atomic_write::read_jsonl(&out.path().join("model_judgment/rm-length/wordy.jsonl")).unwrap();
     assert_eq!(written.len(), 4);
 
     let mut unknown = answers[0].clone();

@@ -98,7 +98,8 @@ impl StageCache {
         let dir = self.dir(name, &key);
         let summary = dir.join(STAGE_FILE);
         if !self.fresh && summary.exists() {
-            let text = std::fs::read_to_string(&summary).map_err(Error::io(&summary))?;
+            let text =
+                std::fs::read_to_string(&summary).map_err(atomic_write::io_error(&summary))?;
             let value = serde_json::from_str(&text).map_err(|err| Error::Config {
                 path: summary.clone(),
                 reason: format!("a cached stage summary that does not parse ({err}); delete the folder or pass --fresh"),
@@ -114,7 +115,8 @@ impl StageCache {
             let value = build(staging)?;
             let text = serde_json::to_string_pretty(&value).expect("stage summaries serialise");
             let staged_summary = staging.join(STAGE_FILE);
-            std::fs::write(&staged_summary, text + "\n").map_err(Error::io(&staged_summary))?;
+            std::fs::write(&staged_summary, text + "\n")
+                .map_err(atomic_write::io_error(&staged_summary))?;
             Ok(value)
         })?;
         Ok(Stage {

@@ -30,7 +30,7 @@ pub enum Experiment {
 impl Experiment {
     /// Reads and checks a config file of either kind.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
         let table: toml::Table = toml::from_str(&text).map_err(|err| Error::Config {
             path: path.to_path_buf(),
             reason: err.to_string(),
@@ -312,7 +312,7 @@ impl ExperimentConfig {
 
     /// Reads and checks a config file.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
         Self::from_toml(&text, path)
     }
 

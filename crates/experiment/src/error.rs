@@ -1,6 +1,6 @@
 //! The experiment's errors: each names the stage or file it came from.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -14,14 +14,10 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// A file could not be read or written, or a JSON document or record in it does not
+    /// parse (the message names the path, and the line).
+    #[error(transparent)]
+    File(#[from] atomic_write::Error),
     /// A stage produced something unusable (e.g. no verifier-decided pair).
     #[error("stage `{stage}`: {reason}")]
     Stage {
@@ -51,25 +47,6 @@ pub enum Error {
     /// The tokenizer library.
     #[error("tokenizer training: {0}")]
     Tokenizers(String),
-}
-
-impl Error {
-    /// A closure wrapping an IO error with `path`.
-    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
-        move |source| Self::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
-
-impl From<atomic_write::Error> for Error {
-    fn from(err: atomic_write::Error) -> Self {
-        Self::Io {
-            path: err.path,
-            source: err.source,
-        }
-    }
 }
 
 /// This crate's result.

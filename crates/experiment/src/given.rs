@@ -78,7 +78,7 @@ pub struct HeldOutConfig {
 impl GivenWorldConfig {
     /// Reads and checks a config file; its relative paths become absolute.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
         Self::from_toml(&text, path)
     }
 
@@ -92,7 +92,7 @@ impl GivenWorldConfig {
         let base = origin.parent().unwrap_or(Path::new(""));
         let absolute = |path: &mut PathBuf| -> Result<()> {
             let joined = base.join(&*path);
-            *path = std::path::absolute(&joined).map_err(Error::io(&joined))?;
+            *path = std::path::absolute(&joined).map_err(atomic_write::io_error(&joined))?;
             Ok(())
         };
         absolute(&mut config.world.trainer)?;

@@ -69,7 +69,7 @@ pub fn split_gsm8k(
         &[Some(sizes.offline), Some(sizes.train), Some(sizes.eval)],
         seed,
     );
-    std::fs::create_dir_all(out).map_err(Error::io(out))?;
+    std::fs::create_dir_all(out).map_err(atomic_write::io_error(out))?;
     let as_prompts = |docs: &[Gsm8kDoc]| -> Vec<Prompt> {
         docs.iter()
             .enumerate()
@@ -86,7 +86,7 @@ pub fn split_gsm8k(
     let eval_prompts = out.join("eval-prompts.jsonl");
     write_prompts(&eval_prompts, &as_prompts(&parts[2]))?;
     let eval_problems = out.join("eval.jsonl");
-    eval_harness::write_jsonl(&eval_problems, &parts[2])?;
+    atomic_write::write_jsonl(&eval_problems, &parts[2])?;
     Ok(Gsm8kSplitFiles {
         offline: parts[0].len(),
         train: parts[1].len(),

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use synthetic_tasks::Task;
 
 use crate::config::OfflineConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::results::{OfflineRouterTable, RoutingRow};
 
 /// The two conditions, in report order.
@@ -142,7 +142,7 @@ pub fn train_router(
         })
         .cloned()
         .collect();
-    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    std::fs::create_dir_all(dir).map_err(atomic_write::io_error(dir))?;
     let records_file = dir.join("records.jsonl");
     write_records(&records_file, &kept)?;
     let train_config = TrainConfig {

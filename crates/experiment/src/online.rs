@@ -19,7 +19,6 @@ use rlhf_trainer::{
     SamplingConfig, StrategyConfig, Trainer, TrainerConfig,
 };
 use rm_pool::RmSpec;
-use serde::Deserialize;
 use synthetic_tasks::Task;
 
 use crate::config::OnlineConfig;
@@ -230,24 +229,25 @@ pub fn run_job(
 ) -> Result<RunResult> {
     let result_file = dir.join(RESULT_FILE);
     if !fresh && result_file.exists() {
-        let text = std::fs::read_to_string(&result_file).map_err(Error::io(&result_file))?;
+        let text =
+            std::fs::read_to_string(&result_file).map_err(atomic_write::io_error(&result_file))?;
         return serde_json::from_str(&text).map_err(|err| Error::Config {
             path: result_file.clone(),
             reason: format!("an unreadable run result ({err}); delete it or pass --fresh"),
         });
     }
     if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(Error::io(dir))?;
+        std::fs::remove_dir_all(dir).map_err(atomic_write::io_error(dir))?;
     }
-    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    std::fs::create_dir_all(dir).map_err(atomic_write::io_error(dir))?;
     let config = job_config(
         world,
         job,
-        &std::path::absolute(dir).map_err(Error::io(dir))?,
+        &std::path::absolute(dir).map_err(atomic_write::io_error(dir))?,
     )?;
     let config_file = dir.join("train.toml");
     let text = train_toml(job, &config)?;
-    std::fs::write(&config_file, &text).map_err(Error::io(&config_file))?;
+    std::fs::write(&config_file, &text).map_err(atomic_write::io_error(&config_file))?;
     let mut trainer = Trainer::from_config(config, false)?;
     let summary = trainer.run(&mut |report| iteration(report.iteration + 1))?;
     let policy_accuracy = world.evaluation.score(&summary.policy, device)?;
@@ -271,8 +271,9 @@ fn summarise(
     rm_names: Vec<String>,
     policy_accuracy: DomainScores,
 ) -> Result<RunResult> {
-    let routing: Vec<RoutingRecord> = read_jsonl(&run.join(ROUTING_FILE))?;
-    let metrics: Vec<serde_json::Value> = read_jsonl(&run.join(rlhf_trainer::METRICS_FILE))?;
+    let routing: Vec<RoutingRecord> = atomic_write::read_jsonl(&run.join(ROUTING_FILE))?;
+    let metrics: Vec<serde_json::Value> =
+        atomic_write::read_jsonl(&run.join(rlhf_trainer::METRICS_FILE))?;
     let rm_calls = metrics
         .iter()
         .filter_map(|m| m.get("rm/items_scored").and_then(serde_json::Value::as_u64))
@@ -327,25 +328,11 @@ fn summarise(
     })
 }
 
-fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|err| Error::Config {
-                path: path.to_path_buf(),
-                reason: format!("line {}: {err}", i + 1),
-            })
-        })
-        .collect()
-}
-
 /// Writes the online prompts file the trainer reads (`prompt`, `category`, `reference`).
 pub fn write_prompts(path: &Path, tasks: &[Task]) -> Result<()> {
     let text: String = tasks
         .iter()
         .map(|t| synthetic_tasks::prompt_record(t).to_string() + "\n")
         .collect();
-    std::fs::write(path, text).map_err(Error::io(path))
+    Ok(std::fs::write(path, text).map_err(atomic_write::io_error(path))?)
 }

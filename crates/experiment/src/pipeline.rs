@@ -362,7 +362,7 @@ fn reward_model_stage(
                 &pool_file,
                 reward_models::pool_toml(&c.reward_models.rm, c.policy.max_position_embeddings),
             )
-            .map_err(Error::io(&pool_file))?;
+            .map_err(atomic_write::io_error(&pool_file))?;
             let mut pool = rm_pool::RmPool::from_config_file(&pool_file)?;
             let accuracy = (0..pool.len())
                 .map(|k| reward_models::rm_accuracy(&mut pool, k, &held_out, &c.suite.domains))
@@ -470,10 +470,10 @@ fn suite_world(
 ) -> Result<World> {
     let online_tasks = tasks(c, Split::Online, c.online.prompts_per_domain)?;
     let online_root = dir.join("online");
-    std::fs::create_dir_all(&online_root).map_err(Error::io(&online_root))?;
+    std::fs::create_dir_all(&online_root).map_err(atomic_write::io_error(&online_root))?;
     let prompts_file = online_root.join("prompts.jsonl");
     online::write_prompts(&prompts_file, &online_tasks)?;
-    let absolute = |p: &Path| std::path::absolute(p).map_err(Error::io(p));
+    let absolute = |p: &Path| std::path::absolute(p).map_err(atomic_write::io_error(p));
     Ok(World {
         trainer: online::suite_trainer_template(
             &c.online,
@@ -572,13 +572,13 @@ pub(crate) fn write_outcome(
 ) -> Result<Outcome> {
     results
         .write_json(&dir.join("results.json"))
-        .map_err(Error::io(&dir))?;
+        .map_err(atomic_write::io_error(&dir))?;
     timings
         .write_json(&dir.join("timings.json"))
-        .map_err(Error::io(&dir))?;
+        .map_err(atomic_write::io_error(&dir))?;
     let config_file = dir.join("config.toml");
     atomic_write::replace_file(&config_file, config_text.as_bytes())?;
-    report::write_report(&dir, &results, Some(&timings)).map_err(Error::io(&dir))?;
+    report::write_report(&dir, &results, Some(&timings)).map_err(atomic_write::io_error(&dir))?;
     Ok(Outcome {
         report: dir.join("report.md"),
         dir,

@@ -11,7 +11,6 @@
 //!   does not read back into an `f64`. [`Results::write_json`] refuses such a file.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::Path;
 
@@ -251,10 +250,10 @@ fn first_appearance<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     seen
 }
 
-/// Serialises `value`, checks that the text parses back, and writes it atomically.
+/// Checks that `value` survives JSON (serde_json writes NaN and ±inf as `null`, which would
+/// fail at the next read rather than here), then writes it atomically as pretty JSON.
 fn write_json_checked<T: Serialize + DeserializeOwned>(value: &T, path: &Path) -> io::Result<()> {
-    let mut text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
-    // serde_json writes NaN and ±inf as `null`; catch that here rather than at the next read.
+    let text = serde_json::to_string(value).map_err(io::Error::other)?;
     if let Err(e) = serde_json::from_str::<T>(&text) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -264,18 +263,11 @@ fn write_json_checked<T: Serialize + DeserializeOwned>(value: &T, path: &Path) -
             ),
         ));
     }
-    text.push('\n');
-    Ok(atomic_write::replace_file(path, text.as_bytes())?)
+    Ok(atomic_write::write_json_pretty(path, value)?)
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> io::Result<T> {
-    let text = fs::read_to_string(path)?;
-    serde_json::from_str(&text).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {e}", path.display()),
-        )
-    })
+    Ok(atomic_write::read_json(path)?)
 }
 
 /// A small synthetic [`Results`]: 2 conditions, 3 strategies (`bayesian-v5`, `laser`,
@@ -438,15 +430,15 @@ mod tests {
         let path = dir.path().join("results.json");
         let results = example();
         results.write_json(&path).unwrap();
-        let text = fs::read_to_string(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("{\n"));
         assert!(text.ends_with("}\n"));
         assert_eq!(Results::read_json(&path).unwrap(), results);
         // Same value, same bytes.
         results.write_json(&path).unwrap();
-        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         // No temporary file is left behind.
-        let names: Vec<_> = fs::read_dir(dir.path())
+        let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
@@ -482,7 +474,7 @@ mod tests {
     fn unreadable_file_names_itself() {
         let dir = scratch_dir("results-bad");
         let path = dir.path().join("results.json");
-        fs::write(&path, "{}").unwrap();
+        std::fs::write(&path, "{}").unwrap();
         let err = Results::read_json(&path).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("results.json"), "{err}");

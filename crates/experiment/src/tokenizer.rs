@@ -66,7 +66,7 @@ pub fn train_tokenizer(texts: &[String], vocab_size: usize, dir: &Path) -> Resul
     });
     let config_path = dir.join("tokenizer_config.json");
     let text = serde_json::to_string_pretty(&config).expect("JSON values serialise");
-    std::fs::write(&config_path, text + "\n").map_err(Error::io(&config_path))?;
+    std::fs::write(&config_path, text + "\n").map_err(atomic_write::io_error(&config_path))?;
     Ok(lm::Tokenizer::from_hf_dir(dir)?)
 }
 

@@ -1,21 +1,14 @@
 //! The one error type of the crate.
 
-use std::path::PathBuf;
-
 /// Everything that can go wrong while loading or running a model. Variants name what was
 /// wrong: the file, the byte offset, the metadata key, the tensor, the shapes.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Reading a file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be read or written, or a JSON document or record in it does not
+    /// parse (the message names the path, and the line).
+    #[error(transparent)]
+    File(#[from] atomic_write::Error),
     /// A GGUF stream is malformed at a known position.
     #[error("GGUF: {reason} (at byte {offset})")]
     Gguf {
@@ -116,12 +109,3 @@ pub enum Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
-
-impl From<atomic_write::Error> for Error {
-    fn from(err: atomic_write::Error) -> Self {
-        Self::Io {
-            path: err.path,
-            source: err.source,
-        }
-    }
-}

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::models::decoder::CausalLm;
 use crate::nn::lora::LoraConfig;
-use crate::save::{write_json, write_safetensors};
+use crate::save::write_safetensors;
 
 /// PEFT's prefix of every adapter tensor name.
 const PEFT_PREFIX: &str = "base_model.model.";
@@ -78,7 +78,10 @@ pub fn save_adapter(dir: &Path, model: &CausalLm, base_model_name_or_path: &str)
             tensors,
             HashMap::from([("format".to_string(), "pt".to_string())]),
         )?;
-        write_json(&staging.join("adapter_config.json"), &adapter_config)
+        Ok(atomic_write::write_json_pretty(
+            &staging.join("adapter_config.json"),
+            &adapter_config,
+        )?)
     })
 }
 
@@ -126,10 +129,8 @@ enum TargetModules {
 /// adapters); the base weights are frozen.
 pub fn load_adapter(dir: &Path, model: CausalLm) -> Result<CausalLm> {
     let config_path = dir.join("adapter_config.json");
-    let text = std::fs::read_to_string(&config_path).map_err(|source| Error::Io {
-        path: config_path.clone(),
-        source,
-    })?;
+    let text =
+        std::fs::read_to_string(&config_path).map_err(atomic_write::io_error(&config_path))?;
     let bad = |reason: String| Error::Config {
         reason: format!("{}: {reason}", config_path.display()),
     };
@@ -189,10 +190,7 @@ pub fn load_adapter(dir: &Path, model: CausalLm) -> Result<CausalLm> {
 
     // Read the file's tensors, rename to our paths, transpose to our layout.
     let weights_path = dir.join("adapter_model.safetensors");
-    let bytes = std::fs::read(&weights_path).map_err(|source| Error::Io {
-        path: weights_path.clone(),
-        source,
-    })?;
+    let bytes = std::fs::read(&weights_path).map_err(atomic_write::io_error(&weights_path))?;
     let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|err| Error::Weights {
         reason: format!("{}: {err}", weights_path.display()),
     })?;

@@ -89,20 +89,11 @@ fn save_module(
             tensors.into_iter().map(|t| (t.name.clone(), t)).collect(),
             HashMap::from([("format".to_string(), "pt".to_string())]),
         )?;
-        write_json(&staging.join("config.json"), &config_json)?;
+        atomic_write::write_json_pretty(&staging.join("config.json"), &config_json)?;
         if let Some(tokenizer) = tokenizer {
             tokenizer.save_hf(staging)?;
         }
         Ok(())
-    })
-}
-
-/// Writes `value` as pretty JSON to `path` (inside a staging folder).
-pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).expect("JSON values serialise");
-    std::fs::write(path, text + "\n").map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
     })
 }
 

@@ -83,10 +83,8 @@ impl Tokenizer {
         let chat_template = match config.chat_template {
             Some(template) => Some(template),
             None if template_path.exists() => Some(
-                std::fs::read_to_string(&template_path).map_err(|source| Error::Io {
-                    path: template_path.clone(),
-                    source,
-                })?,
+                std::fs::read_to_string(&template_path)
+                    .map_err(atomic_write::io_error(&template_path))?,
             ),
             None => None,
         };
@@ -266,7 +264,10 @@ impl Tokenizer {
             "add_bos_token": self.prepend_bos,
             "chat_template": self.chat_template,
         });
-        crate::save::write_json(&dir.join("tokenizer_config.json"), &config)
+        Ok(atomic_write::write_json_pretty(
+            &dir.join("tokenizer_config.json"),
+            &config,
+        )?)
     }
 
     /// The model's chat template, if it has one.

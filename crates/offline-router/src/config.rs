@@ -174,7 +174,7 @@ impl Default for CheckpointConfig {
 impl TrainConfig {
     /// Reads `path`, resolving relative paths against its folder and checking values.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
         let bad = |reason: String| Error::Config {
             path: path.into(),
             reason,

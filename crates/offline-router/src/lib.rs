@@ -30,7 +30,6 @@ mod edges;
 mod error;
 mod eval;
 mod export;
-mod files;
 mod judge;
 mod loss;
 mod model;

@@ -54,7 +54,7 @@ impl JudgedPair {
 
 /// Reads a records file (TRL pairs with optional judgments); errors name the line and field.
 pub fn read_records(path: &Path) -> Result<Vec<JudgedPair>> {
-    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+    let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
     let mut records = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() {
@@ -116,7 +116,7 @@ pub fn write_records(path: &Path, records: &[JudgedPair]) -> Result<()> {
         text.push(b'\n');
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        std::fs::create_dir_all(dir).map_err(atomic_write::io_error(dir))?;
     }
     Ok(atomic_write::replace_file(path, &text)?)
 }

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dataset::RoutingRecord;
 use crate::error::{Error, Result};
-use crate::files::read_json;
+use atomic_write::read_json;
 
 /// Format tag of `split.json`.
 pub const SPLIT_FORMAT: &str = "offline-router-split";
@@ -171,7 +171,7 @@ impl SplitRecord {
         let path = dir.join(SPLIT_FILE);
         let json = serde_json::to_string_pretty(self)
             .map_err(|err| Error::Input(format!("serialising the split record: {err}")))?;
-        std::fs::write(&path, json + "\n").map_err(Error::io(&path))
+        Ok(std::fs::write(&path, json + "\n").map_err(atomic_write::io_error(&path))?)
     }
 
     /// Reads `dir/split.json`: `None` when the export has none (written before the file

@@ -94,7 +94,7 @@ pub fn save(
 ) -> Result<()> {
     let (policy, decoder) = policy;
     let root = run_dir.join(CHECKPOINTS_DIR);
-    std::fs::create_dir_all(&root).map_err(Error::io(&root))?;
+    std::fs::create_dir_all(&root).map_err(atomic_write::io_error(&root))?;
     let target = root.join(format!("iter-{:08}", state.iteration));
     atomic_write::replace_folder(&target, |dir| -> Result<()> {
         let plain = policy.valid();
@@ -107,14 +107,16 @@ pub fn save(
         if let Some(router) = router {
             router.save(&dir.join(ROUTER_FILE))?;
         }
-        let json = serde_json::to_vec_pretty(state).map_err(Error::json(dir.join(STATE_FILE)))?;
-        Ok(atomic_write::replace_file(&dir.join(STATE_FILE), &json)?)
+        Ok(atomic_write::write_json_pretty(
+            &dir.join(STATE_FILE),
+            state,
+        )?)
     })?;
     // Older checkpoints go once the new one is in place.
     let mut all = checkpoint_dirs(&root)?;
     all.sort();
     for old in all.iter().rev().skip(KEEP) {
-        std::fs::remove_dir_all(old).map_err(Error::io(old))?;
+        std::fs::remove_dir_all(old).map_err(atomic_write::io_error(old))?;
     }
     Ok(())
 }
@@ -131,8 +133,7 @@ pub fn latest(run_dir: &Path) -> Result<Option<(PathBuf, Checkpoint)>> {
         return Ok(None);
     };
     let path = dir.join(STATE_FILE);
-    let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
-    let state: Checkpoint = serde_json::from_slice(&bytes).map_err(Error::json(&path))?;
+    let state: Checkpoint = atomic_write::read_json(&path)?;
     if (state.format.as_str(), state.version) != (CHECKPOINT_FORMAT, CHECKPOINT_VERSION) {
         return Err(Error::Resume {
             dir: dir.clone(),
@@ -158,8 +159,8 @@ pub fn load_policy(dir: &Path, base_path: &Path, lora: bool, device: &Device) ->
 
 fn checkpoint_dirs(root: &Path) -> Result<Vec<PathBuf>> {
     let mut dirs = Vec::new();
-    for entry in std::fs::read_dir(root).map_err(Error::io(root))? {
-        let path = entry.map_err(Error::io(root))?.path();
+    for entry in std::fs::read_dir(root).map_err(atomic_write::io_error(root))? {
+        let path = entry.map_err(atomic_write::io_error(root))?.path();
         let is_checkpoint = path
             .file_name()
             .and_then(|n| n.to_str())

@@ -423,7 +423,7 @@ impl TrainerConfig {
     /// Reads `path`, applies `overrides`, makes every path absolute against the file's
     /// folder and checks every value.
     pub fn read(path: &Path, overrides: &Overrides) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
         Self::from_toml(&text, path, overrides)
     }
 
@@ -437,7 +437,9 @@ impl TrainerConfig {
         let mut config: Self = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         overrides.apply(&mut config);
         let base = origin.parent().unwrap_or(Path::new(""));
-        config = config.with_absolute_paths(base).map_err(Error::io(base))?;
+        config = config
+            .with_absolute_paths(base)
+            .map_err(atomic_write::io_error(base))?;
         config.check().map_err(bad)?;
         Ok(config)
     }

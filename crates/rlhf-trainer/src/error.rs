@@ -36,24 +36,10 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A JSON file or line could not be written or read.
-    #[error("{path}: {source}")]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: serde_json::Error,
-    },
+    /// A file could not be read or written, or a JSON document or record in it does not
+    /// parse (the message names the path, and the line).
+    #[error(transparent)]
+    File(#[from] atomic_write::Error),
     /// The language model failed (loading, generation, log-probs, saving).
     #[error(transparent)]
     Lm(#[from] lm::Error),
@@ -71,28 +57,5 @@ pub enum Error {
     Export(#[from] router_export::Error),
 }
 
-impl Error {
-    /// An [`Error::Io`] for `path`, for `map_err`.
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { path, source }
-    }
-
-    /// An [`Error::Json`] for `path`, for `map_err`.
-    pub(crate) fn json(path: impl Into<PathBuf>) -> impl FnOnce(serde_json::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Json { path, source }
-    }
-}
-
 /// Result with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
-
-impl From<atomic_write::Error> for Error {
-    fn from(err: atomic_write::Error) -> Self {
-        Self::Io {
-            path: err.path,
-            source: err.source,
-        }
-    }
-}

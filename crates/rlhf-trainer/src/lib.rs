@@ -28,7 +28,6 @@ mod judging;
 mod logs;
 mod normalizer;
 mod prompts;
-mod seeds;
 mod strategy;
 mod trainer;
 
@@ -47,7 +46,6 @@ pub use crate::{
     },
     normalizer::{Normalizer, NormalizerKind},
     prompts::{Prompt, PromptSchedule, read_prompts, write_prompts},
-    seeds::mix,
     strategy::{ContextKind, JudgeKind, Strategy},
     trainer::{IterationReport, RUN_CONFIG_FILE, RunSummary, Trainer},
 };

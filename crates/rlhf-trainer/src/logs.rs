@@ -106,8 +106,11 @@ impl RunLogs {
                 .create(true)
                 .append(true)
                 .open(&path)
-                .map_err(Error::io(&path))?;
-            let found = file.metadata().map_err(Error::io(&path))?.len();
+                .map_err(atomic_write::io_error(&path))?;
+            let found = file
+                .metadata()
+                .map_err(atomic_write::io_error(&path))?
+                .len();
             if found < length {
                 return Err(Error::Resume {
                     dir: dir.to_path_buf(),
@@ -116,7 +119,8 @@ impl RunLogs {
                     ),
                 });
             }
-            file.set_len(length).map_err(Error::io(&path))?;
+            file.set_len(length)
+                .map_err(atomic_write::io_error(&path))?;
             Ok(BufWriter::new(file))
         };
         Ok(Self {
@@ -147,7 +151,9 @@ impl RunLogs {
             (&mut self.routing, ROUTING_FILE),
             (&mut self.metrics, METRICS_FILE),
         ] {
-            writer.flush().map_err(Error::io(dir.join(name)))?;
+            writer
+                .flush()
+                .map_err(atomic_write::io_error(dir.join(name)))?;
         }
         Ok(())
     }
@@ -156,10 +162,13 @@ impl RunLogs {
     pub fn lengths(&mut self) -> Result<LogLengths> {
         let length = |writer: &mut BufWriter<File>, name: &str| -> Result<u64> {
             let path = self.dir.join(name);
-            writer.flush().map_err(Error::io(&path))?;
+            writer.flush().map_err(atomic_write::io_error(&path))?;
             let file = writer.get_ref();
-            file.sync_data().map_err(Error::io(&path))?;
-            Ok(file.metadata().map_err(Error::io(&path))?.len())
+            file.sync_data().map_err(atomic_write::io_error(&path))?;
+            Ok(file
+                .metadata()
+                .map_err(atomic_write::io_error(&path))?
+                .len())
         };
         Ok(LogLengths {
             metrics: length(&mut self.metrics, METRICS_FILE)?,
@@ -171,6 +180,8 @@ impl RunLogs {
 
 /// Writes `value` as one JSON line.
 fn write_line(writer: &mut BufWriter<File>, path: &Path, value: &impl Serialize) -> Result<()> {
-    serde_json::to_writer(&mut *writer, value).map_err(Error::json(path))?;
-    writer.write_all(b"\n").map_err(Error::io(path))
+    serde_json::to_writer(&mut *writer, value).map_err(atomic_write::json_error(path))?;
+    Ok(writer
+        .write_all(b"\n")
+        .map_err(atomic_write::io_error(path))?)
 }

@@ -54,7 +54,7 @@ impl Prompt {
 /// (a chat, `[{"role": "user", "content": "…"}, …]`), and optionally `category` and
 /// `reference`; blank lines are skipped. Errors name the file and line.
 pub fn read_prompts(path: &Path) -> Result<Vec<Prompt>> {
-    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+    let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
     let mut prompts = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() {
@@ -122,7 +122,8 @@ pub fn write_prompts(path: &Path, prompts: &[Prompt]) -> Result<()> {
                 line.insert("prompt".into(), Value::String(only.content.clone()));
             }
             messages => {
-                let messages = serde_json::to_value(messages).map_err(Error::json(path))?;
+                let messages =
+                    serde_json::to_value(messages).map_err(atomic_write::json_error(path))?;
                 line.insert("messages".into(), messages);
             }
         }

@@ -220,10 +220,7 @@ impl RmSpec {
 impl PoolConfig {
     /// Reads a pool file.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
         let config: Self = toml::from_str(&text).map_err(|err| Error::Config {
             path: path.into(),
             reason: err.to_string(),

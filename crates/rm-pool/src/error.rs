@@ -60,14 +60,10 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// Reading a file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// A file could not be read or written, or a JSON document or record in it does not
+    /// parse (the message names the path, and the line).
+    #[error(transparent)]
+    File(#[from] atomic_write::Error),
     /// The model layer failed.
     #[error("reward model `{rm}`: {source}")]
     Model {

@@ -106,10 +106,7 @@ impl PreferencePair {
 
 /// Reads a pairs file.
 pub fn read_pairs(path: &Path) -> Result<Vec<PreferencePair>> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.into(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
     let mut pairs = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() {

@@ -70,10 +70,7 @@ impl RmPool {
             };
             text += &(serde_json::to_string(&line).expect("lines serialise") + "\n");
         }
-        atomic_write::replace_file(path, text.as_bytes()).map_err(|err| Error::Io {
-            path: err.path,
-            source: err.source,
-        })
+        Ok(atomic_write::replace_file(path, text.as_bytes())?)
     }
 
     /// Loads RM `rm`'s scores saved at `path` into its cache and returns how many there
@@ -90,7 +87,7 @@ impl RmPool {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(io_error(path, source)),
+            Err(source) => return Err(atomic_write::io_error(path)(source).into()),
         };
         let bad = |line: usize, reason: String| Error::Data {
             path: path.to_path_buf(),
@@ -162,7 +159,7 @@ impl RmPool {
     /// by an interrupted append is rewritten without its torn line. Returns how many scores
     /// were loaded per RM.
     pub fn keep_scores_in(&mut self, dir: &Path) -> Result<Vec<usize>> {
-        std::fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
+        std::fs::create_dir_all(dir).map_err(atomic_write::io_error(dir))?;
         let mut loaded = Vec::with_capacity(self.len());
         for rm in 0..self.len() {
             let path = score_file_path(dir, &self.names()[rm]);
@@ -191,13 +188,6 @@ struct LoadedFile {
     torn: bool,
 }
 
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Appends `scores` to the score file at `path` (which has its header) and flushes them.
 pub(crate) fn append_scores(path: &Path, scores: &[([u8; 16], f32)]) -> Result<()> {
     let mut text = String::with_capacity(56 * scores.len());
@@ -211,10 +201,11 @@ pub(crate) fn append_scores(path: &Path, scores: &[([u8; 16], f32)]) -> Result<(
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(path)
-        .map_err(|source| io_error(path, source))?;
-    file.write_all(text.as_bytes())
+        .map_err(atomic_write::io_error(path))?;
+    Ok(file
+        .write_all(text.as_bytes())
         .and_then(|()| file.sync_data())
-        .map_err(|source| io_error(path, source))
+        .map_err(atomic_write::io_error(path))?)
 }
 
 #[cfg(test)]

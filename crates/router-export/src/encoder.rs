@@ -124,7 +124,7 @@ pub fn backbone_kind(path: &Path) -> Result<BackboneKind> {
         return Ok(BackboneKind::Decoder);
     }
     let config = path.join("config.json");
-    let text = std::fs::read_to_string(&config).map_err(Error::io(&config))?;
+    let text = std::fs::read_to_string(&config).map_err(atomic_write::io_error(&config))?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|err| Error::Config {
         path: config.clone(),
         reason: err.to_string(),

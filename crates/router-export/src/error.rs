@@ -6,15 +6,10 @@ use std::path::PathBuf;
 /// A router-export error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be read or written, or a JSON document or record in it does not
+    /// parse (the message names the path, and the line).
+    #[error(transparent)]
+    File(#[from] atomic_write::Error),
     /// A backbone's config that cannot be used.
     #[error("{path}: {reason}")]
     Config {
@@ -46,12 +41,6 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    /// An [`Error::Io`] on `path`.
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { path, source }
-    }
-
     /// An [`Error::Artifact`] on `path`.
     pub(crate) fn artifact(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Self::Artifact {

@@ -172,7 +172,7 @@ impl RouterExport {
             path.to_path_buf()
         };
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let bytes = std::fs::read(&file).map_err(Error::io(&file))?;
+        let bytes = std::fs::read(&file).map_err(atomic_write::io_error(&file))?;
         let bad = |reason: String| Error::artifact(&file, reason);
         let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
         let json = header

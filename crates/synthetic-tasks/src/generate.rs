@@ -17,13 +17,13 @@ use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 use crate::params::SuiteParams;
-use crate::split::fnv1a64;
+use seed_mix::fnv1a64;
 
 /// A prompt with its exact answer.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Task {
     /// Identifier: `{split}-{domain}-{index:04}` from [`sample`](crate::sample), e.g.
-    /// `eval-add-0007`; `{domain}-{hash:016x}` (the prompt's [`fnv1a64`]) from [`generate`].
+    /// `eval-add-0007`; `{domain}-{hash:016x}` (the prompt's `seed_mix::fnv1a64`) from [`generate`].
     pub id: String,
     /// The task's domain.
     pub domain: Domain,

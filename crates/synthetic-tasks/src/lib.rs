@@ -53,5 +53,5 @@ pub use crate::{
     generate::{Task, generate},
     near_miss::near_miss,
     params::{MAX_ADD_DIGITS, SuiteParams},
-    split::{Split, bucket, fnv1a64, sample, stream_seed},
+    split::{Split, bucket, sample, stream_seed},
 };

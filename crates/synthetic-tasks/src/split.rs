@@ -12,24 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::generate::{Task, generate};
+use seed_mix::{fnv1a64, splitmix64};
+
 use crate::params::SuiteParams;
-
-/// FNV-1a 64-bit offset basis.
-const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-/// FNV-1a 64-bit prime, 2⁴⁰ + 2⁸ + 0xb3.
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// The 64-bit FNV-1a hash of `bytes`: from the offset basis 0xcbf29ce484222325, for each byte
-/// XOR it in, then multiply by the prime 0x100000001b3 (wrapping). Stable by definition.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(FNV_OFFSET_BASIS, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
-    })
-}
 
 /// A stage of the experiment, each with its own prompts.
 ///
-/// A prompt's *bucket* is the 64-bit FNV-1a hash ([`fnv1a64`]) of its UTF-8 bytes, mod 100.
+/// A prompt's *bucket* is the 64-bit FNV-1a hash (`seed_mix::fnv1a64`) of its UTF-8 bytes, mod 100.
 /// Each split owns a fixed range of buckets, so a prompt belongs to exactly one split,
 /// whatever the seed, the parameters or the Rust version:
 ///
@@ -187,25 +176,9 @@ pub fn stream_seed(seed: u64, split: Split, domain: Domain) -> u64 {
     splitmix64(splitmix64(seed) ^ (split_index << 8 | domain_index))
 }
 
-/// SplitMix64's output function (Steele, Lea & Flood 2014): a bijective 64-bit mixer.
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fnv1a64_matches_the_reference_vectors() {
-        // From the FNV reference test suite (draft-eastlake-fnv).
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
-    }
 
     #[test]
     fn buckets_partition_0_to_99_in_order() {

@@ -125,7 +125,7 @@ pub fn run(args: &EvalJudgeArgs) -> Result<()> {
             )?)?
         }
     };
-    eval_harness::write_json(
+    atomic_write::write_json_pretty(
         &out.join(format!("metrics-{}.json", file_safe(&judge.name()))),
         &metrics,
     )?;

@@ -169,7 +169,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         )?)?,
     };
     bars.finish();
-    eval_harness::write_json(&out.join("metrics.json"), &metrics)?;
+    atomic_write::write_json_pretty(&out.join("metrics.json"), &metrics)?;
     eprintln!("wrote {}", out.display());
     println!("{metrics}");
     Ok(())

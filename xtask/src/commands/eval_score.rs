@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use atomic_write::{read_json, read_jsonl};
 use clap::{Args, ValueEnum};
-use eval_harness::{alpaca_eval, arena_hard, gsm8k, mmlu, mt_bench, read_json, read_jsonl};
+use eval_harness::{alpaca_eval, arena_hard, gsm8k, mmlu, mt_bench};
 use serde_json::json;
 
 /// A benchmark.

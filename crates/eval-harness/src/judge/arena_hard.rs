@@ -49,10 +49,7 @@ impl ArenaHardPrompts {
     /// [`SYSTEM_PROMPT_CONSTANT`] and [`SETTINGS_CONSTANT`] (the layout of the file
     /// `cargo xtask assets` fetches); errors name the file and the missing constant.
     pub fn from_python_module(path: &Path) -> Result<Self> {
-        let source = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let source = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
         let constants = module_constants(&source)?;
         let missing = |what: String| Error::Metric {
             metric: "arena-hard prompts",

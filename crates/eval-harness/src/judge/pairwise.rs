@@ -14,11 +14,11 @@ use crate::alpaca_eval::{self, AlpacaEvalMetrics};
 use crate::arena_hard::{self, ArenaScoreV2};
 use crate::data::{self, AlpacaEvalItem, ArenaHardAnswer, ArenaHardQuestion};
 use crate::error::{Error, Result};
-use crate::jsonl::{write_json, write_jsonl};
 use crate::judge::reward_model::{self, VerdictScale};
 use crate::judge::{Judge, alpaca_eval as alpaca_judge, arena_hard as arena_judge};
 use crate::outputs::file_safe;
 use crate::progress::{OnProgress, stage};
+use atomic_write::{write_json_pretty as write_json, write_jsonl};
 
 /// Seed of Arena-Hard's bootstrap (arena-hard-auto's and `eval score`'s default).
 pub const ARENA_HARD_SEED: u64 = 42;
@@ -93,11 +93,8 @@ pub fn judge_alpaca_eval(
         pairs.len(),
         |tick| match judge {
             PairwiseJudge::Llm(llm) => {
-                let template =
-                    std::fs::read_to_string(template_path).map_err(|source| Error::Io {
-                        path: template_path.to_path_buf(),
-                        source,
-                    })?;
+                let template = std::fs::read_to_string(template_path)
+                    .map_err(atomic_write::io_error(template_path))?;
                 let pairs: Vec<alpaca_judge::OutputPair<'_>> = pairs
                     .iter()
                     .map(|(base, output)| alpaca_judge::OutputPair {
@@ -233,10 +230,7 @@ pub fn judge_arena_hard(
     }
     let model_name = answers.first().map_or("model", |a| a.model.as_str());
     let judge_dir = out.join("model_judgment").join(file_safe(&judge.name()));
-    std::fs::create_dir_all(&judge_dir).map_err(|source| Error::Io {
-        path: judge_dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&judge_dir).map_err(atomic_write::io_error(&judge_dir))?;
     let judgment_file = judge_dir.join(format!("{}.jsonl", file_safe(model_name)));
     let judgments: Vec<arena_hard::Judgment> = match judge {
         PairwiseJudge::Llm(llm) => {

@@ -140,10 +140,7 @@ pub struct Gguf<R> {
 impl Gguf<BufReader<File>> {
     /// Opens and parses the header of a GGUF file; tensor data is read on demand.
     pub fn open(path: &Path) -> Result<Self> {
-        let io = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = atomic_write::io_error(path);
         let file = File::open(path).map_err(io)?;
         Self::read(BufReader::new(file))
     }

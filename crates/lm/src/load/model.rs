@@ -22,10 +22,7 @@ use crate::tokenizer::Tokenizer;
 /// Reads a folder's `config.json` and resolves it with `resolve`, naming the file in errors.
 fn read_config<C>(dir: &Path, resolve: impl FnOnce(&str) -> Result<C>) -> Result<C> {
     let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&path).map_err(atomic_write::io_error(&path))?;
     resolve(&text).map_err(|err| Error::Config {
         reason: format!("{}: {err}", path.display()),
     })

@@ -55,10 +55,7 @@ pub(crate) fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
     struct Index {
         weight_map: std::collections::BTreeMap<String, String>,
     }
-    let text = std::fs::read_to_string(&index_path).map_err(|source| Error::Io {
-        path: index_path.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&index_path).map_err(atomic_write::io_error(&index_path))?;
     let index: Index = serde_json::from_str(&text).map_err(|err| Error::Config {
         reason: format!("{}: {err}", index_path.display()),
     })?;
@@ -77,10 +74,7 @@ pub(crate) fn load_safetensors<M: ModuleSnapshot>(
     let mut loaded = BTreeSet::new();
     for file in files {
         if !file.exists() {
-            return Err(Error::Io {
-                path: file.clone(),
-                source: std::io::ErrorKind::NotFound.into(),
-            });
+            return Err(atomic_write::io_error(file)(std::io::ErrorKind::NotFound.into()).into());
         }
         let mut store = SafetensorsStore::from_file(file)
             .with_from_adapter(adapter(dtype))

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
-use crate::files::write_json;
 use crate::model::RouterModel;
+use atomic_write::write_json_pretty as write_json;
 
 /// Format tag of a checkpoint's `state.json`.
 pub const CHECKPOINT_FORMAT: &str = "offline-router-checkpoint";
@@ -49,7 +49,7 @@ pub(super) fn write_checkpoint(
             .save_into(&mut store)
             .map_err(|err| Error::artifact(&path, err.to_string()))?;
         optimizer.save_state(&staging.join("optimizer.safetensors"))?;
-        write_json(&staging.join("state.json"), state)
+        Ok(write_json(&staging.join("state.json"), state)?)
     })
 }
 
@@ -59,7 +59,7 @@ fn list_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
         return Ok(Vec::new());
     }
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(Error::io(dir))?
+        .map_err(atomic_write::io_error(dir))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| {
             path.file_name()
@@ -80,7 +80,7 @@ pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
 pub(super) fn prune_checkpoints(dir: &Path, keep: usize) -> Result<()> {
     let found = list_checkpoints(dir)?;
     for old in found.iter().take(found.len().saturating_sub(keep)) {
-        std::fs::remove_dir_all(old).map_err(Error::io(old))?;
+        std::fs::remove_dir_all(old).map_err(atomic_write::io_error(old))?;
     }
     Ok(())
 }

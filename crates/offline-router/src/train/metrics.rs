@@ -51,7 +51,7 @@ pub(super) struct MetricsFile {
 impl MetricsFile {
     pub(super) fn open(path: &Path, resumed_step: usize) -> Result<Self> {
         let kept = if resumed_step > 0 && path.exists() {
-            let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+            let text = std::fs::read_to_string(path).map_err(atomic_write::io_error(path))?;
             text.lines()
                 .filter(|line| {
                     serde_json::from_str::<serde_json::Value>(line)
@@ -64,11 +64,11 @@ impl MetricsFile {
         } else {
             String::new()
         };
-        std::fs::write(path, kept).map_err(Error::io(path))?;
+        std::fs::write(path, kept).map_err(atomic_write::io_error(path))?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(Error::io(path))?;
+            .map_err(atomic_write::io_error(path))?;
         Ok(Self {
             file,
             path: path.to_path_buf(),
@@ -78,6 +78,6 @@ impl MetricsFile {
     pub(super) fn write(&mut self, line: &impl Serialize) -> Result<()> {
         let text = serde_json::to_string(line)
             .map_err(|err| Error::Input(format!("serialising metrics: {err}")))?;
-        writeln!(self.file, "{text}").map_err(Error::io(&self.path))
+        Ok(writeln!(self.file, "{text}").map_err(atomic_write::io_error(&self.path))?)
     }
 }

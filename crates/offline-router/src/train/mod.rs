@@ -38,9 +38,9 @@ use router_export::{
 
 use crate::error::{Error, Result};
 use crate::export::write_export;
-use crate::files::read_json;
 use crate::loss::{LossTargets, losses};
 use crate::model::{Embeddings, RouterModel, TextTable};
+use atomic_write::read_json;
 
 pub use checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, latest_checkpoint};
 pub use data::{PreparedData, prepare_data};
@@ -327,7 +327,7 @@ pub fn train(
         (step, best_step, best_accuracy) = (state.step, state.best_step, state.best_accuracy);
         since_best = state.validations_since_best;
     }
-    std::fs::create_dir_all(&config.output).map_err(Error::io(&config.output))?;
+    std::fs::create_dir_all(&config.output).map_err(atomic_write::io_error(&config.output))?;
     let mut metrics = MetricsFile::open(&metrics_path, step)?;
     events(&TrainEvent::Started {
         total_steps,

@@ -10,7 +10,7 @@ use rm_pool::{ScoreItem, Verdict};
 use crate::draw::{LazyDraw, visiting_order};
 use crate::error::Result;
 use crate::judging::{JudgeContext, Judgment, NoJudge, PairId, Route, judge_round, winner};
-use crate::seeds::mix;
+use seed_mix::mix;
 
 use super::Trainer;
 use super::routing::Contexts;

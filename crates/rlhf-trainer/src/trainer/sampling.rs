@@ -7,7 +7,7 @@ use crate::draw::candidate_pairs;
 use crate::error::Result;
 use crate::logs::SampleRecord;
 use crate::prompts::Prompt;
-use crate::seeds::mix;
+use seed_mix::mix;
 
 use super::Trainer;
 

@@ -165,7 +165,7 @@ fn load_export(
 /// Checks the run folder before a run: a new run needs a folder without checkpoints, a
 /// resumed one the same effective config (bar `iterations`). Saves the config.
 fn prepare_run_folder(dir: &Path, table: &toml::Table, resume: bool) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    std::fs::create_dir_all(dir).map_err(atomic_write::io_error(dir))?;
     let saved_path = dir.join(RUN_CONFIG_FILE);
     if resume {
         check_resumable(dir, &saved_path, table)?;
