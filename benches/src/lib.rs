@@ -1,10 +1,13 @@
-//! Benchmarks of the routing hot paths and the reference implementations they are measured
-//! against, so that every speed figure is a ratio taken on one machine in one run.
+//! Benchmarks of the hot paths and the reference implementations they are measured against,
+//! so that every speed figure is a ratio taken on one machine in one run.
 //!
 //! The criterion benches live in `benches/`; [`compare_routers`] times this project's router
-//! against [`ReferenceThompson`] on one [`Workload`] (`cargo xtask bench router` prints it).
+//! against [`ReferenceThompson`] on one [`Workload`] (`cargo xtask bench router` prints it);
+//! [`lm_bench`] times the policy's prefill, decoding and DPO step beside transformers
+//! (`cargo xtask lm bench`).
 
 mod comparison;
+pub mod lm_bench;
 mod reference;
 mod workload;
 

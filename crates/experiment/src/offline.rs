@@ -12,8 +12,8 @@ use answer_check::synthetic;
 use burn::prelude::*;
 use offline_router::encoder::{EncoderConfig, Training};
 use offline_router::{
-    CheckpointConfig, DataConfig, EvalSplit, JudgedPair, LossWeights, OptimConfig, Schedule,
-    TrainConfig, evaluate_exports, judge_missing, write_records,
+    CheckpointConfig, DataConfig, EvalSplit, JudgedPair, LossWeights, OptimConfig, RunLayout,
+    Schedule, TrainConfig, evaluate_exports, judge_missing, write_records,
 };
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -184,7 +184,7 @@ pub fn train_router(
         },
     };
     let summary = offline_router::train(&train_config, false, &mut |_| {})?;
-    let export = summary.output.join("best");
+    let export = RunLayout::new(&summary.output).best();
     let evaluation = evaluate_exports(
         &[export],
         test_file,
@@ -223,5 +223,5 @@ pub fn train_router(
 
 /// The export folder of a router trained by [`train_router`] in `dir`.
 pub fn export_dir(dir: &Path) -> PathBuf {
-    dir.join("run").join("best")
+    RunLayout::new(dir.join("run")).best()
 }

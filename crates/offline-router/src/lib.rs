@@ -31,6 +31,7 @@ mod error;
 mod eval;
 mod export;
 mod judge;
+mod layout;
 mod loss;
 mod model;
 mod records;
@@ -45,6 +46,7 @@ pub use crate::{
     eval::{EvalSplit, ExportEvaluation, RoutedExport, evaluate_exports},
     export::{export_split, write_export},
     judge::judge_missing,
+    layout::RunLayout,
     loss::{LossTargets, LossWeights, Losses, bce_with_logits, bt_loss, losses},
     model::{Embeddings, RouterModel, TextTable},
     records::{JudgedPair, Judgment, read_records, write_records},

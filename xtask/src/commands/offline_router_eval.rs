@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use eval_harness::routing::{Interval, RoutingRow};
 use lm::DeviceSpec;
-use offline_router::{EvalSplit, evaluate_exports};
+use offline_router::{EvalSplit, RunLayout, evaluate_exports};
 use rm_pool::RmPool;
 use serde_json::json;
 
@@ -49,18 +49,7 @@ pub struct EvalArgs {
 /// Prints the table, then one JSON line.
 pub fn run(args: &EvalArgs) -> Result<()> {
     let (checkpoints, data) = match (&args.run, &args.data) {
-        (Some(run), Some(data)) => (vec![run.join("best"), run.join("final")], data.clone()),
-        (Some(run), None) => {
-            let judged = run.join("judged.jsonl");
-            if !judged.exists() {
-                bail!(
-                    "{} has no judged.jsonl (its records were judged already, so training \
-                     did not write one): pass the records with --data FILE",
-                    run.display()
-                );
-            }
-            (vec![run.join("best"), run.join("final")], judged)
-        }
+        (Some(run), data) => RunLayout::new(run).evaluation_inputs(data.as_deref())?,
         (None, Some(data)) if !args.checkpoint.is_empty() => {
             (args.checkpoint.clone(), data.clone())
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::ProgressStyle;
-use offline_router::{TrainConfig, TrainEvent, train};
+use offline_router::{RunLayout, TrainConfig, TrainEvent, train};
 use serde_json::json;
 
 /// Arguments of `offline-router train`.
@@ -98,7 +98,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             ""
         },
         summary.best_step,
-        summary.output.join("best").display(),
+        RunLayout::new(&summary.output).best().display(),
         summary.output.display()
     );
     println!(

@@ -9,6 +9,7 @@ use crate::config::TrainConfig;
 use crate::dataset::{RoutingRecord, routing_records};
 use crate::error::{Error, Result};
 use crate::judge::judge_missing;
+use crate::layout::RunLayout;
 use crate::records::{read_records, write_records};
 use crate::split::{DataSplit, SplitFractions, SplitRecord, split_by_prompt};
 
@@ -58,7 +59,7 @@ pub fn prepare_data(
                     config.data.judge_batch_size,
                     &mut |done, total| events(&TrainEvent::Judging { done, total }),
                 )?;
-                write_records(&config.output.join("judged.jsonl"), &records)?;
+                write_records(&RunLayout::new(&config.output).judged(), &records)?;
             }
             needed
         }

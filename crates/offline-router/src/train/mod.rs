@@ -38,6 +38,7 @@ use router_export::{
 
 use crate::error::{Error, Result};
 use crate::export::write_export;
+use crate::layout::RunLayout;
 use crate::loss::{LossTargets, losses};
 use crate::model::{Embeddings, RouterModel, TextTable};
 use atomic_write::read_json;
@@ -312,8 +313,9 @@ pub fn train(
         max_grad_norm: (config.optim.max_grad_norm > 0.0).then_some(config.optim.max_grad_norm),
         ..OptimizerConfig::default()
     })?;
-    let checkpoints = config.output.join("checkpoints");
-    let metrics_path = config.output.join("metrics.jsonl");
+    let layout = RunLayout::new(&config.output);
+    let checkpoints = layout.checkpoints();
+    let metrics_path = layout.metrics();
     let (mut step, mut best_step, mut best_accuracy) = (0, 0, None);
     let mut since_best = 0;
     if resume && let Some(dir) = latest_checkpoint(&checkpoints)? {
@@ -381,7 +383,7 @@ pub fn train(
                 let accuracy = table.overall.router;
                 let best = best_accuracy.is_none_or(|b| accuracy > b);
                 if best {
-                    session.export(&config.output.join("best"), &model, step, true)?;
+                    session.export(&layout.best(), &model, step, true)?;
                     (best_step, best_accuracy, since_best) = (step, Some(accuracy), 0);
                 } else {
                     since_best += 1;
@@ -419,9 +421,9 @@ pub fn train(
     if stopped_early {
         tracing::info!(step, best_step, patience, "early stopping");
     }
-    session.export(&config.output.join("final"), &model, step, stopped_early)?;
+    session.export(&layout.final_export(), &model, step, stopped_early)?;
     if validation_part.is_empty() {
-        session.export(&config.output.join("best"), &model, step, false)?;
+        session.export(&layout.best(), &model, step, false)?;
         best_step = step;
     }
     Ok(TrainSummary {
