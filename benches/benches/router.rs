@@ -5,7 +5,7 @@
 //! numerics are benched beside them at d = 64 and 576 (at 896 one reference update alone
 //! takes a large fraction of a second).
 
-use bandit::{ArmMask, Feedback, LinearRouter, Policy, RouterParams};
+use bandit::{ArmMask, BanditParams, Feedback, LinearBandit, Policy};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use routing_benches::{ReferenceThompson, Workload};
 
@@ -14,17 +14,17 @@ const DIMS: [usize; 3] = [64, 576, 896];
 const ARMS: [usize; 2] = [4, 8];
 const REFERENCE_MAX_DIM: usize = 576;
 
-fn params() -> RouterParams {
-    RouterParams {
+fn params() -> BanditParams {
+    BanditParams {
         propensity_draws: 0,
-        ..RouterParams::bayesian_v4()
+        ..BanditParams::bayesian_v4()
     }
 }
 
 /// A router that has absorbed one batch of feedback, so its factors are dense.
-fn warm_router(work: &Workload) -> LinearRouter {
+fn warm_router(work: &Workload) -> LinearBandit {
     let mut router =
-        LinearRouter::new(Policy::Thompson, work.prior.clone(), params(), 0).expect("router");
+        LinearBandit::new(Policy::Thompson, work.prior.clone(), params(), 0).expect("router");
     let dim = work.prior.dim();
     for (j, context) in work.contexts.chunks_exact(dim).enumerate() {
         router

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use bandit::{ArmMask, Feedback, LinearRouter, Policy, RouterParams};
+use bandit::{ArmMask, BanditParams, Feedback, LinearBandit, Policy};
 use serde::Serialize;
 
 use crate::reference::ReferenceThompson;
@@ -71,11 +71,11 @@ pub fn compare_routers(sizes: &ComparisonSizes) -> bandit::Result<RouterComparis
     }
     let (dim, n_arms, n_pairs) = (sizes.d, sizes.k, sizes.n);
     let work = Workload::new(dim, n_arms, n_pairs, sizes.seed);
-    let params = RouterParams {
+    let params = BanditParams {
         propensity_draws: 0,
-        ..RouterParams::bayesian_v4()
+        ..BanditParams::bayesian_v4()
     };
-    let mut router = LinearRouter::new(Policy::Thompson, work.prior.clone(), params.clone(), 1)?;
+    let mut router = LinearBandit::new(Policy::Thompson, work.prior.clone(), params.clone(), 1)?;
     let mut reference =
         ReferenceThompson::new(&work.prior, params.lambda0, params.sigma2, params.jitter, 1);
     let mask = ArmMask::all(n_arms);
@@ -134,10 +134,10 @@ pub fn compare_routers(sizes: &ComparisonSizes) -> bandit::Result<RouterComparis
         }
         micros(start) / n_arms.min(n_pairs) as f64
     }));
-    let mut with_propensity = LinearRouter::new(
+    let mut with_propensity = LinearBandit::new(
         Policy::Thompson,
         work.prior.clone(),
-        RouterParams {
+        BanditParams {
             propensity_draws: 1000,
             ..params
         },

@@ -46,17 +46,18 @@ enum Command {
     /// Score preference pairs with a pool of reward models.
     #[command(subcommand)]
     Rm(commands::rm::RmCommand),
-    /// Work with bandit routers and their logs.
-    #[command(subcommand)]
-    Router(commands::router::RouterCommand),
+    /// Work with the online bandit and its logs (old name `router`, kept as an alias for one
+    /// release).
+    #[command(subcommand, alias = "router")]
+    Bandit(commands::bandit::BanditCommand),
     /// Online DPO with reward-model routing (one strategy, one run).
     Train(commands::train::TrainArgs),
 }
 
 fn main() -> ExitCode {
     logging::init();
-    // Large tensors recycled from the heap rather than mapped afresh (lm::host).
-    lm::host::reuse_freed_memory();
+    // Large tensors recycled from the heap rather than mapped afresh (lm::allocator).
+    lm::allocator::reuse_freed_memory();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -76,7 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lm(command) => commands::lm::run(command),
         Command::OfflineRouter(command) => commands::offline_router::run(command),
         Command::Rm(command) => commands::rm::run(command),
-        Command::Router(command) => commands::router::run(command),
+        Command::Bandit(command) => commands::bandit::run(command),
         Command::Train(args) => commands::train::run(&args),
     }
 }

@@ -136,8 +136,8 @@ pub fn run(config: &LmBenchConfig) -> Result<LmBenchOutcome> {
     let mut report = Map::new();
     report.insert("model".into(), json!(config.model.display().to_string()));
     report.insert("device".into(), json!(config.device.to_string()));
-    report.insert("cpu".into(), json!(lm::host::cpu_model()));
-    report.insert("simd".into(), json!(lm::host::simd_level()));
+    report.insert("cpu".into(), json!(lm::cpu::cpu_model()));
+    report.insert("simd".into(), json!(lm::cpu::simd_level()));
     report.insert("dtype".into(), json!(dtype_name(config.dtype)));
     report.insert("batch".into(), json!(config.batch));
     report.insert("prompt_len".into(), json!(config.prompt_len));

@@ -1,9 +1,11 @@
-//! Contextual routers that pick one reward model (arm) per candidate preference pair.
+//! Contextual bandits that pick one reward model (arm) per candidate preference pair: the
+//! online router. (The workspace calls this stage "the bandit" and the offline stage's neural
+//! network "the offline router".)
 //!
 //! This is the online stage of BayesianRouter ("Reward Model Routing in Alignment", Wu & Lu,
 //! ICLR 2026, arXiv 2510.02850; the project's METHOD.md §3) and the baselines it is compared
 //! with: LASeR's LinUCB (arXiv 2410.01735), ε-greedy, the offline router alone, a fixed arm,
-//! and uniform random. One type, [`LinearRouter`], runs them all; a [`Policy`] says how it
+//! and uniform random. One type, [`LinearBandit`], runs them all; a [`Policy`] says how it
 //! scores a context.
 //!
 //! # The model
@@ -23,7 +25,7 @@
 //!   weight vector; a whole batch of N contexts costs one triangular solve with N
 //!   right-hand sides per arm;
 //! - Λ_k is also accumulated exactly, and L_k is refactorised from it every
-//!   [`RouterParams::refactor_every`] updates to bound rounding drift;
+//!   [`BanditParams::refactor_every`] updates to bound rounding drift;
 //! - arms are independent, so large batches spread them over the cores, each arm on one
 //!   thread with sequential kernels: results never depend on the core count.
 //!
@@ -41,30 +43,31 @@
 //!   Propensity estimates use a separate stream and never change choices.
 //! - Bad input (NaN/inf, wrong length, arm out of range) is an [`Error`] that leaves the
 //!   router bit-identical; a batch of feedback is validated whole before any is applied.
-//! - [`LinearRouter::save`] writes a versioned JSON state atomically; [`LinearRouter::load`]
+//! - [`LinearBandit::save`] writes a versioned JSON state atomically; [`LinearBandit::load`]
 //!   refuses a state with another K or d.
 //!
 //! # Example
 //! ```
-//! use bandit::{ArmMask, LinearRouter, Policy, Prior, RouterParams};
+//! use bandit::{ArmMask, LinearBandit, Policy, Prior, BanditParams};
 //!
 //! let prior = Prior::new(vec![
 //!     ("math-rm".to_string(), vec![1.0, 0.0]),
 //!     ("chat-rm".to_string(), vec![0.0, 1.0]),
 //! ])?;
-//! let mut router = LinearRouter::new(Policy::Thompson, prior, RouterParams::bayesian_v5(), 7)?;
+//! let mut bandit = LinearBandit::new(Policy::Thompson, prior, BanditParams::bayesian_v5(), 7)?;
 //! // Two candidate pairs' contexts, [N = 2, d = 2] row-major.
 //! let contexts = [0.9, 0.1, 0.2, 0.8];
-//! let choices = router.select_batch(&contexts, &ArmMask::all(2))?;
+//! let choices = bandit.select_batch(&contexts, &ArmMask::all(2))?;
 //! // ... score the pairs with the chosen RMs, train, normalise the per-pair rewards ...
 //! for (choice, context) in choices.iter().zip(contexts.chunks(2)) {
-//!     router.update(choice.arm, context, 0.5)?;
+//!     bandit.update(choice.arm, context, 0.5)?;
 //! }
 //! # Ok::<(), bandit::Error>(())
 //! ```
 
 mod error;
 mod files;
+mod linear_bandit;
 mod mask;
 mod parallel;
 mod params;
@@ -73,21 +76,30 @@ mod posterior;
 mod prior;
 mod propensity;
 mod replay;
-mod router;
 mod spec;
 mod state;
 
 pub use crate::{
     error::{Error, Result},
+    linear_bandit::{Choice, Feedback, LinearBandit},
     mask::ArmMask,
-    params::RouterParams,
+    params::BanditParams,
     policy::Policy,
     prior::{PRIOR_FORMAT, PRIOR_VERSION, Prior},
     replay::replay_reward_log,
-    router::{Choice, Feedback, LinearRouter},
-    spec::RouterSpec,
+    spec::BanditSpec,
     state::{
         ArmSummary, POSTERIOR_FORMAT, POSTERIOR_VERSION, PosteriorSummary, STATE_FORMAT,
         STATE_VERSION,
     },
 };
+
+/// The old name of [`LinearBandit`], kept for one release.
+#[deprecated(since = "0.1.0", note = "renamed LinearBandit")]
+pub type LinearRouter = LinearBandit;
+/// The old name of [`BanditParams`], kept for one release.
+#[deprecated(since = "0.1.0", note = "renamed BanditParams")]
+pub type RouterParams = BanditParams;
+/// The old name of [`BanditSpec`], kept for one release.
+#[deprecated(since = "0.1.0", note = "renamed BanditSpec")]
+pub type RouterSpec = BanditSpec;

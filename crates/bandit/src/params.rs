@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// in [−2, 2] or rescaled advantages in [0, 1]); `sigma2` is in those units squared.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RouterParams {
+pub struct BanditParams {
     /// λ0 > 0: prior precision of every weight (prior covariance λ0⁻¹ I). Large values pin
     /// the posterior to the offline prior; the reference uses 1 (v4) or 50 (v5).
     pub lambda0: f64,
@@ -26,13 +26,13 @@ pub struct RouterParams {
     pub propensity_draws: usize,
 }
 
-impl Default for RouterParams {
+impl Default for BanditParams {
     fn default() -> Self {
         Self::bayesian_v4()
     }
 }
 
-impl RouterParams {
+impl BanditParams {
     /// The reference v4 setting: λ0 = 1, σ² = 1, jitter 1e-8.
     pub fn bayesian_v4() -> Self {
         Self {
@@ -98,9 +98,9 @@ mod tests {
     #[test]
     fn presets_are_valid() {
         for params in [
-            RouterParams::bayesian_v4(),
-            RouterParams::bayesian_v5(),
-            RouterParams::laser(),
+            BanditParams::bayesian_v4(),
+            BanditParams::bayesian_v5(),
+            BanditParams::laser(),
         ] {
             params.check().unwrap();
         }
@@ -108,16 +108,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_by_name() {
-        let bad = RouterParams {
+        let bad = BanditParams {
             lambda0: 0.0,
-            ..RouterParams::default()
+            ..BanditParams::default()
         };
         let message = bad.check().unwrap_err().to_string();
         assert!(message.contains("lambda0"), "{message}");
 
-        let bad = RouterParams {
+        let bad = BanditParams {
             jitter: f64::NAN,
-            ..RouterParams::default()
+            ..BanditParams::default()
         };
         assert!(bad.check().unwrap_err().to_string().contains("jitter"));
     }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// An arm-selection rule. All rules share the per-arm linear posteriors of
-/// [`LinearRouter`](crate::LinearRouter); they differ in how a context is scored.
+/// [`LinearBandit`](crate::LinearBandit); they differ in how a context is scored.
 ///
 /// | policy | score of arm k for context e | learns | propensity |
 /// |---|---|---|---|

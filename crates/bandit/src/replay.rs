@@ -4,7 +4,7 @@
 //! The log is JSONL, one reward per line: `{"arm": 2, "context": [..d numbers..],
 //! "reward": 0.73}`, where `arm` is an index or an arm name from the prior; blank lines are
 //! skipped; unknown fields are errors. Events are applied in file order, each as one
-//! [`LinearRouter::update`].
+//! [`LinearBandit::update`].
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -13,9 +13,9 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::linear_bandit::LinearBandit;
 use crate::prior::Prior;
-use crate::router::LinearRouter;
-use crate::spec::RouterSpec;
+use crate::spec::BanditSpec;
 
 /// One logged reward.
 #[derive(Debug, Deserialize)]
@@ -38,10 +38,10 @@ enum ArmRef {
 /// in order; returns it and the number of events. A spec whose policy never updates
 /// (offline, fixed, random) is refused; a bad line is an error naming the file and line.
 pub fn replay_reward_log(
-    spec: RouterSpec,
+    spec: BanditSpec,
     prior: Prior,
     events: &Path,
-) -> Result<(LinearRouter, usize)> {
+) -> Result<(LinearBandit, usize)> {
     if !spec.policy.learns() {
         return Err(Error::InvalidParameter {
             name: "policy",
@@ -49,7 +49,7 @@ pub fn replay_reward_log(
             reason: "never updates: replay needs thompson, linucb or epsilon_greedy",
         });
     }
-    let mut router = LinearRouter::new(spec.policy, prior, spec.params, spec.seed)?;
+    let mut router = LinearBandit::new(spec.policy, prior, spec.params, spec.seed)?;
     let file = File::open(events).map_err(atomic_write::io_error(events))?;
     let mut count = 0;
     for (index, line) in BufReader::new(file).lines().enumerate() {
@@ -72,7 +72,7 @@ pub fn replay_reward_log(
     Ok((router, count))
 }
 
-fn arm_index(router: &LinearRouter, arm: &ArmRef) -> std::result::Result<usize, String> {
+fn arm_index(router: &LinearBandit, arm: &ArmRef) -> std::result::Result<usize, String> {
     match arm {
         ArmRef::Index(index) => Ok(*index),
         ArmRef::Name(name) => {
@@ -89,7 +89,7 @@ fn arm_index(router: &LinearRouter, arm: &ArmRef) -> std::result::Result<usize, 
 mod tests {
     use super::*;
 
-    fn replay(events: &str) -> Result<(LinearRouter, usize)> {
+    fn replay(events: &str) -> Result<(LinearBandit, usize)> {
         let dir = tempfile::tempdir().unwrap();
         let prior = Prior::new(vec![
             ("math".into(), vec![1.0, 0.0]),
@@ -98,7 +98,7 @@ mod tests {
         .unwrap();
         let path = dir.path().join("events.jsonl");
         std::fs::write(&path, events).unwrap();
-        replay_reward_log(RouterSpec::bayesian_v4(), prior, &path)
+        replay_reward_log(BanditSpec::bayesian_v4(), prior, &path)
     }
 
     #[test]
@@ -158,9 +158,9 @@ mod tests {
         let path = dir.path().join("events.jsonl");
         std::fs::write(&path, "").unwrap();
         let prior = Prior::new(vec![("math".into(), vec![1.0])]).unwrap();
-        let spec = RouterSpec {
+        let spec = BanditSpec {
             policy: crate::Policy::Uniform,
-            ..RouterSpec::bayesian_v4()
+            ..BanditSpec::bayesian_v4()
         };
         let err = replay_reward_log(spec, prior, &path)
             .unwrap_err()

@@ -1,5 +1,5 @@
 //! Router specifications: a selection rule, a seed and the posterior hyperparameters, as the
-//! TOML files of `configs/router/` write them, with the reference presets as named
+//! TOML files of `configs/bandit/` write them, with the reference presets as named
 //! constructors. The trainer and the command line read this one format.
 
 use std::path::Path;
@@ -7,10 +7,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::params::RouterParams;
+use crate::params::BanditParams;
 use crate::policy::Policy;
 
-/// A router as a TOML file describes it (see configs/router/).
+/// A router as a TOML file describes it (see configs/bandit/).
 ///
 /// ```toml
 /// policy = { kind = "thompson" }
@@ -25,30 +25,30 @@ use crate::policy::Policy;
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RouterSpec {
+pub struct BanditSpec {
     /// Selection rule, e.g. `{ kind = "thompson" }` or `{ kind = "linucb", alpha = 0.1 }`.
     pub policy: Policy,
     /// Seed of the router's random streams.
     #[serde(default)]
     pub seed: u64,
     /// Hyperparameters of the per-arm posteriors.
-    pub params: RouterParams,
+    pub params: BanditParams,
 }
 
-impl RouterSpec {
+impl BanditSpec {
     /// BayesianRouter v4 (METHOD.md §3): Thompson sampling, λ0 = 1.
     pub fn bayesian_v4() -> Self {
         Self {
             policy: Policy::Thompson,
             seed: 0,
-            params: RouterParams::bayesian_v4(),
+            params: BanditParams::bayesian_v4(),
         }
     }
 
     /// BayesianRouter v5 (METHOD.md §3): Thompson sampling with a 50× stronger prior.
     pub fn bayesian_v5() -> Self {
         Self {
-            params: RouterParams::bayesian_v5(),
+            params: BanditParams::bayesian_v5(),
             ..Self::bayesian_v4()
         }
     }
@@ -59,7 +59,7 @@ impl RouterSpec {
         Self {
             policy: Policy::LinUcb { alpha },
             seed: 0,
-            params: RouterParams::laser(),
+            params: BanditParams::laser(),
         }
     }
 
@@ -90,13 +90,13 @@ mod tests {
     /// Every shipped config parses and validates, and the v4/v5/LASeR files are the presets.
     #[test]
     fn shipped_configs_are_the_presets() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/router");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/bandit");
         for (file, preset) in [
-            ("bayesian-v4.toml", RouterSpec::bayesian_v4()),
-            ("bayesian-v5.toml", RouterSpec::bayesian_v5()),
-            ("laser.toml", RouterSpec::laser(0.1)),
+            ("bayesian-v4.toml", BanditSpec::bayesian_v4()),
+            ("bayesian-v5.toml", BanditSpec::bayesian_v5()),
+            ("laser.toml", BanditSpec::laser(0.1)),
         ] {
-            let loaded = RouterSpec::load(&dir.join(file)).unwrap();
+            let loaded = BanditSpec::load(&dir.join(file)).unwrap();
             assert_eq!(loaded, preset, "{file}");
         }
     }
@@ -110,14 +110,14 @@ mod tests {
             "policy = { kind = \"thompson\" }\n[params]\nlambda0 = 1.0\nsigma2 = 1.0\njitter = 0.0\nrefactor_every = 0\npropensity_draws = 0\nlamda = 3\n",
         )
         .unwrap();
-        let err = RouterSpec::load(&path).unwrap_err().to_string();
+        let err = BanditSpec::load(&path).unwrap_err().to_string();
         assert!(err.contains("lamda") && err.contains("bad.toml"), "{err}");
     }
 
     #[test]
     fn invalid_params_are_refused_with_the_file() {
         let text = "policy = { kind = \"thompson\" }\n[params]\nlambda0 = -1.0\nsigma2 = 1.0\njitter = 0.0\nrefactor_every = 0\npropensity_draws = 0\n";
-        let err = RouterSpec::from_toml(text, Path::new("neg.toml"))
+        let err = BanditSpec::from_toml(text, Path::new("neg.toml"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("lambda0") && err.contains("neg.toml"), "{err}");

@@ -10,11 +10,11 @@ use crate::error::{Error, Result};
 use atomic_write::{read_json, write_json_compact};
 
 use crate::files::check_format;
-use crate::params::RouterParams;
+use crate::linear_bandit::LinearBandit;
+use crate::params::BanditParams;
 use crate::policy::Policy;
 use crate::posterior::ArmPosterior;
 use crate::prior::{Prior, PriorFile};
-use crate::router::LinearRouter;
 
 /// Format tag of a saved router state.
 pub const STATE_FORMAT: &str = "bandit-router-state";
@@ -34,7 +34,7 @@ struct StateFile {
     format: String,
     version: u32,
     policy: Policy,
-    params: RouterParams,
+    params: BanditParams,
     prior: PriorFile,
     arms: Vec<ArmState>,
     rng: ChaCha8Rng,
@@ -85,7 +85,7 @@ impl PosteriorSummary {
     }
 }
 
-impl LinearRouter {
+impl LinearBandit {
     /// Writes the complete state atomically (temporary file + rename).
     pub fn save(&self, path: &Path) -> Result<()> {
         let state = StateFile {
@@ -150,7 +150,7 @@ impl LinearRouter {
             .enumerate()
             .map(|(arm, saved)| restore_arm(arm, saved, dim).map_err(invalid))
             .collect::<Result<Vec<_>>>()?;
-        LinearRouter::from_parts(
+        LinearBandit::from_parts(
             state.policy,
             prior,
             state.params,

@@ -1,6 +1,6 @@
 //! The O(d²) posterior equals the Bayesian ridge closed form.
 
-use bandit::{Feedback, LinearRouter, Policy};
+use bandit::{Feedback, LinearBandit, Policy};
 use proptest::prelude::*;
 
 use crate::common::{CLOSED_FORM_RTOL, Problem, closed_form, problem, rel_err};
@@ -9,7 +9,7 @@ use crate::common::{CLOSED_FORM_RTOL, Problem, closed_form, problem, rel_err};
 /// μ_k = (λ0 I + XᵀX/σ² + jitter I)⁻¹(λ0 μ0 + Xᵀr/σ²), Λ_k = λ0 I + XᵀX/σ², L Lᵀ = Λ_k +
 /// jitter I with L lower triangular, and the update counts.
 fn check_against_closed_form(
-    router: &LinearRouter,
+    router: &LinearBandit,
     problem: &Problem,
 ) -> Result<(), TestCaseError> {
     let d = problem.dim;
@@ -56,7 +56,7 @@ proptest! {
     #[test]
     fn batched_updates_match_dense_solve(problem in problem(40), chunk in 1usize..12) {
         let mut router =
-            LinearRouter::new(Policy::Thompson, problem.prior(), problem.params.clone(), problem.seed)
+            LinearBandit::new(Policy::Thompson, problem.prior(), problem.params.clone(), problem.seed)
                 .unwrap();
         for events in problem.events.chunks(chunk) {
             let feedback: Vec<Feedback<'_>> = events
@@ -74,13 +74,13 @@ proptest! {
 #[test]
 fn one_dimensional_case_by_hand() {
     let prior = bandit::Prior::new(vec![("rm".into(), vec![1.0])]).unwrap();
-    let params = bandit::RouterParams {
+    let params = bandit::BanditParams {
         lambda0: 2.0,
         sigma2: 0.5,
         jitter: 0.0,
-        ..bandit::RouterParams::default()
+        ..bandit::BanditParams::default()
     };
-    let mut router = LinearRouter::new(Policy::Thompson, prior, params, 0).unwrap();
+    let mut router = LinearBandit::new(Policy::Thompson, prior, params, 0).unwrap();
     router.update(0, &[1.0], 3.0).unwrap();
     router.update(0, &[2.0], -1.0).unwrap();
     assert!((router.precision(0).unwrap()[0] - 12.0).abs() < 1e-12);
@@ -94,12 +94,12 @@ fn one_dimensional_case_by_hand() {
 fn long_runs_do_not_drift() {
     use rand::{RngExt, SeedableRng};
     let d = 32;
-    let params = bandit::RouterParams {
+    let params = bandit::BanditParams {
         refactor_every: 0,
-        ..bandit::RouterParams::bayesian_v4()
+        ..bandit::BanditParams::bayesian_v4()
     };
     let prior = bandit::Prior::zeros(1, d).unwrap();
-    let mut router = LinearRouter::new(Policy::Thompson, prior, params.clone(), 1).unwrap();
+    let mut router = LinearBandit::new(Policy::Thompson, prior, params.clone(), 1).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let mut events = Vec::new();
     for _ in 0..10_000 {

@@ -1,6 +1,6 @@
 //! Shared helpers: an independent dense solver and proptest strategies.
 
-use bandit::{LinearRouter, Policy, Prior, RouterParams};
+use bandit::{BanditParams, LinearBandit, Policy, Prior};
 use proptest::prelude::*;
 
 /// Relative tolerance for comparing the O(d²) factor updates with a dense O(d³) solve.
@@ -50,7 +50,7 @@ pub fn dense_solve(a: &[f64], b: &[f64]) -> Vec<f64> {
 /// The closed-form posterior of one arm: Λ = λ0 I + XᵀX/σ², b = λ0 μ0 + Xᵀr/σ², and
 /// μ = (Λ + jitter I)⁻¹ b. Returns (Λ row-major, μ).
 pub fn closed_form(
-    params: &RouterParams,
+    params: &BanditParams,
     prior_mean: &[f64],
     events: impl Iterator<Item = (Vec<f64>, f64)>,
 ) -> (Vec<f64>, Vec<f64>) {
@@ -92,7 +92,7 @@ pub struct Problem {
     pub dim: usize,
     pub prior_means: Vec<Vec<f64>>,
     pub events: Vec<Event>,
-    pub params: RouterParams,
+    pub params: BanditParams,
     pub seed: u64,
 }
 
@@ -108,9 +108,9 @@ impl Problem {
         .unwrap()
     }
 
-    pub fn router(&self, policy: Policy) -> LinearRouter {
+    pub fn router(&self, policy: Policy) -> LinearBandit {
         let mut router =
-            LinearRouter::new(policy, self.prior(), self.params.clone(), self.seed).unwrap();
+            LinearBandit::new(policy, self.prior(), self.params.clone(), self.seed).unwrap();
         for event in &self.events {
             router
                 .update(event.arm, &event.context, event.reward)
@@ -151,12 +151,12 @@ pub fn problem(max_events: usize) -> impl Strategy<Value = Problem> {
                     dim,
                     prior_means,
                     events,
-                    params: RouterParams {
+                    params: BanditParams {
                         lambda0,
                         sigma2,
                         refactor_every,
                         propensity_draws: 64,
-                        ..RouterParams::bayesian_v4()
+                        ..BanditParams::bayesian_v4()
                     },
                     seed,
                 })

@@ -1,6 +1,6 @@
 //! Saving and loading: exact continuation, shape checks, corrupt files.
 
-use bandit::{ArmMask, Feedback, LinearRouter, Policy};
+use bandit::{ArmMask, Feedback, LinearBandit, Policy};
 use proptest::prelude::*;
 
 use crate::common::{policies, problem, vector};
@@ -23,7 +23,7 @@ proptest! {
         for policy in policies(problem.n_arms) {
             let mut kept = problem.router(policy.clone());
             kept.save(&path).unwrap();
-            let mut restored = LinearRouter::load(&path, problem.n_arms, problem.dim).unwrap();
+            let mut restored = LinearBandit::load(&path, problem.n_arms, problem.dim).unwrap();
             for (contexts, arm, reward) in &later {
                 let flat = contexts.concat();
                 prop_assert_eq!(
@@ -75,29 +75,29 @@ proptest! {
 fn load_rejects_other_shapes_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    let router = LinearRouter::new(
+    let router = LinearBandit::new(
         Policy::Thompson,
         bandit::Prior::zeros(3, 4).unwrap(),
-        bandit::RouterParams::default(),
+        bandit::BanditParams::default(),
         0,
     )
     .unwrap();
     router.save(&path).unwrap();
-    let err = LinearRouter::load(&path, 4, 4).unwrap_err().to_string();
+    let err = LinearBandit::load(&path, 4, 4).unwrap_err().to_string();
     assert!(err.contains("number of arms is 3, expected 4"), "{err}");
-    let err = LinearRouter::load(&path, 3, 5).unwrap_err().to_string();
+    let err = LinearBandit::load(&path, 3, 5).unwrap_err().to_string();
     assert!(err.contains("context dimension is 4, expected 5"), "{err}");
-    assert!(LinearRouter::load(&path, 3, 4).is_ok());
+    assert!(LinearBandit::load(&path, 3, 4).is_ok());
 }
 
 #[test]
 fn load_rejects_corrupt_files_with_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    let router = LinearRouter::new(
+    let router = LinearBandit::new(
         Policy::Thompson,
         bandit::Prior::zeros(2, 2).unwrap(),
-        bandit::RouterParams::default(),
+        bandit::BanditParams::default(),
         0,
     )
     .unwrap();
@@ -106,7 +106,7 @@ fn load_rejects_corrupt_files_with_the_field() {
 
     let truncated = dir.path().join("truncated.json");
     std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
-    let err = LinearRouter::load(&truncated, 2, 2)
+    let err = LinearBandit::load(&truncated, 2, 2)
         .unwrap_err()
         .to_string();
     assert!(
@@ -120,7 +120,7 @@ fn load_rejects_corrupt_files_with_the_field() {
         text.replacen("\"info\":[0.0,0.0]", "\"info\":[0.0]", 1),
     )
     .unwrap();
-    let err = LinearRouter::load(&short, 2, 2).unwrap_err().to_string();
+    let err = LinearBandit::load(&short, 2, 2).unwrap_err().to_string();
     assert!(
         err.contains("arms[0].info: expected 2 values, found 1"),
         "{err}"
@@ -128,11 +128,11 @@ fn load_rejects_corrupt_files_with_the_field() {
 
     let future = dir.path().join("future.json");
     std::fs::write(&future, text.replacen("\"version\":1", "\"version\":2", 1)).unwrap();
-    let err = LinearRouter::load(&future, 2, 2).unwrap_err().to_string();
+    let err = LinearBandit::load(&future, 2, 2).unwrap_err().to_string();
     assert!(err.contains("unsupported format"), "{err}");
 
     let missing = dir.path().join("missing.json");
-    let err = LinearRouter::load(&missing, 2, 2).unwrap_err().to_string();
+    let err = LinearBandit::load(&missing, 2, 2).unwrap_err().to_string();
     assert!(err.contains("missing.json"), "{err}");
 }
 
@@ -140,10 +140,10 @@ fn load_rejects_corrupt_files_with_the_field() {
 fn save_replaces_atomically_and_leaves_no_temporary_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    let mut router = LinearRouter::new(
+    let mut router = LinearBandit::new(
         Policy::Thompson,
         bandit::Prior::zeros(2, 3).unwrap(),
-        bandit::RouterParams::default(),
+        bandit::BanditParams::default(),
         0,
     )
     .unwrap();
@@ -152,7 +152,7 @@ fn save_replaces_atomically_and_leaves_no_temporary_files() {
     router.save(&path).unwrap();
     let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(entries.len(), 1);
-    let restored = LinearRouter::load(&path, 2, 3).unwrap();
+    let restored = LinearBandit::load(&path, 2, 3).unwrap();
     assert_eq!(restored.updates(1).unwrap(), 1);
 
     // Saving into a directory that does not exist fails and names the path.

@@ -1,6 +1,6 @@
 //! Selection: batching, sampling moments, the strong-prior limit, masks and propensities.
 
-use bandit::{ArmMask, LinearRouter, Policy, Prior, RouterParams};
+use bandit::{ArmMask, BanditParams, LinearBandit, Policy, Prior};
 use proptest::prelude::*;
 
 use crate::common::{closed_form, dense_solve, policies, problem, vector};
@@ -161,13 +161,13 @@ fn predictive_std(factor: &[f64], context: &[f64]) -> f64 {
 #[test]
 fn thompson_samples_have_posterior_moments() {
     let d = 3;
-    let params = RouterParams {
+    let params = BanditParams {
         lambda0: 2.0,
         sigma2: 0.5,
-        ..RouterParams::bayesian_v4()
+        ..BanditParams::bayesian_v4()
     };
     let prior = Prior::new(vec![("rm".into(), vec![0.5, -0.2, 0.1])]).unwrap();
-    let mut router = LinearRouter::new(Policy::Thompson, prior, params.clone(), 11).unwrap();
+    let mut router = LinearBandit::new(Policy::Thompson, prior, params.clone(), 11).unwrap();
     let events = [
         (vec![1.0, 0.5, 0.0], 1.0),
         (vec![0.0, 1.0, -1.0], -0.5),
@@ -225,11 +225,11 @@ fn thompson_propensity_matches_choice_frequency() {
         ("b".into(), vec![0.0, 0.1]),
     ])
     .unwrap();
-    let params = RouterParams {
+    let params = BanditParams {
         propensity_draws: 20_000,
-        ..RouterParams::bayesian_v4()
+        ..BanditParams::bayesian_v4()
     };
-    let mut router = LinearRouter::new(Policy::Thompson, prior, params, 5).unwrap();
+    let mut router = LinearBandit::new(Policy::Thompson, prior, params, 5).unwrap();
     let context = [1.0, 1.0];
     let mask = ArmMask::all(2);
     // m0 − m1 = 0.2, v0 = v1 = 2/(1 + 1e-8): P = Φ(0.2/2) = Φ(0.1) = 0.539828.
@@ -249,12 +249,12 @@ fn propensities_do_not_perturb_choices() {
     let prior = Prior::zeros(3, 2).unwrap();
     let mask = ArmMask::all(3);
     let mut plain =
-        LinearRouter::new(Policy::Thompson, prior.clone(), RouterParams::default(), 9).unwrap();
+        LinearBandit::new(Policy::Thompson, prior.clone(), BanditParams::default(), 9).unwrap();
     let mut probed =
-        LinearRouter::new(Policy::Thompson, prior, RouterParams::default(), 9).unwrap();
+        LinearBandit::new(Policy::Thompson, prior, BanditParams::default(), 9).unwrap();
     probed.propensities(&[1.0, 0.0], &mask).unwrap();
     let contexts = [1.0, 0.0, 0.0, 1.0, 0.5, 0.5];
-    let arms = |router: &mut LinearRouter| -> Vec<usize> {
+    let arms = |router: &mut LinearBandit| -> Vec<usize> {
         let choices = router.select_batch(&contexts, &mask).unwrap();
         choices.iter().map(|c| c.arm).collect()
     };
@@ -272,7 +272,7 @@ fn sampled_scores_respect_the_mask() {
     .unwrap();
     let mask = ArmMask::without(3, &[1]).unwrap();
     let mut router =
-        LinearRouter::new(Policy::Thompson, prior.clone(), RouterParams::default(), 3).unwrap();
+        LinearBandit::new(Policy::Thompson, prior.clone(), BanditParams::default(), 3).unwrap();
     let scores = router.sample_scores(&[1.0, 1.0, 0.0, 2.0], &mask).unwrap();
     assert_eq!(scores.len(), 2 * 3);
     for row in scores.chunks(3) {
@@ -280,6 +280,6 @@ fn sampled_scores_respect_the_mask() {
         assert_eq!(row[1], f64::NEG_INFINITY);
     }
     let mut uniform =
-        LinearRouter::new(Policy::Uniform, prior, RouterParams::default(), 3).unwrap();
+        LinearBandit::new(Policy::Uniform, prior, BanditParams::default(), 3).unwrap();
     assert!(uniform.sample_scores(&[1.0, 1.0], &mask).is_err());
 }

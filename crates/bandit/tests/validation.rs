@@ -1,12 +1,12 @@
 //! Bad input is a clear error.
 
-use bandit::{ArmMask, LinearRouter, Policy, Prior, RouterParams};
+use bandit::{ArmMask, BanditParams, LinearBandit, Policy, Prior};
 
-fn router(policy: Policy) -> LinearRouter {
-    LinearRouter::new(
+fn router(policy: Policy) -> LinearBandit {
+    LinearBandit::new(
         policy,
         Prior::zeros(3, 2).unwrap(),
-        RouterParams::default(),
+        BanditParams::default(),
         0,
     )
     .unwrap()
@@ -76,15 +76,15 @@ fn updates_reject_bad_feedback() {
 #[test]
 fn constructor_rejects_bad_parameters() {
     let prior = Prior::zeros(2, 2).unwrap();
-    let bad = RouterParams {
+    let bad = BanditParams {
         sigma2: -1.0,
-        ..RouterParams::default()
+        ..BanditParams::default()
     };
-    let err = LinearRouter::new(Policy::Thompson, prior.clone(), bad, 0)
+    let err = LinearBandit::new(Policy::Thompson, prior.clone(), bad, 0)
         .unwrap_err()
         .to_string();
     assert!(err.contains("sigma2"), "{err}");
-    let err = LinearRouter::new(Policy::Fixed { arm: 2 }, prior, RouterParams::default(), 0)
+    let err = LinearBandit::new(Policy::Fixed { arm: 2 }, prior, BanditParams::default(), 0)
         .unwrap_err()
         .to_string();
     assert!(err.contains("arm 2 is out of range"), "{err}");
@@ -92,12 +92,12 @@ fn constructor_rejects_bad_parameters() {
 
 #[test]
 fn thompson_propensities_need_draws() {
-    let params = RouterParams {
+    let params = BanditParams {
         propensity_draws: 0,
-        ..RouterParams::default()
+        ..BanditParams::default()
     };
     let mut r =
-        LinearRouter::new(Policy::Thompson, Prior::zeros(2, 1).unwrap(), params, 0).unwrap();
+        LinearBandit::new(Policy::Thompson, Prior::zeros(2, 1).unwrap(), params, 0).unwrap();
     let mask = ArmMask::all(2);
     assert_eq!(r.select(&[1.0], &mask).unwrap().propensity, None);
     assert!(
@@ -111,6 +111,6 @@ fn thompson_propensities_need_draws() {
 #[test]
 fn router_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
-    check::<LinearRouter>();
+    check::<LinearBandit>();
     check::<bandit::Error>();
 }

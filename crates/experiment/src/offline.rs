@@ -13,7 +13,7 @@ use burn::prelude::*;
 use offline_router::encoder::{EncoderConfig, Training};
 use offline_router::{
     CheckpointConfig, DataConfig, EvalSplit, JudgedPair, LossWeights, OptimConfig, RunLayout,
-    Schedule, TrainConfig, evaluate_exports, judge_missing, write_records,
+    Schedule, TrainConfig, evaluate_exports, score_missing, write_records,
 };
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -92,7 +92,7 @@ pub fn judge(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<()> {
     let mut pool = RmPool::from_config_file(pool_file)?;
-    judge_missing(&mut pool, records, 64, progress)?;
+    score_missing(&mut pool, records, 64, progress)?;
     Ok(())
 }
 

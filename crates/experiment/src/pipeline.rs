@@ -118,7 +118,7 @@ impl<'a> Stages<'a> {
             stages: self.timings.clone(),
             runs,
             total_s: started.elapsed().as_secs_f64(),
-            cpu: lm::host::cpu_model(),
+            cpu: lm::cpu::cpu_model(),
         }
     }
 

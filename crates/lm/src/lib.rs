@@ -17,12 +17,13 @@
 //! Every length is capped (with the reason next to the cap) and checked against what is
 //! left of the stream before it is used.
 
+pub mod allocator;
 mod chat;
 mod config;
+pub mod cpu;
 mod device;
 mod error;
 mod generate;
-pub mod host;
 mod load;
 mod logprobs;
 mod models;

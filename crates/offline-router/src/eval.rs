@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use router_export::{BackboneKey, ContextFunction, RouterExport};
 
 use crate::export::export_split;
-use crate::judge::judge_missing;
 use crate::records::read_records;
+use crate::scoring::score_missing;
 use crate::split::{Part, prompt_key};
 
 /// Bootstrap resamples behind every interval.
@@ -146,7 +146,7 @@ pub fn evaluate_exports(
     }
     let mut judged = read_records(records_path)?;
     if let Some(pool) = pool {
-        judge_missing(pool, &mut judged, batch_size, progress)?;
+        score_missing(pool, &mut judged, batch_size, progress)?;
     }
     let records = routing_records(&judged, &rm_names)?;
     let keys: Vec<u64> = records.iter().map(|r| prompt_key(&r.pair.prompt)).collect();

@@ -3,7 +3,7 @@
 //! exports its per-RM Bradley–Terry vectors as the online Thompson router's prior means
 //! together with the context function e(prompt, a, b).
 //!
-//! Data flow: records (TRL pairs JSONL) → [`judge_missing`] (rm-pool scores both responses;
+//! Data flow: records (TRL pairs JSONL) → [`score_missing`] (rm-pool scores both responses;
 //! verdict and margin per RM) → [`routing_records`] (arm order) → [`split_by_prompt`]
 //! (train / validation / test, by prompt) →
 //! BT edges ([`record_edges`], optional [`balance`]) → [`train`]: a siamese encoder
@@ -30,11 +30,11 @@ mod edges;
 mod error;
 mod eval;
 mod export;
-mod judge;
 mod layout;
 mod loss;
 mod model;
 mod records;
+mod scoring;
 mod split;
 mod train;
 
@@ -45,11 +45,11 @@ pub use crate::{
     error::{Error, Result},
     eval::{EvalSplit, ExportEvaluation, RoutedExport, evaluate_exports},
     export::{export_split, write_export},
-    judge::judge_missing,
     layout::RunLayout,
     loss::{LossTargets, LossWeights, Losses, bce_with_logits, bt_loss, losses},
     model::{Embeddings, RouterModel, TextTable},
     records::{JudgedPair, Judgment, read_records, write_records},
+    scoring::score_missing,
     split::{
         DataSplit, Part, SPLIT_FILE, SPLIT_FORMAT, SPLIT_VERSION, SplitFractions, SplitRecord,
         prompt_key, split_by_prompt,

@@ -2,7 +2,7 @@
 //! `chosen`, `rejected`, optional `reference` and `category`) plus an optional `judgments`
 //! object that maps each RM's name to `{"correct": bool, "margin": number}`: whether the RM
 //! scored `chosen` above `rejected`, and by how much (in the RM's own units). A file without
-//! judgments is a plain TRL pairs file; [`judge_missing`](crate::judge_missing) fills them in.
+//! judgments is a plain TRL pairs file; [`score_missing`](crate::score_missing) fills them in.
 
 use std::collections::BTreeMap;
 use std::path::Path;

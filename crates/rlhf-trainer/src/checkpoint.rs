@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bandit::LinearRouter;
+use bandit::LinearBandit;
 use burn::prelude::*;
 use lm::{
     CausalLm, DecoderConfig, Optimizer, WeightDType, load_adapter, load_causal_lm, save_adapter,
@@ -26,8 +26,9 @@ use crate::prompts::PromptSchedule;
 pub const CHECKPOINT_FORMAT: &str = "rlhf-trainer-checkpoint";
 /// Version of the checkpoint layout this build writes and reads.
 pub const CHECKPOINT_VERSION: u32 = 1;
-/// The bandit's state file (also in `final/`).
-pub const ROUTER_FILE: &str = "router.json";
+/// The bandit's state file (also in `final/`; the name predates the bandit / offline-router
+/// naming and is kept so that existing run folders resume).
+pub const BANDIT_STATE_FILE: &str = "router.json";
 /// The optimiser's moments.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const STATE_FILE: &str = "state.json";
@@ -89,7 +90,7 @@ pub fn save(
     run_dir: &Path,
     state: &Checkpoint,
     policy: (&CausalLm, &DecoderConfig),
-    router: Option<&LinearRouter>,
+    router: Option<&LinearBandit>,
     optimizer: &Optimizer,
 ) -> Result<()> {
     let (policy, decoder) = policy;
@@ -105,7 +106,7 @@ pub fn save(
         }
         optimizer.save_state(&dir.join(OPTIMIZER_FILE))?;
         if let Some(router) = router {
-            router.save(&dir.join(ROUTER_FILE))?;
+            router.save(&dir.join(BANDIT_STATE_FILE))?;
         }
         Ok(atomic_write::write_json_pretty(
             &dir.join(STATE_FILE),

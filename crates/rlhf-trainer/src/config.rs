@@ -41,7 +41,7 @@ const RESUMABLE_CHANGES: [&str; 1] = ["iterations"];
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainerConfig {
-    /// Seed of every random stream of the run (prompt order, sampling, pair order, router).
+    /// Seed of every random stream of the run (prompt order, sampling, pair order, the bandit).
     pub seed: u64,
     /// Training iterations (one DPO update each).
     pub iterations: usize,
@@ -130,7 +130,7 @@ fn default_context_batch() -> usize {
     16
 }
 
-/// The Thompson router's reference settings.
+/// The Thompson bandit's reference settings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BayesianPreset {
@@ -150,9 +150,10 @@ pub enum StrategyConfig {
         /// v4 or v5.
         #[serde(default)]
         preset: BayesianPreset,
-        /// A router spec file (configs/router/*.toml) replacing the preset's parameters.
-        #[serde(default)]
-        router: Option<PathBuf>,
+        /// A bandit spec file (configs/bandit/*.toml) replacing the preset's parameters
+        /// (`router` is read as an old name of this key).
+        #[serde(default, alias = "router")]
+        bandit: Option<PathBuf>,
     },
     /// Thompson sampling from a zero prior (μ0 = 0) over the same contexts.
     OnlineOnly {
@@ -267,11 +268,11 @@ impl FromStr for StrategyConfig {
         Ok(match s {
             "bayesian" | "bayesian-v5" => Self::Bayesian {
                 preset: BayesianPreset::V5,
-                router: None,
+                bandit: None,
             },
             "bayesian-v4" => Self::Bayesian {
                 preset: BayesianPreset::V4,
-                router: None,
+                bandit: None,
             },
             "online-only" | "online-only-v5" => Self::OnlineOnly {
                 preset: BayesianPreset::V5,
@@ -444,7 +445,7 @@ impl TrainerConfig {
         Ok(config)
     }
 
-    /// This config with every file path (the policy, prompts, pool, router, router spec,
+    /// This config with every file path (the policy, prompts, pool, offline router, bandit spec,
     /// the oracle's model and `output`) made absolute against `base`.
     pub fn with_absolute_paths(mut self, base: &Path) -> std::io::Result<Self> {
         let absolute = |path: &mut PathBuf| -> std::io::Result<()> {
@@ -459,7 +460,7 @@ impl TrainerConfig {
             absolute(router)?;
         }
         if let StrategyConfig::Bayesian {
-            router: Some(spec), ..
+            bandit: Some(spec), ..
         } = &mut self.strategy
         {
             absolute(spec)?;
@@ -687,10 +688,10 @@ kind = "random"
         );
         assert_eq!(config.output, Path::new("/srv/cfg/run"));
         assert_eq!(config.device, DeviceSpec::Cuda(1));
-        let StrategyConfig::Bayesian { router, .. } = &config.strategy else {
+        let StrategyConfig::Bayesian { bandit, .. } = &config.strategy else {
             panic!("{:?}", config.strategy);
         };
-        assert_eq!(router.as_deref(), Some(Path::new("/srv/cfg/v5.toml")));
+        assert_eq!(bandit.as_deref(), Some(Path::new("/srv/cfg/v5.toml")));
         let Some(RmSpec::Embedding { path, .. }) = &config.oracle else {
             panic!("{:?}", config.oracle);
         };

@@ -24,7 +24,7 @@ mod config;
 mod dpo;
 mod draw;
 mod error;
-mod judging;
+mod labels;
 mod logs;
 mod normalizer;
 mod prompts;
@@ -32,7 +32,9 @@ mod strategy;
 mod trainer;
 
 pub use crate::{
-    checkpoint::{CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, OPTIMIZER_FILE, ROUTER_FILE},
+    checkpoint::{
+        BANDIT_STATE_FILE, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, OPTIMIZER_FILE,
+    },
     config::{
         BayesianPreset, DataConfig, DpoConfig, Overrides, PairsConfig, PolicyConfig,
         SamplingConfig, StrategyConfig, TrainerConfig, first_difference,
@@ -40,12 +42,12 @@ pub use crate::{
     dpo::{DpoLoss, DpoMetrics, DpoStep, TokenPair, dpo_loss, dpo_step},
     draw::{LazyDraw, candidate_pairs, visiting_order},
     error::{Error, Result},
-    judging::{Judgment, PairId, winner},
+    labels::{Judgment, PairId, winner},
     logs::{
         LogLengths, METRICS_FILE, ROUTING_FILE, RoutingRecord, RunLogs, SAMPLES_FILE, SampleRecord,
     },
     normalizer::{Normalizer, NormalizerKind},
     prompts::{Prompt, PromptSchedule, read_prompts, write_prompts},
-    strategy::{ContextKind, JudgeKind, Strategy},
+    strategy::{ContextKind, Labeller, Strategy},
     trainer::{IterationReport, RUN_CONFIG_FILE, RunSummary, Trainer},
 };

@@ -1,7 +1,7 @@
 //! What each strategy of [`StrategyConfig`] is made of: how pairs are judged, where routing
-//! contexts come from, and the bandit router (if any) with its prior.
+//! contexts come from, and the bandit (if any) with its prior.
 //!
-//! | strategy | judge | context | router |
+//! | strategy | judge | context | bandit |
 //! |---|---|---|---|
 //! | `bayesian` | the routed RM | offline e(x, a, b) | Thompson, prior μ0 = offline v̂_k |
 //! | `online-only` | the routed RM | offline e(x, a, b) | Thompson, prior μ0 = 0 |
@@ -17,15 +17,15 @@
 //! `e = [1]`, so every routed strategy shares one code path: arm masks, propensities, state
 //! files.
 
-use bandit::{LinearRouter, Policy, Prior, RouterParams, RouterSpec};
+use bandit::{BanditParams, BanditSpec, LinearBandit, Policy, Prior};
 
 use crate::config::{BayesianPreset, StrategyConfig, TrainerConfig};
 use crate::error::{Error, Result};
 
 /// How a strategy labels a pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JudgeKind {
-    /// The RM the router picked for the pair.
+pub enum Labeller {
+    /// The RM the bandit picked for the pair.
     Routed,
     /// The mean of every RM's standardised scores.
     Ensemble,
@@ -50,16 +50,16 @@ pub enum ContextKind {
     Constant,
 }
 
-/// A strategy resolved against the pool: judge, contexts and router.
+/// A strategy resolved against the pool: judge, contexts and bandit.
 pub struct Strategy {
     /// The config's description.
     pub config: StrategyConfig,
     /// How pairs are judged.
-    pub judge: JudgeKind,
+    pub labeller: Labeller,
     /// The contexts of routed strategies (`None` for the others).
     pub context: Option<ContextKind>,
     /// The bandit (`None` for ensemble, majority and oracle).
-    pub router: Option<LinearRouter>,
+    pub bandit: Option<LinearBandit>,
 }
 
 impl Strategy {
@@ -91,24 +91,24 @@ impl Strategy {
             )
         };
         let preset = |preset: BayesianPreset| match preset {
-            BayesianPreset::V4 => RouterSpec::bayesian_v4(),
-            BayesianPreset::V5 => RouterSpec::bayesian_v5(),
+            BayesianPreset::V4 => BanditSpec::bayesian_v4(),
+            BayesianPreset::V5 => BanditSpec::bayesian_v5(),
         };
-        let routed = |context, policy, prior, params: RouterParams| -> Result<Self> {
+        let routed = |context, policy, prior, params: BanditParams| -> Result<Self> {
             Ok(Self {
                 config: strategy.clone(),
-                judge: JudgeKind::Routed,
+                labeller: Labeller::Routed,
                 context: Some(context),
-                router: Some(LinearRouter::new(policy, prior, params, seed)?),
+                bandit: Some(LinearBandit::new(policy, prior, params, seed)?),
             })
         };
         match strategy {
             StrategyConfig::Bayesian {
                 preset: which,
-                router,
+                bandit,
             } => {
-                let spec = match router {
-                    Some(path) => RouterSpec::load(path)?,
+                let spec = match bandit {
+                    Some(path) => BanditSpec::load(path)?,
                     None => preset(*which),
                 };
                 routed(ContextKind::Pair, spec.policy, offline()?, spec.params)
@@ -127,16 +127,16 @@ impl Strategy {
                 ContextKind::Pair,
                 Policy::OfflineArgmax,
                 offline()?,
-                RouterParams::bayesian_v5(),
+                BanditParams::bayesian_v5(),
             ),
             StrategyConfig::EpsilonGreedy { epsilon } => routed(
                 ContextKind::Pair,
                 Policy::EpsilonGreedy { epsilon: *epsilon },
                 offline()?,
-                RouterParams::bayesian_v5(),
+                BanditParams::bayesian_v5(),
             ),
             StrategyConfig::Laser { alpha, per_prompt } => {
-                let spec = RouterSpec::laser(*alpha);
+                let spec = BanditSpec::laser(*alpha);
                 routed(
                     ContextKind::PromptEmbedding {
                         per_prompt: *per_prompt,
@@ -150,7 +150,7 @@ impl Strategy {
                 ContextKind::Constant,
                 Policy::Uniform,
                 zero_prior(1)?,
-                RouterParams::bayesian_v5(),
+                BanditParams::bayesian_v5(),
             ),
             StrategyConfig::Single { rm } => {
                 let arm = names.iter().position(|n| n == rm).ok_or_else(|| {
@@ -162,26 +162,26 @@ impl Strategy {
                     ContextKind::Constant,
                     Policy::Fixed { arm },
                     zero_prior(1)?,
-                    RouterParams::bayesian_v5(),
+                    BanditParams::bayesian_v5(),
                 )
             }
             StrategyConfig::Ensemble | StrategyConfig::Majority | StrategyConfig::Oracle => {
                 Ok(Self {
                     config: strategy.clone(),
-                    judge: match strategy {
-                        StrategyConfig::Ensemble => JudgeKind::Ensemble,
-                        StrategyConfig::Majority => JudgeKind::Majority,
-                        _ => JudgeKind::Oracle,
+                    labeller: match strategy {
+                        StrategyConfig::Ensemble => Labeller::Ensemble,
+                        StrategyConfig::Majority => Labeller::Majority,
+                        _ => Labeller::Oracle,
                     },
                     context: None,
-                    router: None,
+                    bandit: None,
                 })
             }
         }
     }
 
-    /// Whether the router learns from rewards (and so is updated after each step).
+    /// Whether the bandit learns from rewards (and so is updated after each step).
     pub fn learns(&self) -> bool {
-        self.router.as_ref().is_some_and(|r| r.policy().learns())
+        self.bandit.as_ref().is_some_and(|r| r.policy().learns())
     }
 }

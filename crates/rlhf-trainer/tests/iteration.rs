@@ -195,11 +195,11 @@ fn bayesian_feedback_is_what_the_log_says() {
         "the run never left the warm-up: {} rewarded pairs",
         rewarded.len()
     );
-    let router = trainer.router().unwrap();
-    let mut replay = bandit::LinearRouter::new(
+    let router = trainer.bandit().unwrap();
+    let mut replay = bandit::LinearBandit::new(
         bandit::Policy::Thompson,
         router.prior().clone(),
-        bandit::RouterParams::bayesian_v5(),
+        bandit::BanditParams::bayesian_v5(),
         0,
     )
     .unwrap();

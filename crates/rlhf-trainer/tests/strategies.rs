@@ -123,7 +123,7 @@ fn laser_offline_only_and_online_only_behave_as_specified() {
         assert_eq!(arms.len(), 1, "LASeR used {arms:?} in one batch");
         kept_batches += usize::from(report.routing.iter().any(|r| r.reward.is_some()));
     }
-    let router = laser.router().unwrap();
+    let router = laser.bandit().unwrap();
     assert_eq!(router.dim(), 64);
     let updates: u64 = (0..3).map(|k| router.updates(k).unwrap()).sum();
     assert_eq!(updates, kept_batches as u64);
@@ -133,7 +133,7 @@ fn laser_offline_only_and_online_only_behave_as_specified() {
     let mut offline = trainer(&path, &Overrides::default(), &rms, false);
     for _ in 0..2 {
         let report = offline.step().unwrap();
-        let router = offline.router().unwrap();
+        let router = offline.bandit().unwrap();
         assert!(!router.policy().learns());
         for r in &report.routing {
             let e = r.context.as_ref().unwrap();
@@ -154,7 +154,7 @@ fn laser_offline_only_and_online_only_behave_as_specified() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), "kind = \"online-only\"", "");
     let online = trainer(&path, &Overrides::default(), &rms, false);
-    let router = online.router().unwrap();
+    let router = online.bandit().unwrap();
     for k in 0..3 {
         assert!(router.prior().mean(k).iter().all(|&m| m == 0.0));
     }
@@ -190,7 +190,7 @@ fn a_failing_rm_is_masked_and_rerouted() {
     }
     let state = |trainer: &rlhf_trainer::Trainer, name: &str| {
         let path = dir.path().join(name);
-        trainer.router().unwrap().save(&path).unwrap();
+        trainer.bandit().unwrap().save(&path).unwrap();
         std::fs::read(path).unwrap()
     };
     let router_before = state(&trainer, "before.json");

@@ -1,8 +1,10 @@
 //! One module per subcommand: the group enums and their dispatch, then one file each.
 
 pub mod assets;
+pub mod bandit;
+mod bandit_replay;
 pub mod bench;
-mod bench_router;
+mod bench_bandit;
 pub mod data;
 mod data_gsm8k_split;
 pub mod eval;
@@ -20,6 +22,4 @@ mod offline_router_eval;
 mod offline_router_train;
 pub mod rm;
 mod rm_score;
-pub mod router;
-mod router_replay;
 pub mod train;

@@ -8,9 +8,9 @@ use rm_pool::{PoolConfig, RmPool};
 use crate::config::TrainConfig;
 use crate::dataset::{RoutingRecord, routing_records};
 use crate::error::{Error, Result};
-use crate::judge::judge_missing;
 use crate::layout::RunLayout;
 use crate::records::{read_records, write_records};
+use crate::scoring::score_missing;
 use crate::split::{DataSplit, SplitFractions, SplitRecord, split_by_prompt};
 
 use super::TrainEvent;
@@ -53,7 +53,7 @@ pub fn prepare_data(
                 let scores =
                     (config.data.scores.clone()).unwrap_or_else(|| config.output.join("scores"));
                 pool.keep_scores_in(&scores)?;
-                judge_missing(
+                score_missing(
                     &mut pool,
                     &mut records,
                     config.data.judge_batch_size,

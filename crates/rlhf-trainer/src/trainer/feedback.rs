@@ -7,7 +7,7 @@ use bandit::Feedback;
 use reward_norm::RoutedLoss;
 
 use crate::error::Result;
-use crate::judging::Route;
+use crate::labels::Route;
 use crate::strategy::ContextKind;
 
 use super::Trainer;
@@ -45,7 +45,7 @@ impl Trainer {
         }
         let router = self
             .strategy
-            .router
+            .bandit
             .as_mut()
             .expect("learning strategies route");
         router.update_batch(&feedback)?;

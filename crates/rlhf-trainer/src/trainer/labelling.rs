@@ -9,7 +9,7 @@ use rm_pool::{ScoreItem, Verdict};
 
 use crate::draw::{LazyDraw, visiting_order};
 use crate::error::Result;
-use crate::judging::{JudgeContext, Judgment, NoJudge, PairId, Route, judge_round, winner};
+use crate::labels::{Judgment, LabelContext, NoLabeller, PairId, Route, label_round, winner};
 use seed_mix::mix;
 
 use super::Trainer;
@@ -73,7 +73,7 @@ impl Trainer {
         contexts: &Contexts,
         mask: &mut ArmMask,
         routes: &mut [Vec<Route>],
-    ) -> Result<std::result::Result<Judged, NoJudge>> {
+    ) -> Result<std::result::Result<Judged, NoLabeller>> {
         let orders = drawn
             .batch
             .iter()
@@ -102,17 +102,17 @@ impl Trainer {
                     )
                 })
                 .collect();
-            let mut ctx = JudgeContext {
+            let mut ctx = LabelContext {
                 pool: &mut self.pool,
                 oracle: self.oracle.as_mut(),
-                router: self.strategy.router.as_mut(),
+                bandit: self.strategy.bandit.as_mut(),
                 contexts: &contexts.values,
                 dim: contexts.dim,
                 mask,
                 routes,
                 tie_eps: self.config.pairs.tie_eps,
             };
-            let judgments = match judge_round(self.strategy.judge, &mut ctx, &round_items)? {
+            let judgments = match label_round(self.strategy.labeller, &mut ctx, &round_items)? {
                 Ok(judgments) => judgments,
                 Err(no_judge) => return Ok(Err(no_judge)),
             };

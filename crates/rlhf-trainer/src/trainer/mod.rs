@@ -30,7 +30,7 @@ use router_export::ContextFunction;
 use serde_json::{Map, Value, json};
 
 use crate::error::Result;
-use crate::judging::NoJudge;
+use crate::labels::NoLabeller;
 use crate::logs::{RoutingRecord, RunLogs, SampleRecord};
 use crate::normalizer::Normalizer;
 use crate::prompts::{Prompt, PromptSchedule};
@@ -118,8 +118,8 @@ impl Trainer {
     }
 
     /// The bandit, for strategies that route with one.
-    pub fn router(&self) -> Option<&bandit::LinearRouter> {
-        self.strategy.router.as_ref()
+    pub fn bandit(&self) -> Option<&bandit::LinearBandit> {
+        self.strategy.bandit.as_ref()
     }
 
     /// Runs the remaining iterations, checkpointing every `checkpoint_every` and at the end,
@@ -149,7 +149,7 @@ impl Trainer {
         // only in the DPO step, after every fallible call but the logs).
         let before = (
             self.schedule.clone(),
-            self.strategy.router.clone(),
+            self.strategy.bandit.clone(),
             self.normalizer.clone(),
         );
         let batch = self
@@ -158,13 +158,13 @@ impl Trainer {
         let mut report = match self.iterate(iteration, &batch) {
             Ok(report) => report,
             Err(err) => {
-                (self.schedule, self.strategy.router, self.normalizer) = before;
+                (self.schedule, self.strategy.bandit, self.normalizer) = before;
                 return Err(err);
             }
         };
         if report.skipped.is_some() {
             // Its prompts are spent; what routing and judging drew is undone.
-            (_, self.strategy.router, self.normalizer) = before;
+            (_, self.strategy.bandit, self.normalizer) = before;
             self.skipped += 1;
         }
         let seconds = started.elapsed().as_secs_f64();
@@ -203,14 +203,14 @@ impl Trainer {
         let mut mask = ArmMask::from_flags(self.pool.availability());
         let mut routes = match self.route(&contexts, &mask)? {
             Ok(routes) => routes,
-            Err(NoJudge(reason)) => return Ok(skipped(iteration, metrics, samples, reason)),
+            Err(NoLabeller(reason)) => return Ok(skipped(iteration, metrics, samples, reason)),
         };
         timer.lap("route", &mut metrics);
         let items_before = self.items_scored();
         let judged =
             match self.judge_lazily(iteration, &drawn, &contexts, &mut mask, &mut routes)? {
                 Ok(judged) => judged,
-                Err(NoJudge(reason)) => return Ok(skipped(iteration, metrics, samples, reason)),
+                Err(NoLabeller(reason)) => return Ok(skipped(iteration, metrics, samples, reason)),
             };
         timer.lap("score", &mut metrics);
         let mut outcomes = Outcomes::of(judged);

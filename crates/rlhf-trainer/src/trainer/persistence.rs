@@ -28,7 +28,7 @@ impl Trainer {
             &self.dir,
             &state,
             (&self.policy, &self.decoder),
-            self.strategy.router.as_ref(),
+            self.strategy.bandit.as_ref(),
             &self.optimizer,
         )
     }
@@ -43,9 +43,9 @@ impl Trainer {
         )?;
         self.optimizer
             .load_state(&dir.join(checkpoint::OPTIMIZER_FILE), state.optimizer_steps)?;
-        if let Some(router) = self.strategy.router.as_mut() {
-            *router = bandit::LinearRouter::load(
-                &dir.join(checkpoint::ROUTER_FILE),
+        if let Some(router) = self.strategy.bandit.as_mut() {
+            *router = bandit::LinearBandit::load(
+                &dir.join(checkpoint::BANDIT_STATE_FILE),
                 router.n_arms(),
                 router.dim(),
             )?;
@@ -74,8 +74,8 @@ impl Trainer {
                 &base.display().to_string(),
             )?;
         }
-        if let Some(router) = &self.strategy.router {
-            router.save(&final_dir.join(checkpoint::ROUTER_FILE))?;
+        if let Some(router) = &self.strategy.bandit {
+            router.save(&final_dir.join(checkpoint::BANDIT_STATE_FILE))?;
         }
         Ok(RunSummary {
             dir: self.dir.clone(),

@@ -7,9 +7,9 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use crate::dpo::DpoMetrics;
-use crate::judging::Route;
+use crate::labels::Route;
 use crate::logs::RoutingRecord;
-use crate::strategy::JudgeKind;
+use crate::strategy::Labeller;
 
 use super::Trainer;
 use super::labelling::Outcomes;
@@ -45,12 +45,12 @@ impl Trainer {
     ) -> Vec<RoutingRecord> {
         let names = self.pool.names();
         let judge_name = |route: Option<Route>| -> String {
-            match (self.strategy.judge, route) {
-                (JudgeKind::Routed, Some(route)) => names[route.choice.arm].clone(),
-                (JudgeKind::Routed, None) => unreachable!("routed strategies route every pair"),
-                (JudgeKind::Ensemble, _) => "ensemble".into(),
-                (JudgeKind::Majority, _) => "majority".into(),
-                (JudgeKind::Oracle, _) => "oracle".into(),
+            match (self.strategy.labeller, route) {
+                (Labeller::Routed, Some(route)) => names[route.choice.arm].clone(),
+                (Labeller::Routed, None) => unreachable!("routed strategies route every pair"),
+                (Labeller::Ensemble, _) => "ensemble".into(),
+                (Labeller::Majority, _) => "majority".into(),
+                (Labeller::Oracle, _) => "oracle".into(),
             }
         };
         let kept_index: BTreeMap<(usize, usize), usize> = outcomes
@@ -123,7 +123,7 @@ impl Trainer {
                 .iter()
                 .filter(|r| r.visited && r.arm == Some(k))
                 .collect();
-            if self.strategy.judge == JudgeKind::Routed {
+            if self.strategy.labeller == Labeller::Routed {
                 metrics.insert(
                     format!("routing/share/{name}"),
                     json!(judged.len() as f64 / visited.max(1) as f64),
@@ -159,8 +159,8 @@ impl Trainer {
 
     /// What scoring every candidate pair with its judge would have cost, in items.
     fn eager_items(&self, routing: &[RoutingRecord], drawn: &Drawn) -> usize {
-        match self.strategy.judge {
-            JudgeKind::Routed => {
+        match self.strategy.labeller {
+            Labeller::Routed => {
                 let mut distinct: HashSet<(usize, usize, usize)> = HashSet::new();
                 for r in routing {
                     if let Some(arm) = r.arm {
@@ -171,10 +171,10 @@ impl Trainer {
                 }
                 distinct.len()
             }
-            JudgeKind::Ensemble | JudgeKind::Majority => {
+            Labeller::Ensemble | Labeller::Majority => {
                 self.pool.len() * drawn.responses.iter().map(Vec::len).sum::<usize>()
             }
-            JudgeKind::Oracle => 0,
+            Labeller::Oracle => 0,
         }
     }
 }

@@ -7,7 +7,7 @@ use lm::CausalLm;
 use router_export::CandidateGroup;
 
 use crate::error::Result;
-use crate::judging::{NoJudge, Route};
+use crate::labels::{NoLabeller, Route};
 use crate::strategy::ContextKind;
 
 use super::Trainer;
@@ -139,8 +139,8 @@ impl Trainer {
         &mut self,
         contexts: &Contexts,
         mask: &ArmMask,
-    ) -> Result<std::result::Result<Vec<Vec<Route>>, NoJudge>> {
-        let Some(router) = self.strategy.router.as_mut() else {
+    ) -> Result<std::result::Result<Vec<Vec<Route>>, NoLabeller>> {
+        let Some(router) = self.strategy.bandit.as_mut() else {
             return Ok(Ok(Vec::new()));
         };
         let choices = if mask.count_available() == 0 {
@@ -152,7 +152,7 @@ impl Trainer {
         };
         let choices = match choices {
             Ok(choices) => choices,
-            Err(bandit::Error::NoArmAvailable { reason }) => return Ok(Err(NoJudge(reason))),
+            Err(bandit::Error::NoArmAvailable { reason }) => return Ok(Err(NoLabeller(reason))),
             Err(err) => return Err(err.into()),
         };
         Ok(Ok(contexts

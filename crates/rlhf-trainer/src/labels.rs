@@ -1,5 +1,6 @@
-//! Judging the pairs the lazy draw visits, one round at a time, with the strategy's judge:
-//! the routed RM of each pair (each RM scores its round's distinct responses in one call, its
+//! Labelling the pairs the lazy draw visits, one round at a time, with the strategy's
+//! [`Labeller`] (the trainer's word; "judge" is eval-harness's benchmark judge): the routed
+//! RM of each pair (each RM scores its round's distinct responses in one call, its
 //! cache making every (RM, response) a single call for the whole iteration), every RM
 //! (ensemble, majority vote) or the oracle verifier.
 //!
@@ -8,11 +9,11 @@
 
 use std::collections::BTreeMap;
 
-use bandit::{ArmMask, Choice, LinearRouter};
+use bandit::{ArmMask, Choice, LinearBandit};
 use rm_pool::{RmPool, ScoreItem, Verdict};
 
 use crate::error::Result;
-use crate::strategy::JudgeKind;
+use crate::strategy::Labeller;
 
 /// A candidate pair of one iteration: prompt `prompt` (position in the batch), responses `a`
 /// and `b` of that prompt.
@@ -35,7 +36,7 @@ pub struct Judgment {
 
 /// Why an iteration cannot be judged (it is skipped, nothing is lost).
 #[derive(Clone, Debug, PartialEq)]
-pub struct NoJudge(pub String);
+pub struct NoLabeller(pub String);
 
 /// Routing state of one pair: the current choice and whether it was re-routed.
 #[derive(Clone, Copy, Debug)]
@@ -48,14 +49,14 @@ pub struct Route {
     pub context_row: usize,
 }
 
-/// Everything a round of judging reads and may change.
-pub struct JudgeContext<'a> {
+/// Everything a round of labelling reads and may change.
+pub struct LabelContext<'a> {
     /// The routed pool.
     pub pool: &'a mut RmPool,
-    /// The oracle (for [`JudgeKind::Oracle`]).
+    /// The oracle (for [`Labeller::Oracle`]).
     pub oracle: Option<&'a mut RmPool>,
-    /// The router (routed strategies), for re-routing.
-    pub router: Option<&'a mut LinearRouter>,
+    /// The bandit (routed strategies), for re-routing.
+    pub bandit: Option<&'a mut LinearBandit>,
     /// Routing contexts, `[rows, d]` row-major (routed strategies).
     pub contexts: &'a [f64],
     /// Context dimension.
@@ -69,13 +70,13 @@ pub struct JudgeContext<'a> {
 }
 
 /// Judges `round` (pairs with their two score items), returning one judgment per pair in
-/// order, or `Ok(Err(NoJudge))` when no judge is left (the iteration is skipped). Errors
+/// order, or `Ok(Err(NoLabeller))` when no judge is left (the iteration is skipped). Errors
 /// that should stop the run (the oracle verifier failing, a corrupt router) are `Err`.
-pub fn judge_round(
-    kind: JudgeKind,
-    ctx: &mut JudgeContext<'_>,
+pub fn label_round(
+    kind: Labeller,
+    ctx: &mut LabelContext<'_>,
     round: &[(PairId, ScoreItem, ScoreItem)],
-) -> Result<std::result::Result<Vec<Judgment>, NoJudge>> {
+) -> Result<std::result::Result<Vec<Judgment>, NoLabeller>> {
     let items = |round: &[(PairId, ScoreItem, ScoreItem)]| -> Vec<ScoreItem> {
         round
             .iter()
@@ -92,12 +93,12 @@ pub fn judge_round(
             .collect()
     };
     match kind {
-        JudgeKind::Routed => routed_round(ctx, round),
-        JudgeKind::Ensemble => match ctx.pool.ensemble_mean(&items(round)) {
+        Labeller::Routed => routed_round(ctx, round),
+        Labeller::Ensemble => match ctx.pool.ensemble_mean(&items(round)) {
             Ok((scores, _)) => Ok(Ok(scored(scores, ctx.tie_eps))),
-            Err(err) => Ok(Err(NoJudge(format!("ensemble: {err}")))),
+            Err(err) => Ok(Err(NoLabeller(format!("ensemble: {err}")))),
         },
-        JudgeKind::Majority => {
+        Labeller::Majority => {
             let pairs: Vec<(ScoreItem, ScoreItem)> = round
                 .iter()
                 .map(|(_, a, b)| (a.clone(), b.clone()))
@@ -110,10 +111,10 @@ pub fn judge_round(
                         winner: winner(verdict),
                     })
                     .collect())),
-                Err(err) => Ok(Err(NoJudge(format!("majority vote: {err}")))),
+                Err(err) => Ok(Err(NoLabeller(format!("majority vote: {err}")))),
             }
         }
-        JudgeKind::Oracle => {
+        Labeller::Oracle => {
             let oracle = ctx
                 .oracle
                 .as_deref_mut()
@@ -124,12 +125,12 @@ pub fn judge_round(
     }
 }
 
-/// Routed judging: each arm scores its pairs' responses in one call; a failing arm is masked
+/// Routed labelling: each arm scores its pairs' responses in one call; a failing arm is masked
 /// and its pairs re-routed until every pair is judged or no arm is left.
 fn routed_round(
-    ctx: &mut JudgeContext<'_>,
+    ctx: &mut LabelContext<'_>,
     round: &[(PairId, ScoreItem, ScoreItem)],
-) -> Result<std::result::Result<Vec<Judgment>, NoJudge>> {
+) -> Result<std::result::Result<Vec<Judgment>, NoLabeller>> {
     let mut judgments: Vec<Option<Judgment>> = vec![None; round.len()];
     let mut pending: Vec<usize> = (0..round.len()).collect();
     while !pending.is_empty() {
@@ -171,14 +172,14 @@ fn routed_round(
             break;
         }
         if ctx.mask.count_available() == 0 {
-            return Ok(Err(NoJudge(
+            return Ok(Err(NoLabeller(
                 "every reward model of the pool failed or is unavailable".into(),
             )));
         }
         let router = ctx
-            .router
+            .bandit
             .as_deref_mut()
-            .expect("routed strategies have a router");
+            .expect("routed strategies have a bandit");
         // Re-route each failed pair's context (pairs sharing a context row share the new arm,
         // so LASeR's one-arm-per-batch holds after a re-route too).
         let mut rows: Vec<usize> = failed
@@ -196,7 +197,7 @@ fn routed_round(
             .collect();
         let choices = match router.select_batch(&contexts, ctx.mask) {
             Ok(choices) => choices,
-            Err(bandit::Error::NoArmAvailable { reason }) => return Ok(Err(NoJudge(reason))),
+            Err(bandit::Error::NoArmAvailable { reason }) => return Ok(Err(NoLabeller(reason))),
             Err(err) => return Err(err.into()),
         };
         for route in ctx.routes.iter_mut().flatten() {

@@ -1,5 +1,5 @@
-//! `cargo xtask router replay`: rebuild a Thompson router's posterior from a reward log
-//! (`bandit::replay_reward_log`).
+//! `cargo xtask bandit replay` (alias `router replay`): rebuild a Thompson bandit's posterior
+//! from a reward log (`bandit::replay_reward_log`).
 //!
 //! Formats (docs/FORMATS.md): PRIOR.json is a `bandit-prior` file; EVENTS.jsonl has one JSON
 //! object per line, `{"arm": 2, "context": [..d numbers..], "reward": 0.73}`, where `arm` is
@@ -9,10 +9,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use bandit::{Prior, RouterSpec, replay_reward_log};
+use bandit::{BanditSpec, Prior, replay_reward_log};
 use clap::Args;
 
-/// Arguments of `router replay`.
+/// Arguments of `bandit replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// Prior means, a `bandit-prior` JSON file (e.g. exported by the offline router).
@@ -24,7 +24,7 @@ pub struct ReplayArgs {
     /// Where to write the posterior (atomically).
     #[arg(long, value_name = "STATE.json")]
     out: PathBuf,
-    /// Router spec (policy must learn; default: configs/router/bayesian-v4.toml's values).
+    /// Router spec (policy must learn; default: configs/bandit/bayesian-v4.toml's values).
     #[arg(long, value_name = "ROUTER.toml")]
     config: Option<PathBuf>,
 }
@@ -32,16 +32,16 @@ pub struct ReplayArgs {
 /// Replays the log and writes the posterior.
 pub fn run(args: &ReplayArgs) -> Result<()> {
     let spec = match &args.config {
-        Some(path) => RouterSpec::load(path)?,
-        None => RouterSpec::bayesian_v4(),
+        Some(path) => BanditSpec::load(path)?,
+        None => BanditSpec::bayesian_v4(),
     };
     let prior = Prior::load(&args.prior)?;
-    let (router, replayed) = replay_reward_log(spec, prior, &args.events)?;
-    router.posterior_summary().save(&args.out)?;
+    let (bandit, replayed) = replay_reward_log(spec, prior, &args.events)?;
+    bandit.posterior_summary().save(&args.out)?;
     println!(
         "replayed {replayed} events into {} arms (d = {}); wrote {}",
-        router.n_arms(),
-        router.dim(),
+        bandit.n_arms(),
+        bandit.dim(),
         args.out.display()
     );
     Ok(())

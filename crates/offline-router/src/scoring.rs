@@ -1,4 +1,4 @@
-//! Judging preference records with a pool of RMs: each RM scores both responses of every
+//! Scoring preference records with a pool of RMs: each RM scores both responses of every
 //! record it has not judged yet (the pool caches scores, so a response shared by several
 //! records is scored once), and the verdict and margin are recorded.
 
@@ -12,7 +12,7 @@ use crate::records::{JudgedPair, Judgment};
 /// scored across all RMs. Returns how many judgments were added.
 ///
 /// On an error the records judged before it keep their new judgments; nothing is half-written.
-pub fn judge_missing(
+pub fn score_missing(
     pool: &mut RmPool,
     records: &mut [JudgedPair],
     batch_size: usize,

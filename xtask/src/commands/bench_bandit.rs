@@ -1,14 +1,14 @@
-//! `cargo xtask bench router`: batched Thompson selection and the reward update, this
-//! project's O(d²) Cholesky router against the reference O(d³) eigendecomposition numerics,
+//! `cargo xtask bench bandit` (alias `bench router`): batched Thompson selection and the reward update, this
+//! project's O(d²) Cholesky bandit against the reference O(d³) eigendecomposition numerics,
 //! on the same synthetic workload in the same process (`routing_benches::compare_routers`).
 
 use anyhow::Result;
 use clap::Args;
 use routing_benches::{ComparisonSizes, compare_routers};
 
-/// Sizes and repetitions of the router benchmark.
+/// Sizes and repetitions of the bandit benchmark.
 #[derive(Debug, Args)]
-pub struct BenchRouterArgs {
+pub struct BenchBanditArgs {
     /// Context dimension d (576 = SmolLM2-135M, the reference encoder).
     #[arg(long, default_value_t = 576)]
     d: usize,
@@ -30,7 +30,7 @@ pub struct BenchRouterArgs {
 }
 
 /// Runs the benchmark and prints the table, then the JSON line.
-pub fn run(args: &BenchRouterArgs) -> Result<()> {
+pub fn run(args: &BenchBanditArgs) -> Result<()> {
     let report = compare_routers(&ComparisonSizes {
         d: args.d,
         k: args.k,
@@ -40,7 +40,7 @@ pub fn run(args: &BenchRouterArgs) -> Result<()> {
         seed: args.seed,
     })?;
     println!(
-        "router bench: d = {}, K = {}, N = {} pairs per batch",
+        "bandit bench: d = {}, K = {}, N = {} pairs per batch",
         report.d, report.k, report.n
     );
     println!(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, ensure_finite, ensure_len};
 use crate::mask::ArmMask;
 use crate::parallel;
-use crate::params::RouterParams;
+use crate::params::BanditParams;
 use crate::policy::Policy;
 use crate::posterior::{ArmPosterior, dot};
 use crate::prior::Prior;
@@ -27,7 +27,7 @@ pub struct Choice {
     /// Probability that the policy chooses this arm for this context (given the state and
     /// mask): exact for deterministic, uniform and ε-greedy policies, a Monte-Carlo estimate
     /// for Thompson sampling, `None` when Thompson propensities are switched off
-    /// ([`RouterParams::propensity_draws`] = 0).
+    /// ([`BanditParams::propensity_draws`] = 0).
     pub propensity: Option<f64>,
 }
 
@@ -54,11 +54,11 @@ pub struct Feedback<'a> {
 /// per context for Thompson sampling (masked arms included), so selecting a batch at once
 /// or one context at a time gives the same choices.
 ///
-/// [`update_batch`]: LinearRouter::update_batch
+/// [`update_batch`]: LinearBandit::update_batch
 #[derive(Clone, Debug)]
-pub struct LinearRouter {
+pub struct LinearBandit {
     pub(crate) policy: Policy,
-    pub(crate) params: RouterParams,
+    pub(crate) params: BanditParams,
     pub(crate) prior: Prior,
     /// One posterior per arm for learning policies; empty otherwise.
     pub(crate) arms: Vec<ArmPosterior>,
@@ -66,11 +66,11 @@ pub struct LinearRouter {
     pub(crate) propensity_rng: ChaCha8Rng,
 }
 
-impl LinearRouter {
+impl LinearBandit {
     /// A router at its prior.
     ///
     /// Errors if `params` or `policy` are invalid for `prior` (e.g. a fixed arm ≥ K).
-    pub fn new(policy: Policy, prior: Prior, params: RouterParams, seed: u64) -> Result<Self> {
+    pub fn new(policy: Policy, prior: Prior, params: BanditParams, seed: u64) -> Result<Self> {
         let rng = ChaCha8Rng::seed_from_u64(seed);
         let mut propensity_rng = rng.clone();
         propensity_rng.set_stream(PROPENSITY_STREAM);
@@ -88,7 +88,7 @@ impl LinearRouter {
     pub(crate) fn from_parts(
         policy: Policy,
         prior: Prior,
-        params: RouterParams,
+        params: BanditParams,
         arms: Vec<ArmPosterior>,
         rng: ChaCha8Rng,
         propensity_rng: ChaCha8Rng,
@@ -121,7 +121,7 @@ impl LinearRouter {
     }
 
     /// The hyperparameters.
-    pub fn params(&self) -> &RouterParams {
+    pub fn params(&self) -> &BanditParams {
         &self.params
     }
 
@@ -206,7 +206,7 @@ impl LinearRouter {
 
     /// Probability of choosing each arm for `context` `[d]` in the current state, `[K]`,
     /// summing to 1 (0 for masked arms). Thompson sampling is estimated with
-    /// [`RouterParams::propensity_draws`] draws from a separate random stream, so calling
+    /// [`BanditParams::propensity_draws`] draws from a separate random stream, so calling
     /// this never changes later choices.
     pub fn propensities(&mut self, context: &[f64], mask: &ArmMask) -> Result<Vec<f64>> {
         self.check_contexts(context)?;
@@ -265,7 +265,7 @@ impl LinearRouter {
         if !self.policy.learns() || feedback.is_empty() {
             return Ok(());
         }
-        let RouterParams {
+        let BanditParams {
             sigma2,
             jitter,
             refactor_every,

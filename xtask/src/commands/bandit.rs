@@ -1,0 +1,20 @@
+//! `cargo xtask bandit …` (old name `router`, kept as an alias for one release): tools for
+//! the online bandit and its logs.
+
+use clap::Subcommand;
+
+use super::bandit_replay::{self, ReplayArgs};
+
+/// Bandit tools.
+#[derive(Debug, Subcommand)]
+pub enum BanditCommand {
+    /// Replay logged rewards into a Thompson bandit and write its posterior as JSON.
+    Replay(ReplayArgs),
+}
+
+/// Runs a bandit subcommand.
+pub fn run(command: BanditCommand) -> anyhow::Result<()> {
+    match command {
+        BanditCommand::Replay(args) => bandit_replay::run(&args),
+    }
+}
