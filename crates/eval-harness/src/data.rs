@@ -128,6 +128,18 @@ pub fn read_judge_prompts(path: &Path) -> Result<Vec<JudgePrompt>> {
     Ok(read_jsonl(path)?)
 }
 
+/// The first `n` items (all when there are fewer) of the seeded shuffle [`seeded_split`]
+/// makes: the one question sampler of the workspace. `offline-router build-data --prompts N
+/// --seed S` takes its questions with it, and `data gsm8k-split` cuts its offline part first
+/// from the same shuffle, so the two name the same questions for the same seed.
+pub fn seeded_sample<T>(items: Vec<T>, n: usize, seed: u64) -> Vec<T> {
+    let n = n.min(items.len());
+    seeded_split(items, &[Some(n)], seed)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
 /// Splits `items` into consecutive parts of the given sizes after a seeded shuffle
 /// (ChaCha8); a size of `None` takes the rest. Deterministic for a seed, on every machine.
 ///
@@ -154,6 +166,25 @@ pub fn seeded_split<T>(mut items: Vec<T>, sizes: &[Option<usize>], seed: u64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sample_is_the_first_part_of_any_split_with_the_same_seed() {
+        let items: Vec<u32> = (0..50).collect();
+        for (seed, n) in [(0, 7), (3, 20), (11, 50), (5, 0)] {
+            let sample = seeded_sample(items.clone(), n, seed);
+            assert_eq!(sample.len(), n);
+            for rest in [vec![None], vec![Some(10.min(50 - n)), None]] {
+                let sizes: Vec<Option<usize>> = std::iter::once(Some(n)).chain(rest).collect();
+                let parts = seeded_split(items.clone(), &sizes, seed);
+                assert_eq!(parts[0], sample, "seed {seed}, n {n}");
+            }
+        }
+        assert_eq!(seeded_sample(items.clone(), 80, 1).len(), 50);
+        assert_ne!(
+            seeded_sample(items.clone(), 7, 0),
+            seeded_sample(items, 7, 1)
+        );
+    }
 
     #[test]
     fn seeded_split_is_a_partition_and_deterministic() {

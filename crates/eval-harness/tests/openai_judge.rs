@@ -52,9 +52,11 @@ fn judge(url: &str, timeout_s: f64) -> OpenAiJudge {
         api_key_env: None,
         temperature: 0.0,
         max_tokens: 64,
-        timeout_s,
-        max_retries: 2,
-        backoff_s: 0.01,
+        retry: json_http::RetryPolicy {
+            timeout_s,
+            max_retries: 2,
+            backoff_s: 0.01,
+        },
     })
     .unwrap()
 }

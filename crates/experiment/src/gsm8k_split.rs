@@ -1,8 +1,8 @@
 //! GSM8K's test set cut into the three disjoint parts a given-world experiment on GSM8K needs
 //! (`cargo xtask data gsm8k-split`), after one seeded shuffle (eval-harness `seeded_split`):
-//! the first `offline` questions are exactly those `offline-router build-data --task gsm8k
-//! --prompts N --seed S` samples (same seed, same shuffle), then `train` online training
-//! prompts, then `eval` held-out problems.
+//! the first `offline` questions are exactly `eval_harness::data::seeded_sample(docs,
+//! offline, seed)`, the sampler `offline-router build-data --task gsm8k --prompts N --seed S`
+//! uses, then `train` online training prompts, then `eval` held-out problems.
 
 use std::path::{Path, PathBuf};
 

@@ -18,8 +18,12 @@ use serde_json::Value;
 pub use crate::breaker::CircuitBreaker;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 
-/// Timeout and retries of a [`JsonClient`].
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Timeout and retries of a [`JsonClient`]: the one retry policy of the workspace's remote
+/// calls. In config files it is a table of all three keys, e.g. `retry = { timeout_s = 30.0,
+/// max_retries = 2, backoff_s = 0.5 }`; each owner (remote RMs, OpenAI-compatible judges)
+/// gives its own default when the table is absent.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Per-request timeout, seconds (> 0).
     pub timeout_s: f64,

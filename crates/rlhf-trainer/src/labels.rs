@@ -171,42 +171,8 @@ fn routed_round(
         if failed.is_empty() {
             break;
         }
-        if ctx.mask.count_available() == 0 {
-            return Ok(Err(NoLabeller(
-                "every reward model of the pool failed or is unavailable".into(),
-            )));
-        }
-        let router = ctx
-            .bandit
-            .as_deref_mut()
-            .expect("routed strategies have a bandit");
-        // Re-route each failed pair's context (pairs sharing a context row share the new arm,
-        // so LASeR's one-arm-per-batch holds after a re-route too).
-        let mut rows: Vec<usize> = failed
-            .iter()
-            .map(|&i| {
-                let id = round[i].0;
-                ctx.routes[id.prompt][id.pair].context_row
-            })
-            .collect();
-        rows.sort_unstable();
-        rows.dedup();
-        let contexts: Vec<f64> = rows
-            .iter()
-            .flat_map(|&r| ctx.contexts[r * ctx.dim..(r + 1) * ctx.dim].iter().copied())
-            .collect();
-        let choices = match router.select_batch(&contexts, ctx.mask) {
-            Ok(choices) => choices,
-            Err(bandit::Error::NoArmAvailable { reason }) => return Ok(Err(NoLabeller(reason))),
-            Err(err) => return Err(err.into()),
-        };
-        for route in ctx.routes.iter_mut().flatten() {
-            if let Some(k) = rows.iter().position(|&r| r == route.context_row)
-                && !ctx.mask.is_available(route.choice.arm)
-            {
-                route.choice = choices[k];
-                route.rerouted = true;
-            }
+        if let Err(no_labeller) = reroute(ctx, round, &failed)? {
+            return Ok(Err(no_labeller));
         }
         pending = failed;
     }
@@ -214,6 +180,51 @@ fn routed_round(
         .into_iter()
         .map(|j| j.expect("every pending pair was judged"))
         .collect()))
+}
+
+/// Routes the `failed` pairs of `round` again among the arms still available. Pairs sharing
+/// a context row share the new arm, so LASeR's one arm per batch holds after a re-route too.
+fn reroute(
+    ctx: &mut LabelContext<'_>,
+    round: &[(PairId, ScoreItem, ScoreItem)],
+    failed: &[usize],
+) -> Result<std::result::Result<(), NoLabeller>> {
+    if ctx.mask.count_available() == 0 {
+        return Ok(Err(NoLabeller(
+            "every reward model of the pool failed or is unavailable".into(),
+        )));
+    }
+    let bandit = ctx
+        .bandit
+        .as_deref_mut()
+        .expect("routed strategies have a bandit");
+    let mut rows: Vec<usize> = failed
+        .iter()
+        .map(|&i| {
+            let id = round[i].0;
+            ctx.routes[id.prompt][id.pair].context_row
+        })
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    let contexts: Vec<f64> = rows
+        .iter()
+        .flat_map(|&r| ctx.contexts[r * ctx.dim..(r + 1) * ctx.dim].iter().copied())
+        .collect();
+    let choices = match bandit.select_batch(&contexts, ctx.mask) {
+        Ok(choices) => choices,
+        Err(bandit::Error::NoArmAvailable { reason }) => return Ok(Err(NoLabeller(reason))),
+        Err(err) => return Err(err.into()),
+    };
+    for route in ctx.routes.iter_mut().flatten() {
+        if let Some(k) = rows.iter().position(|&r| r == route.context_row)
+            && !ctx.mask.is_available(route.choice.arm)
+        {
+            route.choice = choices[k];
+            route.rerouted = true;
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// The winning response of a verdict (0 = first, 1 = second), `None` for a tie.

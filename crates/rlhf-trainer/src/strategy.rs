@@ -72,8 +72,55 @@ impl Strategy {
         offline_prior: Option<&Prior>,
         policy_width: usize,
     ) -> Result<Self> {
-        let seed = config.seed;
         let strategy = &config.strategy;
+        let Some(routing) = Routing::of(strategy, names, offline_prior, policy_width)? else {
+            return Ok(Self {
+                config: strategy.clone(),
+                labeller: match strategy {
+                    StrategyConfig::Ensemble => Labeller::Ensemble,
+                    StrategyConfig::Majority => Labeller::Majority,
+                    _ => Labeller::Oracle,
+                },
+                context: None,
+                bandit: None,
+            });
+        };
+        Ok(Self {
+            config: strategy.clone(),
+            labeller: Labeller::Routed,
+            context: Some(routing.context),
+            bandit: Some(LinearBandit::new(
+                routing.policy,
+                routing.prior,
+                routing.params,
+                config.seed,
+            )?),
+        })
+    }
+
+    /// Whether the bandit learns from rewards (and so is updated after each step).
+    pub fn learns(&self) -> bool {
+        self.bandit.as_ref().is_some_and(|r| r.policy().learns())
+    }
+}
+
+/// How a routed strategy routes: its contexts, and its bandit's policy, prior and
+/// parameters.
+struct Routing {
+    context: ContextKind,
+    policy: Policy,
+    prior: Prior,
+    params: BanditParams,
+}
+
+impl Routing {
+    /// The routing of `strategy` (`None` for the strategies every RM or the oracle labels).
+    fn of(
+        strategy: &StrategyConfig,
+        names: &[String],
+        offline_prior: Option<&Prior>,
+        policy_width: usize,
+    ) -> Result<Option<Self>> {
         let offline = || {
             offline_prior.cloned().ok_or_else(|| {
                 Error::Mismatch(format!(
@@ -94,14 +141,15 @@ impl Strategy {
             BayesianPreset::V4 => BanditSpec::bayesian_v4(),
             BayesianPreset::V5 => BanditSpec::bayesian_v5(),
         };
-        let routed = |context, policy, prior, params: BanditParams| -> Result<Self> {
-            Ok(Self {
-                config: strategy.clone(),
-                labeller: Labeller::Routed,
-                context: Some(context),
-                bandit: Some(LinearBandit::new(policy, prior, params, seed)?),
-            })
+        let routing = |context, policy, prior, params| {
+            Ok(Some(Self {
+                context,
+                policy,
+                prior,
+                params,
+            }))
         };
+        let v5 = BanditParams::bayesian_v5;
         match strategy {
             StrategyConfig::Bayesian {
                 preset: which,
@@ -111,77 +159,43 @@ impl Strategy {
                     Some(path) => BanditSpec::load(path)?,
                     None => preset(*which),
                 };
-                routed(ContextKind::Pair, spec.policy, offline()?, spec.params)
+                routing(ContextKind::Pair, spec.policy, offline()?, spec.params)
             }
             StrategyConfig::OnlineOnly { preset: which } => {
-                let dim = offline()?.dim();
                 let spec = preset(*which);
-                routed(
-                    ContextKind::Pair,
-                    spec.policy,
-                    zero_prior(dim)?,
-                    spec.params,
-                )
+                let prior = zero_prior(offline()?.dim())?;
+                routing(ContextKind::Pair, spec.policy, prior, spec.params)
             }
-            StrategyConfig::OfflineOnly => routed(
-                ContextKind::Pair,
-                Policy::OfflineArgmax,
-                offline()?,
-                BanditParams::bayesian_v5(),
-            ),
-            StrategyConfig::EpsilonGreedy { epsilon } => routed(
-                ContextKind::Pair,
-                Policy::EpsilonGreedy { epsilon: *epsilon },
-                offline()?,
-                BanditParams::bayesian_v5(),
-            ),
+            StrategyConfig::OfflineOnly => {
+                routing(ContextKind::Pair, Policy::OfflineArgmax, offline()?, v5())
+            }
+            StrategyConfig::EpsilonGreedy { epsilon } => {
+                let policy = Policy::EpsilonGreedy { epsilon: *epsilon };
+                routing(ContextKind::Pair, policy, offline()?, v5())
+            }
             StrategyConfig::Laser { alpha, per_prompt } => {
                 let spec = BanditSpec::laser(*alpha);
-                routed(
-                    ContextKind::PromptEmbedding {
-                        per_prompt: *per_prompt,
-                    },
-                    spec.policy,
-                    zero_prior(policy_width)?,
-                    spec.params,
-                )
+                let context = ContextKind::PromptEmbedding {
+                    per_prompt: *per_prompt,
+                };
+                routing(context, spec.policy, zero_prior(policy_width)?, spec.params)
             }
-            StrategyConfig::Random => routed(
-                ContextKind::Constant,
-                Policy::Uniform,
-                zero_prior(1)?,
-                BanditParams::bayesian_v5(),
-            ),
+            StrategyConfig::Random => {
+                routing(ContextKind::Constant, Policy::Uniform, zero_prior(1)?, v5())
+            }
             StrategyConfig::Single { rm } => {
                 let arm = names.iter().position(|n| n == rm).ok_or_else(|| {
                     Error::Mismatch(format!(
-                        "strategy `single` names RM {rm:?}, which the pool does not have (it has {names:?})"
+                        "strategy `single` names RM {rm:?}, which the pool does not have (it \
+                         has {names:?})"
                     ))
                 })?;
-                routed(
-                    ContextKind::Constant,
-                    Policy::Fixed { arm },
-                    zero_prior(1)?,
-                    BanditParams::bayesian_v5(),
-                )
+                let policy = Policy::Fixed { arm };
+                routing(ContextKind::Constant, policy, zero_prior(1)?, v5())
             }
             StrategyConfig::Ensemble | StrategyConfig::Majority | StrategyConfig::Oracle => {
-                Ok(Self {
-                    config: strategy.clone(),
-                    labeller: match strategy {
-                        StrategyConfig::Ensemble => Labeller::Ensemble,
-                        StrategyConfig::Majority => Labeller::Majority,
-                        _ => Labeller::Oracle,
-                    },
-                    context: None,
-                    bandit: None,
-                })
+                Ok(None)
             }
         }
-    }
-
-    /// Whether the bandit learns from rewards (and so is updated after each step).
-    pub fn learns(&self) -> bool {
-        self.bandit.as_ref().is_some_and(|r| r.policy().learns())
     }
 }

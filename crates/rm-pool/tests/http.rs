@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, sleep};
 use std::time::{Duration, Instant};
 
+use json_http::{ManualClock, RetryPolicy};
 use rm_pool::backends::http::{HttpProtocol, HttpRm, HttpRmConfig};
 use rm_pool::{Error, RewardModel, RmPool, ScoreItem};
 use serde_json::{Value, json};
@@ -149,9 +150,11 @@ fn config(url: String, protocol: HttpProtocol) -> HttpRmConfig {
         template: "{{ response }}".into(),
         label_index: 1,
         batch_size: 2,
-        timeout_s: 2.0,
-        max_retries: 2,
-        backoff_s: 0.01,
+        retry: RetryPolicy {
+            timeout_s: 2.0,
+            max_retries: 2,
+            backoff_s: 0.01,
+        },
         breaker_failures: 2,
         breaker_cooldown_s: 0.3,
     }
@@ -213,8 +216,8 @@ fn server_errors_are_retried_and_client_errors_are_not() {
 fn timeouts_and_malformed_bodies_end_in_unavailable_not_a_hang() {
     let server = RmServer::start(0);
     let mut slow = config(server.url("/get_reward"), HttpProtocol::Openrlhf);
-    slow.timeout_s = 0.2;
-    slow.max_retries = 1;
+    slow.retry.timeout_s = 0.2;
+    slow.retry.max_retries = 1;
     let mut rm = HttpRm::new("slow-rm", slow).unwrap();
     server.set(Behaviour::Slow(Duration::from_millis(1500)));
     let start = Instant::now();
@@ -243,11 +246,11 @@ fn timeouts_and_malformed_bodies_end_in_unavailable_not_a_hang() {
 #[test]
 fn a_server_that_dies_is_masked_then_recovers() {
     let server = RmServer::start(0);
-    let rm = HttpRm::new(
-        "remote",
-        config(server.url("/get_reward"), HttpProtocol::Openrlhf),
-    )
-    .unwrap();
+    // The breaker's cooldown runs on a manual clock: no assertion depends on wall time.
+    let clock = ManualClock::new();
+    let mut settings = config(server.url("/get_reward"), HttpProtocol::Openrlhf);
+    settings.breaker_cooldown_s = 600.0;
+    let rm = HttpRm::with_clock("remote", settings, Arc::new(clock.clone())).unwrap();
     let mut pool = RmPool::new(vec![Box::new(rm)]).unwrap();
     let batch = items();
     assert_eq!(pool.score(0, &batch[..1]).unwrap(), [0.01]);
@@ -259,17 +262,19 @@ fn a_server_that_dies_is_masked_then_recovers() {
         assert!(matches!(err, Error::Unavailable { .. }), "{err}");
     }
     assert_eq!(pool.availability(), [false]);
-    // While open, calls are refused at once; cached items are still served.
-    let start = Instant::now();
+    // While open, calls are refused (even once the server is back); cached items are still
+    // served.
     assert!(pool.score(0, &batch[1..2]).is_err());
-    assert!(start.elapsed() < Duration::from_millis(100));
     assert_eq!(pool.score(0, &batch[..1]).unwrap(), [0.01]);
-
     let server = RmServer::start_with(port, behaviour, requests);
-    sleep(Duration::from_millis(400));
+    clock.advance(Duration::from_secs(599));
+    assert_eq!(pool.availability(), [false], "still cooling down");
+    assert!(pool.score(0, &batch[1..2]).is_err());
+    clock.advance(Duration::from_secs(1));
     assert_eq!(pool.availability(), [true], "half-open after the cooldown");
     assert_eq!(pool.score(0, &batch).unwrap(), expected_rewards());
     assert_eq!(pool.availability(), [true]);
-    assert_eq!(pool.stats(0).failures, 3);
+    // Two failed calls and two refused while the breaker was open.
+    assert_eq!(pool.stats(0).failures, 4);
     server.stop();
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use eval_harness::data::{read_gsm8k, seeded_split};
+use eval_harness::data::{read_gsm8k, seeded_sample};
 use eval_harness::mmlu::read_mmlu_jsonl;
 use indicatif::ProgressStyle;
 use lm::{DeviceSpec, WeightDType, load_causal_lm, load_tokenizer};
@@ -116,12 +116,12 @@ pub fn run(args: &BuildDataArgs) -> Result<()> {
     let (pairs, stats) = match args.task {
         Task::Gsm8k => {
             let docs = read_gsm8k(&args.data)?;
-            let docs = sample(docs, args.prompts, args.seed);
+            let docs = seeded_sample(docs, args.prompts, args.seed);
             gsm8k_pairs(&docs, policy.as_ref(), &options, &mut progress)?
         }
         Task::Mmlu => {
             let docs = read_mmlu_jsonl(&args.data)?;
-            let docs = sample(docs, args.prompts, args.seed);
+            let docs = seeded_sample(docs, args.prompts, args.seed);
             mmlu_pairs(&docs, policy.as_ref(), &options, &mut progress)?
         }
     };
@@ -139,13 +139,4 @@ pub fn run(args: &BuildDataArgs) -> Result<()> {
     );
     println!("{}", serde_json::to_string(&stats)?);
     Ok(())
-}
-
-/// A seeded sample of `n` items (all when there are fewer).
-fn sample<T>(items: Vec<T>, n: usize, seed: u64) -> Vec<T> {
-    let n = n.min(items.len());
-    seeded_split(items, &[Some(n)], seed)
-        .into_iter()
-        .next()
-        .unwrap_or_default()
 }

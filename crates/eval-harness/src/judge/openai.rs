@@ -24,28 +24,21 @@ pub struct OpenAiJudgeConfig {
     /// Most tokens in a judgment.
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u32,
-    /// Per-request timeout, seconds.
-    #[serde(default = "default_timeout")]
-    pub timeout_s: f64,
-    /// Retries after a timeout, a connection error, 429 or 5xx (not after other errors).
-    #[serde(default = "default_retries")]
-    pub max_retries: u32,
-    /// First retry delay, seconds; doubled each retry.
-    #[serde(default = "default_backoff")]
-    pub backoff_s: f64,
+    /// Per-request timeout, and retries after a timeout, a connection error, 429 or 5xx (not
+    /// after other errors); default 120 s, 3 retries, 1 s backoff doubled each retry.
+    #[serde(default = "default_retry")]
+    pub retry: RetryPolicy,
 }
 
 fn default_max_tokens() -> u32 {
     2048
 }
-fn default_timeout() -> f64 {
-    120.0
-}
-fn default_retries() -> u32 {
-    3
-}
-fn default_backoff() -> f64 {
-    1.0
+fn default_retry() -> RetryPolicy {
+    RetryPolicy {
+        timeout_s: 120.0,
+        max_retries: 3,
+        backoff_s: 1.0,
+    }
 }
 
 /// An OpenAI-compatible chat judge.
@@ -69,12 +62,7 @@ impl OpenAiJudge {
             "{}/v1/chat/completions",
             config.base_url.trim_end_matches('/')
         );
-        let policy = RetryPolicy {
-            timeout_s: config.timeout_s,
-            max_retries: config.max_retries,
-            backoff_s: config.backoff_s,
-        };
-        let client = JsonClient::new(url, policy, api_key).map_err(|err| Error::Metric {
+        let client = JsonClient::new(url, config.retry, api_key).map_err(|err| Error::Metric {
             metric: "openai judge",
             reason: err.to_string(),
         })?;

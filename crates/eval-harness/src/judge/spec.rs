@@ -42,9 +42,11 @@ impl JudgeSpec {
                 api_key_env: std::env::var_os("OPENAI_API_KEY").map(|_| "OPENAI_API_KEY".into()),
                 temperature: 0.0,
                 max_tokens: u32::try_from(self.max_tokens).unwrap_or(u32::MAX),
-                timeout_s: ENDPOINT_TIMEOUT_S,
-                max_retries: ENDPOINT_RETRIES,
-                backoff_s: 1.0,
+                retry: json_http::RetryPolicy {
+                    timeout_s: ENDPOINT_TIMEOUT_S,
+                    max_retries: ENDPOINT_RETRIES,
+                    backoff_s: 1.0,
+                },
             };
             return Ok(Box::new(OpenAiJudge::new(config)?));
         }

@@ -62,15 +62,9 @@ pub struct HttpRmConfig {
     /// Items per request.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
-    /// Per-request timeout, seconds.
-    #[serde(default = "default_timeout")]
-    pub timeout_s: f64,
-    /// Retries after a failed attempt.
-    #[serde(default = "default_retries")]
-    pub max_retries: u32,
-    /// First retry delay, seconds; doubled each retry.
-    #[serde(default = "default_backoff")]
-    pub backoff_s: f64,
+    /// Per-request timeout, retries and backoff (default 30 s, 2 retries, 0.5 s).
+    #[serde(default = "default_retry")]
+    pub retry: RetryPolicy,
     /// Consecutive failed calls that open the circuit breaker.
     #[serde(default = "default_breaker_failures")]
     pub breaker_failures: u32,
@@ -85,14 +79,12 @@ fn default_template() -> String {
 fn default_batch() -> usize {
     16
 }
-fn default_timeout() -> f64 {
-    30.0
-}
-fn default_retries() -> u32 {
-    2
-}
-fn default_backoff() -> f64 {
-    0.5
+fn default_retry() -> RetryPolicy {
+    RetryPolicy {
+        timeout_s: 30.0,
+        max_retries: 2,
+        backoff_s: 0.5,
+    }
 }
 fn default_breaker_failures() -> u32 {
     3
@@ -118,26 +110,14 @@ impl HttpRm {
     /// [`HttpRm::new`] whose circuit breaker times its cooldown on `clock` (tests drive
     /// it with a [`json_http::ManualClock`]).
     pub fn with_clock(name: &str, config: HttpRmConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        if !(config.timeout_s > 0.0 && config.backoff_s >= 0.0 && config.breaker_cooldown_s >= 0.0)
-        {
-            return Err(Error::backend(
-                name,
-                "timeout_s must be > 0, backoff_s and breaker_cooldown_s ≥ 0",
-            ));
+        if !(config.breaker_cooldown_s >= 0.0 && config.breaker_cooldown_s.is_finite()) {
+            return Err(Error::backend(name, "breaker_cooldown_s must be ≥ 0"));
         }
         Environment::new()
             .template_from_str(&config.template)
             .map_err(|err| Error::backend(name, format!("template: {err}")))?;
-        let client = JsonClient::new(
-            config.url.clone(),
-            RetryPolicy {
-                timeout_s: config.timeout_s,
-                max_retries: config.max_retries,
-                backoff_s: config.backoff_s,
-            },
-            None,
-        )
-        .map_err(|err| Error::backend(name, err.to_string()))?;
+        let client = JsonClient::new(config.url.clone(), config.retry, None)
+            .map_err(|err| Error::backend(name, err.to_string()))?;
         let breaker = CircuitBreaker::with_clock(
             config.breaker_failures,
             Duration::from_secs_f64(config.breaker_cooldown_s),
