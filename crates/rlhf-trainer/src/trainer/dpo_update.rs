@@ -4,9 +4,9 @@
 use crate::dpo::{DpoMetrics, TokenPair, dpo_step};
 use crate::error::Result;
 
-use super::Trainer;
 use super::labelling::Outcomes;
 use super::sampling::Drawn;
+use super::state::Trainer;
 
 impl Trainer {
     /// Trains on the kept pairs of `outcomes` and records their losses there; returns the

@@ -10,9 +10,9 @@ use crate::error::Result;
 use crate::labels::Route;
 use crate::strategy::ContextKind;
 
-use super::Trainer;
 use super::labelling::Outcomes;
 use super::routing::Contexts;
+use super::state::Trainer;
 
 impl Trainer {
     /// Normalises the kept pairs' losses into `outcomes.rewards` and, for learning

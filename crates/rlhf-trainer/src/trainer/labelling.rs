@@ -12,9 +12,9 @@ use crate::error::Result;
 use crate::labels::{Judgment, LabelContext, NoLabeller, PairId, Route, label_round, winner};
 use seed_mix::mix;
 
-use super::Trainer;
 use super::routing::Contexts;
 use super::sampling::Drawn;
+use super::state::Trainer;
 
 /// Every visited pair's judgment, keyed (prompt in batch, pair).
 pub(super) type Judged = BTreeMap<(usize, usize), Judgment>;

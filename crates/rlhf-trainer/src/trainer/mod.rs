@@ -3,12 +3,14 @@
 //!
 //! One iteration, one file per phase: draw B prompts → sample n responses each
 //! ([`sampling`]) → form the n(n−1)/2 candidate pairs, their contexts (one batched call) and
-//! every pair's route ([`routing`]) → judge lazily, round by round, until each prompt has its
+//! every pair's route ([`routing`]) → label lazily, round by round, until each prompt has its
 //! pairs, and the oracle's truth for the kept ones ([`labelling`]) → DPO step on the kept
 //! pairs ([`dpo_update`]) → per-pair losses → normaliser → bandit update ([`feedback`]) →
-//! logs and metrics ([`report`]). An iteration that cannot be judged (no RM left) is
-//! skipped with a warning and changes no state but the prompt cursor. Building a run is in
-//! [`setup`]; checkpoints, resumption and `final/` in [`persistence`].
+//! logs and metrics ([`report`]). An iteration that cannot be labelled (no RM left) is
+//! skipped with a warning and changes no state but the prompt cursor. What a run holds is in
+//! [`state`]; building a run in [`setup`]; checkpoints, resumption and `final/` in
+//! [`persistence`]. The files depend one way: each phase on the state and on the phases
+//! before it, this file on all of them.
 
 mod dpo_update;
 mod feedback;
@@ -18,28 +20,24 @@ mod report;
 mod routing;
 mod sampling;
 mod setup;
+mod state;
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use bandit::ArmMask;
 use burn::prelude::*;
-use lm::{CausalLm, DecoderConfig, Optimizer, Tokenizer};
-use rm_pool::RmPool;
-use router_export::ContextFunction;
 use serde_json::{Map, Value, json};
 
 use crate::error::Result;
 use crate::labels::NoLabeller;
-use crate::logs::{RoutingRecord, RunLogs, SampleRecord};
-use crate::normalizer::Normalizer;
-use crate::prompts::{Prompt, PromptSchedule};
-use crate::strategy::Strategy;
+use crate::logs::{RoutingRecord, SampleRecord};
 
 use self::labelling::Outcomes;
 use self::report::Timer;
 
+pub use self::persistence::RunSummary;
 pub use self::setup::RUN_CONFIG_FILE;
+pub use self::state::Trainer;
 
 /// What one iteration did, as the observer (progress bar, tests) sees it.
 #[derive(Clone, Debug)]
@@ -56,74 +54,9 @@ pub struct IterationReport {
     pub skipped: Option<String>,
 }
 
-/// Where a finished run left its results.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunSummary {
-    /// The run folder.
-    pub dir: PathBuf,
-    /// Iterations run (all of them, resumed ones included).
-    pub iterations: usize,
-    /// Iterations skipped because no judge was left.
-    pub skipped: usize,
-    /// The final policy as a Hugging Face folder.
-    pub policy: PathBuf,
-}
-
-/// The online DPO trainer (see the module docs).
-pub struct Trainer {
-    config: crate::config::TrainerConfig,
-    dir: PathBuf,
-    device: Device,
-    train_device: Device,
-    decoder: DecoderConfig,
-    policy: CausalLm,
-    reference: CausalLm,
-    tokenizer: Tokenizer,
-    pad_id: u32,
-    stop_ids: Vec<u32>,
-    prompts: Vec<Prompt>,
-    /// Chat-templated prompt tokens, per prompt.
-    prompt_tokens: Vec<Vec<u32>>,
-    pool: RmPool,
-    oracle: Option<RmPool>,
-    context_fn: Option<ContextFunction>,
-    strategy: Strategy,
-    normalizer: Normalizer,
-    optimizer: Optimizer,
-    schedule: PromptSchedule,
-    iteration: usize,
-    skipped: usize,
-    logs: RunLogs,
-}
-
 impl Trainer {
-    /// The next iteration to run (0-based); equals the iterations done.
-    pub fn iteration(&self) -> usize {
-        self.iteration
-    }
-
-    /// The run's config.
-    pub fn config(&self) -> &crate::config::TrainerConfig {
-        &self.config
-    }
-
-    /// The policy being trained (on the training device).
-    pub fn policy(&self) -> &CausalLm {
-        &self.policy
-    }
-
-    /// The routed pool (its statistics count every RM call).
-    pub fn pool(&self) -> &RmPool {
-        &self.pool
-    }
-
-    /// The bandit, for strategies that route with one.
-    pub fn bandit(&self) -> Option<&bandit::LinearBandit> {
-        self.strategy.bandit.as_ref()
-    }
-
     /// Runs the remaining iterations, checkpointing every `checkpoint_every` and at the end,
-    /// then writes the final policy and router state; `observe` sees each iteration.
+    /// then writes the final policy and bandit state; `observe` sees each iteration.
     pub fn run(&mut self, observe: &mut dyn FnMut(&IterationReport)) -> Result<RunSummary> {
         while self.iteration < self.config.iterations {
             let report = self.step()?;

@@ -1,14 +1,27 @@
 //! Checkpoints (everything a run needs to continue bit for bit), resumption from one, and
 //! the run's `final/` folder.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::Result;
 
-use super::{RunSummary, Trainer};
+use super::state::Trainer;
+
+/// Where a finished run left its results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// Iterations run (all of them, resumed ones included).
+    pub iterations: usize,
+    /// Iterations skipped because no judge was left.
+    pub skipped: usize,
+    /// The final policy as a Hugging Face folder.
+    pub policy: PathBuf,
+}
 
 impl Trainer {
     /// Writes a checkpoint of everything the run needs to continue bit for bit.

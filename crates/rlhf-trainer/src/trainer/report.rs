@@ -11,10 +11,10 @@ use crate::labels::Route;
 use crate::logs::RoutingRecord;
 use crate::strategy::Labeller;
 
-use super::Trainer;
 use super::labelling::Outcomes;
 use super::routing::Contexts;
 use super::sampling::Drawn;
+use super::state::Trainer;
 
 impl Trainer {
     /// The metrics every iteration line starts with.

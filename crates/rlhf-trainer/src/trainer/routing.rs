@@ -10,8 +10,8 @@ use crate::error::Result;
 use crate::labels::{NoLabeller, Route};
 use crate::strategy::ContextKind;
 
-use super::Trainer;
 use super::sampling::Drawn;
+use super::state::Trainer;
 
 /// An iteration's routing contexts.
 pub(super) struct Contexts {

@@ -9,7 +9,7 @@ use crate::logs::SampleRecord;
 use crate::prompts::Prompt;
 use seed_mix::mix;
 
-use super::Trainer;
+use super::state::Trainer;
 
 /// One sampled response: its tokens (what DPO scores) and its text (what RMs judge).
 pub(super) struct Sample {

@@ -22,7 +22,7 @@ use crate::normalizer::Normalizer;
 use crate::prompts::{PromptSchedule, read_prompts};
 use crate::strategy::Strategy;
 
-use super::Trainer;
+use super::state::Trainer;
 
 /// File (in the run folder) holding the effective config a resumption is checked against.
 pub const RUN_CONFIG_FILE: &str = "config.toml";
