@@ -151,7 +151,7 @@ pub fn run(config: &LmBenchConfig) -> Result<LmBenchOutcome> {
         json!((config.batch * config.new_tokens) as f64 / decode_s),
     );
     if !config.no_dpo {
-        time_dpo_steps(config, &model_path, &model, &workload, &mut report)?;
+        time_dpo_steps(config, &device, &model_path, &model, &workload, &mut report)?;
     }
     // A failed baseline does not lose our figures.
     let baseline_error = match &config.baseline_python {
@@ -207,16 +207,17 @@ impl Workload {
     }
 }
 
-/// Times `repeats` DPO steps after a warm-up (the policy loaded from `model_path` on the
-/// training device, `reference` frozen) and adds their medians to `report`.
+/// Times `repeats` DPO steps after a warm-up (the policy loaded from `model_path` on
+/// `device`'s autodiff twin, `reference` frozen on `device`) and adds their medians to
+/// `report`.
 fn time_dpo_steps(
     config: &LmBenchConfig,
+    device: &Device,
     model_path: &Path,
     reference: &CausalLm,
     workload: &Workload,
     report: &mut Map<String, Value>,
 ) -> Result<()> {
-    let device = config.device.device()?;
     let train_device = device.clone().autodiff();
     let (_, mut policy) = load_causal_lm(model_path, &train_device, config.dtype)?;
     let pairs = workload.pairs();
@@ -228,7 +229,7 @@ fn time_dpo_steps(
             reference,
             &pairs,
             &mut optimizer,
-            &device,
+            device,
             &train_device,
         )?;
         policy = next;

@@ -43,12 +43,12 @@ impl Trainer {
                 });
             }
         }
-        let router = self
+        let bandit = self
             .strategy
             .bandit
             .as_mut()
             .expect("learning strategies route");
-        router.update_batch(&feedback)?;
+        bandit.update_batch(&feedback)?;
         Ok(())
     }
 

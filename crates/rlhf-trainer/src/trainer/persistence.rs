@@ -56,11 +56,11 @@ impl Trainer {
         )?;
         self.optimizer
             .load_state(&dir.join(checkpoint::OPTIMIZER_FILE), state.optimizer_steps)?;
-        if let Some(router) = self.strategy.bandit.as_mut() {
-            *router = bandit::LinearBandit::load(
+        if let Some(current) = self.strategy.bandit.as_mut() {
+            *current = bandit::LinearBandit::load(
                 &dir.join(checkpoint::BANDIT_STATE_FILE),
-                router.n_arms(),
-                router.dim(),
+                current.n_arms(),
+                current.dim(),
             )?;
         }
         self.pool.restore_moments(&state.pool_moments)?;
@@ -87,8 +87,8 @@ impl Trainer {
                 &base.display().to_string(),
             )?;
         }
-        if let Some(router) = &self.strategy.bandit {
-            router.save(&final_dir.join(checkpoint::BANDIT_STATE_FILE))?;
+        if let Some(bandit) = &self.strategy.bandit {
+            bandit.save(&final_dir.join(checkpoint::BANDIT_STATE_FILE))?;
         }
         Ok(RunSummary {
             dir: self.dir.clone(),

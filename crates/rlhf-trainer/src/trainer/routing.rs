@@ -140,7 +140,7 @@ impl Trainer {
         contexts: &Contexts,
         mask: &ArmMask,
     ) -> Result<std::result::Result<Vec<Vec<Route>>, NoLabeller>> {
-        let Some(router) = self.strategy.bandit.as_mut() else {
+        let Some(bandit) = self.strategy.bandit.as_mut() else {
             return Ok(Ok(Vec::new()));
         };
         let choices = if mask.count_available() == 0 {
@@ -148,7 +148,7 @@ impl Trainer {
                 reason: "every RM of the pool is unavailable".into(),
             })
         } else {
-            router.select_batch(&contexts.values, mask)
+            bandit.select_batch(&contexts.values, mask)
         };
         let choices = match choices {
             Ok(choices) => choices,
