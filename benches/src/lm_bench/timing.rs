@@ -8,7 +8,7 @@ use burn::prelude::*;
 use lm::{
     CausalLm, GenerationRequest, Optimizer, PaddingSide, SamplingParams, StepOutcome, TokenBatch,
 };
-use rlhf_trainer::{TokenPair, dpo_loss};
+use rlhf_trainer::{Objective, TokenPair, dpo_loss};
 
 use super::{DPO_BETA, Error, LEARNING_RATE, Result};
 
@@ -94,7 +94,7 @@ pub(super) fn dpo_step(
         (&policy, train_device),
         (reference, device),
         pairs,
-        DPO_BETA,
+        Objective::dpo(DPO_BETA),
         0,
     )?
     .loss;

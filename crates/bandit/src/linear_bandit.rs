@@ -150,14 +150,24 @@ impl LinearBandit {
         let dim = self.dim();
         let choices = match self.policy {
             Policy::Thompson => self.select_thompson(contexts, mask),
-            Policy::LinUcb { alpha } => {
+            Policy::LinUcb { alpha, random_ties } => {
                 let (means, stds) = self.predictive(contexts, mask);
                 (0..n_contexts)
-                    .map(|j| Choice {
-                        arm: argmax(mask, |k| {
-                            means[k * n_contexts + j] + alpha * stds[k * n_contexts + j]
-                        }),
-                        propensity: Some(1.0),
+                    .map(|j| {
+                        let score =
+                            |k: usize| means[k * n_contexts + j] + alpha * stds[k * n_contexts + j];
+                        if random_ties {
+                            let tied = top_arms(mask, score);
+                            Choice {
+                                arm: tied[self.rng.random_range(0..tied.len())],
+                                propensity: Some(1.0 / tied.len() as f64),
+                            }
+                        } else {
+                            Choice {
+                                arm: argmax(mask, score),
+                                propensity: Some(1.0),
+                            }
+                        }
                     })
                     .collect()
             }
@@ -225,9 +235,17 @@ impl LinearBandit {
                 let draws = self.params.propensity_draws;
                 thompson_propensities(&means, &stds, mask, draws, &mut self.propensity_rng)
             }
-            Policy::LinUcb { alpha } => {
+            Policy::LinUcb { alpha, random_ties } => {
                 let (means, stds) = self.predictive(context, mask);
-                one_hot(argmax(mask, |k| means[k] + alpha * stds[k]), n_arms)
+                let score = |k: usize| means[k] + alpha * stds[k];
+                if random_ties {
+                    let tied = top_arms(mask, score);
+                    let mut p = vec![0.0; n_arms];
+                    tied.iter().for_each(|&k| p[k] = 1.0 / tied.len() as f64);
+                    p
+                } else {
+                    one_hot(argmax(mask, score), n_arms)
+                }
             }
             Policy::EpsilonGreedy { epsilon } => {
                 let greedy = argmax(mask, |k| self.arms[k].mean_score(context));
@@ -538,6 +556,14 @@ fn argmax(mask: &ArmMask, score: impl Fn(usize) -> f64) -> usize {
     }
     best.expect("the mask was checked to have an available arm")
         .0
+}
+
+/// Every available arm whose score equals the largest, in index order.
+fn top_arms(mask: &ArmMask, score: impl Fn(usize) -> f64) -> Vec<usize> {
+    let best = score(argmax(mask, &score));
+    mask.available_arms()
+        .filter(|&k| score(k) == best)
+        .collect()
 }
 
 /// A uniformly random available arm (one draw).

@@ -10,13 +10,14 @@ use crate::error::{Error, Result};
 /// | policy | score of arm k for context e | learns | propensity |
 /// |---|---|---|---|
 /// | `Thompson` | μ_kᵀe + ‖L_k⁻¹e‖·ξ_k, ξ_k ~ N(0,1) | yes | Monte-Carlo |
-/// | `LinUcb` | μ_kᵀe + α‖L_k⁻¹e‖ | yes | exact (1) |
+/// | `LinUcb` | μ_kᵀe + α‖L_k⁻¹e‖ | yes | exact (1, or 1/ties) |
 /// | `EpsilonGreedy` | μ_kᵀe, uniform arm with probability ε | yes | exact |
 /// | `OfflineArgmax` | μ0_kᵀe (the offline router) | no | exact (1) |
 /// | `Fixed` | always one arm (a single-RM baseline) | no | exact (1) |
 /// | `Uniform` | uniform over available arms | no | exact (1/K) |
 ///
-/// Ties go to the lowest arm index.
+/// Ties go to the lowest arm index, except for LinUCB with `random_ties` (LASeR's code),
+/// which draws uniformly among the tied arms.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Policy {
@@ -27,6 +28,10 @@ pub enum Policy {
     LinUcb {
         /// Width of the confidence bonus, in reward units per unit of predictive std.
         alpha: f64,
+        /// Break ties between top-scoring arms uniformly at random (as LASeR's code does)
+        /// instead of by the lowest index.
+        #[serde(default)]
+        random_ties: bool,
     },
     /// Greedy on the posterior mean, exploring uniformly with probability `epsilon` ∈ [0, 1].
     EpsilonGreedy {
@@ -69,7 +74,7 @@ impl Policy {
     /// Validates the policy's own parameters against a router with `n_arms` arms.
     pub fn check(&self, n_arms: usize) -> Result<()> {
         match *self {
-            Self::LinUcb { alpha } if !(alpha.is_finite() && alpha >= 0.0) => {
+            Self::LinUcb { alpha, .. } if !(alpha.is_finite() && alpha >= 0.0) => {
                 Err(Error::InvalidParameter {
                     name: "alpha",
                     value: alpha.to_string(),
@@ -95,7 +100,11 @@ mod tests {
 
     #[test]
     fn serde_form_is_tagged() {
-        let json = serde_json::to_string(&Policy::LinUcb { alpha: 0.1 }).unwrap();
+        let json = serde_json::to_string(&Policy::LinUcb {
+            alpha: 0.1,
+            random_ties: false,
+        })
+        .unwrap();
         assert_eq!(json, r#"{"kind":"linucb","alpha":0.1}"#);
         let back: Policy = serde_json::from_str(r#"{"kind":"thompson"}"#).unwrap();
         assert_eq!(back, Policy::Thompson);
@@ -103,7 +112,14 @@ mod tests {
 
     #[test]
     fn checks_parameters() {
-        assert!(Policy::LinUcb { alpha: -1.0 }.check(4).is_err());
+        assert!(
+            Policy::LinUcb {
+                alpha: -1.0,
+                random_ties: false
+            }
+            .check(4)
+            .is_err()
+        );
         assert!(Policy::EpsilonGreedy { epsilon: 1.5 }.check(4).is_err());
         assert!(Policy::Fixed { arm: 4 }.check(4).is_err());
         assert!(Policy::Fixed { arm: 3 }.check(4).is_ok());

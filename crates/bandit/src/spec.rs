@@ -57,9 +57,23 @@ impl BanditSpec {
     /// A = I, b = 0.
     pub fn laser(alpha: f64) -> Self {
         Self {
-            policy: Policy::LinUcb { alpha },
+            policy: Policy::LinUcb {
+                alpha,
+                random_ties: false,
+            },
             seed: 0,
             params: BanditParams::laser(),
+        }
+    }
+
+    /// LASeR as its code runs: [`laser`](Self::laser) with ties broken at random.
+    pub fn laser_as_coded(alpha: f64) -> Self {
+        Self {
+            policy: Policy::LinUcb {
+                alpha,
+                random_ties: true,
+            },
+            ..Self::laser(alpha)
         }
     }
 

@@ -167,7 +167,10 @@ pub fn problem(max_events: usize) -> impl Strategy<Value = Problem> {
 pub fn policies(n_arms: usize) -> Vec<Policy> {
     vec![
         Policy::Thompson,
-        Policy::LinUcb { alpha: 0.1 },
+        Policy::LinUcb {
+            alpha: 0.1,
+            random_ties: false,
+        },
         Policy::EpsilonGreedy { epsilon: 0.3 },
         Policy::OfflineArgmax,
         Policy::Fixed { arm: n_arms - 1 },

@@ -129,7 +129,10 @@ proptest! {
         let best_mean = (0..problem.n_arms)
             .map(|k| dot(greedy.mean(k).unwrap(), &context))
             .fold(f64::NEG_INFINITY, f64::max);
-        let mut ucb = problem.router(Policy::LinUcb { alpha: 0.5 });
+        let mut ucb = problem.router(Policy::LinUcb {
+            alpha: 0.5,
+            random_ties: false,
+        });
         let arm = ucb.select(&context, &mask).unwrap().arm;
         let scores = ucb.sample_scores(&context, &mask).unwrap();
         prop_assert!(scores.len() == problem.n_arms);

@@ -12,6 +12,7 @@ use synthetic_tasks::SuiteParams;
 
 use crate::error::{Error, Result};
 use crate::given::GivenWorldConfig;
+use crate::panel::PanelConfig;
 
 /// The embedded default (configs/experiment/default.toml).
 pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/experiment/default.toml");
@@ -143,6 +144,9 @@ pub struct ExperimentConfig {
     pub online: OnlineConfig,
     /// Held-out evaluation.
     pub eval: EvalConfig,
+    /// The routing panel every router is scored on during training.
+    #[serde(default)]
+    pub panel: PanelConfig,
     /// Extra runs for ablations.
     #[serde(default)]
     pub ablations: AblationsConfig,
@@ -291,6 +295,10 @@ pub struct OnlineConfig {
     pub beta: f64,
     /// AdamW learning rate (full fine-tuning).
     pub lr: f64,
+    /// Weight of the chosen response's per-token NLL in the DPO objective (iterative RPO;
+    /// 0: plain DPO).
+    #[serde(default)]
+    pub rpo_alpha: f64,
     /// Score differences below this are ties (dropped).
     pub tie_eps: f32,
 }
@@ -353,6 +361,8 @@ impl ExperimentConfig {
         self.online.prompts_per_batch = 4;
         self.online.max_new_tokens = 6;
         self.eval.prompts_per_domain = 3;
+        self.panel.prompts_per_domain = 4;
+        self.panel.samples_per_prompt = 4;
         self
     }
 
@@ -370,7 +380,7 @@ impl ExperimentConfig {
     fn check(&self) -> std::result::Result<(), String> {
         self.suite.check().map_err(|e| format!("[suite]: {e}"))?;
         let rms = &self.reward_models.rm;
-        let positive: [(usize, &str); 14] = [
+        let positive: [(usize, &str); 18] = [
             (self.seeds, "seeds"),
             (self.tokenizer.vocab_size, "tokenizer.vocab_size"),
             (self.policy.hidden_size, "policy.hidden_size"),
@@ -394,6 +404,10 @@ impl ExperimentConfig {
             (self.online.prompts_per_batch, "online.prompts_per_batch"),
             (self.online.prompts_per_domain, "online.prompts_per_domain"),
             (self.eval.prompts_per_domain, "eval.prompts_per_domain"),
+            (self.panel.prompts_per_domain, "panel.prompts_per_domain"),
+            (self.panel.samples_per_prompt, "panel.samples_per_prompt"),
+            (self.panel.pairs_per_prompt, "panel.pairs_per_prompt"),
+            (self.panel.quarters, "panel.quarters"),
         ];
         if let Some((_, name)) = positive.iter().find(|(v, _)| *v == 0) {
             return Err(format!("`{name}` must be at least 1"));

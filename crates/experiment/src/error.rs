@@ -38,6 +38,12 @@ pub enum Error {
     /// The offline router.
     #[error(transparent)]
     OfflineRouter(#[from] offline_router::Error),
+    /// An offline router export (the routing panel's contexts).
+    #[error(transparent)]
+    Export(#[from] router_export::Error),
+    /// A router scored on the routing panel.
+    #[error(transparent)]
+    Bandit(#[from] bandit::Error),
     /// The online trainer.
     #[error(transparent)]
     Trainer(#[from] rlhf_trainer::Error),

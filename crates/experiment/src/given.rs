@@ -225,6 +225,7 @@ pub fn run_given_world(
         trainer,
         routers: config.world.routers.clone(),
         evaluation,
+        panel: None,
     };
     let conditions: Vec<Condition> = config.world.routers.keys().copied().collect();
     let jobs = online::jobs(
@@ -254,6 +255,8 @@ pub fn run_given_world(
         offline_router: Vec::new(),
         ablations: ablations::measure(&reported, &conditions),
         runs: reported,
+        premise: None,
+        panel: None,
     };
     let timings = stages.timings(run_times, started);
     write_outcome(

@@ -10,22 +10,26 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use answer_check::VerifierTask;
 use burn::prelude::*;
 use lm::DeviceSpec;
 use rlhf_trainer::{
-    DataConfig, DpoConfig, NormalizerKind, PairsConfig, PolicyConfig, ROUTING_FILE, RoutingRecord,
-    SamplingConfig, StrategyConfig, Trainer, TrainerConfig,
+    ContextKind, DataConfig, DpoConfig, NormalizerKind, PairsConfig, PolicyConfig, ROUTING_FILE,
+    RoutingRecord, SamplingConfig, StrategyConfig, Trainer, TrainerConfig,
 };
 use rm_pool::RmSpec;
+use router_export::{PairRef, RouterExport};
 use synthetic_tasks::Task;
 
 use crate::config::OnlineConfig;
 use crate::error::{Error, Result};
 use crate::evaluation::Evaluation;
 use crate::offline::Condition;
+use crate::panel::{Panel, PanelPoint, score_router};
 use crate::policy;
+use crate::premise::Moments;
 use crate::results::{DomainScores, RunResult};
 
 /// The file a finished run leaves.
@@ -125,6 +129,108 @@ pub struct World {
     pub routers: BTreeMap<Condition, PathBuf>,
     /// How each final policy is scored.
     pub evaluation: Evaluation,
+    /// The routing panel every router is scored on during training (`None`: no panel).
+    pub panel: Option<Arc<PanelWorld>>,
+}
+
+/// The routing panel with what scoring a router on it needs: every pair's context under
+/// each condition's context function (computed once), the prompts' tokens (LASeR's
+/// contexts are the current policy's mean prompt embedding), and the checkpoints.
+#[derive(Debug)]
+pub struct PanelWorld {
+    /// The panel.
+    pub panel: Panel,
+    /// Per condition: e(x, a, b) of every pair, `[pairs, d]` row-major.
+    pub pair_contexts: BTreeMap<Condition, Vec<f64>>,
+    /// Per panel prompt: its tokens as the trainer feeds them (chat template applied).
+    pub prompt_tokens: Vec<Vec<u32>>,
+    /// Iterations after which routers are scored (0: before training).
+    pub checkpoints: Vec<usize>,
+}
+
+impl PanelWorld {
+    /// `panel` with its contexts under each of `routers`' exports, on `device`.
+    pub fn new(
+        panel: Panel,
+        routers: &BTreeMap<Condition, PathBuf>,
+        tokenizer: &lm::Tokenizer,
+        checkpoints: Vec<usize>,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut pair_contexts = BTreeMap::new();
+        for (&condition, export) in routers {
+            let function = RouterExport::load(export, device)?.into_context_function(device, 64)?;
+            let messages: Vec<Vec<lm::ChatMessage>> = panel
+                .prompts
+                .iter()
+                .map(|p| vec![lm::ChatMessage::user(p.clone())])
+                .collect();
+            let pairs: Vec<PairRef<'_>> = panel
+                .pairs
+                .iter()
+                .map(|p| (messages[p.prompt].as_slice(), p.a.as_str(), p.b.as_str()))
+                .collect();
+            pair_contexts.insert(condition, function.contexts_f64(&pairs)?.concat());
+        }
+        let prompt_tokens = panel
+            .prompts
+            .iter()
+            .map(|p| policy::prompt_tokens(tokenizer, p))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            panel,
+            pair_contexts,
+            prompt_tokens,
+            checkpoints,
+        })
+    }
+
+    /// The panel's contexts for `trainer`'s router (`condition`: the job's), `[pairs, d]`;
+    /// `None` for strategies that do not route.
+    fn contexts(&self, trainer: &Trainer, condition: Option<Condition>) -> Option<Vec<f64>> {
+        let pairs = &self.panel.pairs;
+        match trainer.context_kind()? {
+            ContextKind::Constant => Some(vec![1.0; pairs.len()]),
+            ContextKind::Pair => self.pair_contexts.get(&condition?).cloned(),
+            ContextKind::PromptEmbedding { .. } => {
+                let policy = trainer.policy();
+                let device = policy.devices()[0].clone();
+                let means: Vec<Vec<f64>> = self
+                    .prompt_tokens
+                    .iter()
+                    .map(|ids| {
+                        let ids = Tensor::<1, Int>::from_data(
+                            TensorData::new(
+                                ids.iter().map(|&t| i64::from(t)).collect::<Vec<_>>(),
+                                [ids.len()],
+                            ),
+                            &device,
+                        );
+                        policy
+                            .token_embeddings(ids)
+                            .mean_dim(0)
+                            .try_into_vec_as::<f64>()
+                            .expect("a float tensor converts to f64")
+                    })
+                    .collect();
+                Some(pairs.iter().flat_map(|p| means[p.prompt].clone()).collect())
+            }
+        }
+    }
+
+    /// `trainer`'s router on the panel now (`None` for strategies that do not route).
+    fn score(&self, trainer: &Trainer, condition: Option<Condition>) -> Result<Option<PanelPoint>> {
+        let (Some(bandit), Some(contexts)) = (trainer.bandit(), self.contexts(trainer, condition))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(score_router(
+            bandit,
+            &contexts,
+            &self.panel,
+            trainer.iteration(),
+        )?))
+    }
 }
 
 /// The trainer config the suite's runs share (absolute paths given): the SFT policy, the
@@ -170,6 +276,7 @@ pub fn suite_trainer_template(
         dpo: DpoConfig {
             beta: o.beta,
             lr: o.lr,
+            rpo_alpha: o.rpo_alpha,
             ..DpoConfig::default()
         },
         oracle: Some(RmSpec::Verifier {
@@ -249,15 +356,33 @@ pub fn run_job(
     let text = train_toml(job, &config)?;
     std::fs::write(&config_file, &text).map_err(atomic_write::io_error(&config_file))?;
     let mut trainer = Trainer::from_config(config, false)?;
-    let summary = trainer.run(&mut |report| iteration(report.iteration + 1))?;
+    let mut panel_points = Vec::new();
+    let mut score_panel = |trainer: &Trainer| -> Result<()> {
+        if let Some(panel) = &world.panel
+            && panel.checkpoints.contains(&trainer.iteration())
+            && let Some(point) = panel.score(trainer, job.condition)?
+        {
+            panel_points.push(point);
+        }
+        Ok(())
+    };
+    score_panel(&trainer)?;
+    while trainer.iteration() < world.iterations {
+        let report = trainer.step()?;
+        iteration(report.iteration + 1);
+        score_panel(&trainer)?;
+    }
+    // Every iteration is done: `run` only writes the last checkpoint and the final policy.
+    let summary = trainer.run(&mut |_| {})?;
     let policy_accuracy = world.evaluation.score(&summary.policy, device)?;
-    let result = summarise(
+    let mut result = summarise(
         job,
         &summary.dir,
         world.iterations,
         trainer.pool().names(),
         policy_accuracy,
     )?;
+    result.panel = panel_points;
     let text = serde_json::to_string_pretty(&result).expect("results serialise") + "\n";
     atomic_write::replace_file(&result_file, text.as_bytes())?;
     Ok(result)
@@ -285,6 +410,22 @@ fn summarise(
             .filter(decided)
             .map(|r| (r.category.clone().unwrap_or_default(), r.chosen == r.truth)),
     );
+    let labels_decided = routing.iter().filter(decided).count() as u64;
+    let labels_correct = routing
+        .iter()
+        .filter(decided)
+        .filter(|r| r.chosen == r.truth)
+        .count() as u64;
+    let mut reward_label: BTreeMap<String, Moments> = BTreeMap::new();
+    for r in routing.iter().filter(decided).filter(|r| r.iteration >= 1) {
+        if let Some(reward) = r.reward {
+            let correct = f64::from(u8::from(r.chosen == r.truth));
+            reward_label
+                .entry(r.category.clone().unwrap_or_default())
+                .or_default()
+                .push(reward, correct);
+        }
+    }
     let label_accuracy_by_iteration = (0..iterations)
         .map(|i| {
             let hits: Vec<bool> = routing
@@ -320,6 +461,10 @@ fn summarise(
         seed: job.seed,
         policy_accuracy,
         label_accuracy,
+        labels_decided,
+        labels_correct,
+        reward_label,
+        panel: Vec::new(),
         label_accuracy_by_iteration,
         arm_share_by_iteration,
         rm_calls,
@@ -335,4 +480,82 @@ pub fn write_prompts(path: &Path, tasks: &[Task]) -> Result<()> {
         .map(|t| synthetic_tasks::prompt_record(t).to_string() + "\n")
         .collect();
     Ok(std::fs::write(path, text).map_err(atomic_write::io_error(path))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kept routing record of `domain` in `iteration` with the label `chosen`, the
+    /// verifier's `truth` and a reward.
+    fn record(
+        iteration: usize,
+        domain: &str,
+        chosen: usize,
+        truth: Option<usize>,
+        reward: f64,
+    ) -> RoutingRecord {
+        RoutingRecord {
+            iteration,
+            prompt_id: 0,
+            category: Some(domain.into()),
+            pair: [0, 1],
+            context: None,
+            judge: "rm".into(),
+            arm: Some(0),
+            propensity: Some(1.0),
+            visited: true,
+            tie: false,
+            kept: true,
+            scores: Some([1.0, 0.0]),
+            chosen: Some(chosen),
+            truth,
+            loss: Some(0.6),
+            reward: Some(reward),
+            rerouted: false,
+        }
+    }
+
+    #[test]
+    fn summary_counts_micro_accuracy_and_reward_moments_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut unkept = record(1, "add", 0, Some(0), 0.9);
+        unkept.kept = false;
+        let routing = [
+            record(0, "add", 0, Some(0), 0.5),  // right, iteration 0: no moment
+            record(1, "add", 0, Some(1), 0.2),  // wrong
+            record(1, "add", 1, Some(1), 0.8),  // right
+            record(2, "sort", 0, Some(0), 0.7), // right
+            record(2, "sort", 0, None, 0.1),    // undecided by the verifier
+            unkept,
+        ];
+        atomic_write::write_jsonl(&dir.path().join(ROUTING_FILE), &routing).unwrap();
+        atomic_write::write_jsonl(
+            &dir.path().join(rlhf_trainer::METRICS_FILE),
+            &[serde_json::json!({"rm/items_scored": 12})],
+        )
+        .unwrap();
+        let job = Job {
+            label: "random".into(),
+            strategy: StrategyConfig::Random,
+            normalizer: None,
+            condition: None,
+            seed: 3,
+        };
+        let policy = DomainScores {
+            overall: 0.5,
+            per_domain: BTreeMap::new(),
+            count: 2,
+        };
+        let result = summarise(&job, dir.path(), 3, vec!["rm".into()], policy).unwrap();
+        assert_eq!((result.labels_decided, result.labels_correct), (4, 3));
+        assert_eq!(result.label_accuracy_micro(), Some(0.75));
+        // Stratified: add 2 of 3, sort 1 of 1 → (2/3 + 1)/2.
+        assert!((result.label_accuracy.overall - (2.0 / 3.0 + 1.0) / 2.0).abs() < 1e-12);
+        let add = result.reward_label["add"];
+        assert_eq!(add.n, 2);
+        assert!((add.sum_x - 1.0).abs() < 1e-12 && (add.sum_xy - 0.8).abs() < 1e-12);
+        assert_eq!(result.reward_label["sort"].n, 1);
+        assert_eq!(result.rm_calls, 12);
+    }
 }

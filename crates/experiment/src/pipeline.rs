@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use answer_check::synthetic::Domain;
@@ -17,8 +17,10 @@ use crate::config::ExperimentConfig;
 use crate::error::{Error, Result};
 use crate::evaluation::Evaluation;
 use crate::offline::{self, CONDITIONS, Condition};
-use crate::online::{self, World};
+use crate::online::{self, PanelWorld, World};
+use crate::panel::Panel;
 use crate::policy::{self, Sampling, SftReport};
+use crate::premise::PremiseChecks;
 use crate::results::{OfflineRouterTable, Results, RmAccuracy, RunResult, Timings};
 use crate::reward_models::{self, POOL_FILE, RmTraining, TaskPair};
 use crate::tokenizer::train_tokenizer;
@@ -180,9 +182,10 @@ pub fn run_experiment(
     let rms = reward_model_stage(&mut stages, c, &sft, &sft_model, options.jobs)?;
     let pool_file = rms.dir.join(POOL_FILE);
     let offline = offline_stage(&mut stages, c, &sft, &sft_model, &rms)?;
+    let panel = panel_stage(&mut stages, c, &sft, &sft_model, &rms)?;
 
     // Online runs.
-    let world = suite_world(
+    let mut world = suite_world(
         c,
         &dir,
         &sft.policy_dir,
@@ -190,13 +193,20 @@ pub fn run_experiment(
         &offline.dir,
         eval_tasks,
     )?;
+    world.panel = Some(Arc::new(PanelWorld::new(
+        panel.value,
+        &world.routers,
+        &sft.tokenizer,
+        c.panel.checkpoints(c.online.iterations),
+        &device,
+    )?));
     let jobs = online::jobs(
         &c.expanded_strategies()?,
         c.seeds,
         &CONDITIONS,
         c.ablations.quantile_rescaling,
     );
-    let online_key = key_of(&[&"online", &offline.key, &c.online, &c.eval]);
+    let online_key = key_of(&[&"online", &offline.key, &panel.key, &c.online, &c.eval]);
     let (runs, run_times) = online_stage(&mut stages, &world, &jobs, &online_key, options, None)?;
     let reported = reported_runs(&jobs, &runs, &CONDITIONS);
     let results = Results {
@@ -216,6 +226,8 @@ pub fn run_experiment(
         offline_router: offline.value,
         ablations: ablations::measure(&reported, &CONDITIONS),
         runs: reported,
+        panel: world.panel.as_ref().map(|p| p.panel.baselines()),
+        premise: None,
     };
     let timings = stages.timings(run_times, started);
     write_outcome(
@@ -457,6 +469,49 @@ fn offline_stage(
     })
 }
 
+/// The routing panel: the SFT policy's samples on evaluation-split prompts, verifier-decided
+/// pairs of them, every RM's scores (`panel.rs`).
+fn panel_stage(
+    stages: &mut Stages,
+    c: &ExperimentConfig,
+    sft: &Sft,
+    sft_model: &CausalLm,
+    rms: &Staged<Vec<RmAccuracy>>,
+) -> Result<Staged<Panel>> {
+    let key = key_of(&[&"panel", &rms.key, &c.panel, &c.online.max_new_tokens]);
+    let pool_file = rms.dir.join(POOL_FILE);
+    let (dir, panel) = stages.timed("panel", 1, |s, advance| {
+        let stage = s.cache.stage("panel", key.clone(), |_| {
+            let panel_tasks = tasks(c, Split::Eval, c.panel.prompts_per_domain)?;
+            let prompts: Vec<String> = panel_tasks.iter().map(|t| t.prompt.clone()).collect();
+            let sampling = Sampling {
+                n: c.panel.samples_per_prompt,
+                temperature: 1.0,
+                max_new_tokens: c.online.max_new_tokens,
+                seed: c.seed ^ 0x9a2e1,
+            };
+            let samples =
+                policy::sample_responses(sft_model, &sft.tokenizer, &prompts, sampling, &s.device)?;
+            let mut pool = rm_pool::RmPool::from_config_file(&pool_file)?;
+            let panel = Panel::build(
+                &panel_tasks,
+                &samples,
+                c.panel.pairs_per_prompt,
+                &mut pool,
+                c.seed,
+            )?;
+            advance();
+            Ok(panel)
+        })?;
+        Ok(((stage.dir, stage.value), stage.cached))
+    })?;
+    Ok(Staged {
+        key,
+        dir,
+        value: panel,
+    })
+}
+
 /// What every online run of the suite shares: the trainer template (the SFT policy, the
 /// online prompts written into `dir/online`, the pool), the routers per condition, and the
 /// greedy evaluation on `eval_tasks`.
@@ -495,6 +550,7 @@ fn suite_world(
             tasks: eval_tasks,
             max_new_tokens: c.online.max_new_tokens,
         },
+        panel: None,
     })
 }
 
@@ -562,14 +618,15 @@ pub(crate) fn reported_runs(
     reported
 }
 
-/// Writes results.json, timings.json, the effective config (`config_text`) and the
-/// report into `dir`.
+/// Checks the premise on `results`, then writes results.json, timings.json, the effective
+/// config (`config_text`) and the report into `dir`.
 pub(crate) fn write_outcome(
     dir: PathBuf,
-    results: Results,
+    mut results: Results,
     timings: Timings,
     config_text: &str,
 ) -> Result<Outcome> {
+    results.premise = Some(PremiseChecks::measure(&results));
     results
         .write_json(&dir.join("results.json"))
         .map_err(atomic_write::io_error(&dir))?;

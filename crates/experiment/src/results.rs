@@ -17,6 +17,9 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::panel::{PanelPoint, PanelSummary};
+use crate::premise::{Moments, PremiseChecks};
+
 /// All deterministic outputs of one experiment: inputs' quality, offline routing and online runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Results {
@@ -42,6 +45,14 @@ pub struct Results {
     pub runs: Vec<RunResult>,
     /// Ablations: a measure with and without one component.
     pub ablations: Vec<Ablation>,
+    /// Whether the method's premise holds in this world ([`PremiseChecks`]), measured on
+    /// the runs above.
+    #[serde(default)]
+    pub premise: Option<PremiseChecks>,
+    /// The routing panel's size and the accuracy of every labeller that does not learn
+    /// (`None`: the experiment had no panel).
+    #[serde(default)]
+    pub panel: Option<PanelSummary>,
 }
 
 /// An accuracy overall and per domain, with the number of items scored.
@@ -106,8 +117,23 @@ pub struct RunResult {
     /// Final policy's held-out greedy accuracy.
     pub policy_accuracy: DomainScores,
     /// Share of kept training pairs whose label agrees with the verifier, among the pairs the
-    /// verifier can decide.
+    /// verifier can decide, per domain; `overall` is their unweighted mean over domains (the
+    /// domain-stratified accuracy; [`RunResult::label_accuracy_micro`] is the pooled one).
     pub label_accuracy: DomainScores,
+    /// Kept pairs the verifier decides (one response right, one wrong).
+    #[serde(default)]
+    pub labels_decided: u64,
+    /// Of those, pairs whose label agrees with the verifier.
+    #[serde(default)]
+    pub labels_correct: u64,
+    /// Per domain: sums of (bandit reward, routed label correct ∈ {0, 1}) over the kept
+    /// decided pairs with a reward from iteration 1 on (premise check (b)).
+    #[serde(default)]
+    pub reward_label: BTreeMap<String, Moments>,
+    /// The run's router scored on the routing panel at the panel's checkpoints (empty for
+    /// strategies without a router, or without a panel).
+    #[serde(default)]
+    pub panel: Vec<PanelPoint>,
     /// Label accuracy per iteration; `None` where the verifier could decide no kept pair.
     pub label_accuracy_by_iteration: Vec<Option<f64>>,
     /// Per iteration: domain → share of that domain's judged pairs sent to each arm (arm order =
@@ -161,6 +187,14 @@ pub struct Timings {
     pub total_s: f64,
     /// CPU model the experiment ran on.
     pub cpu: String,
+}
+
+impl RunResult {
+    /// The share of kept decided pairs labelled correctly, every domain pooled (`None`
+    /// without decided pairs).
+    pub fn label_accuracy_micro(&self) -> Option<f64> {
+        (self.labels_decided > 0).then(|| self.labels_correct as f64 / self.labels_decided as f64)
+    }
 }
 
 impl Results {
@@ -319,6 +353,10 @@ pub fn example() -> Results {
                     seed,
                     policy_accuracy: scores(policy, 200),
                     label_accuracy: scores(label, 500),
+                    labels_decided: 500,
+                    labels_correct: (label * 500.0).round() as u64 + seed,
+                    reward_label: BTreeMap::new(),
+                    panel: Vec::new(),
                     label_accuracy_by_iteration: (0..iterations)
                         .map(|i| (i != 0 || seed != 0).then_some(label - 0.02 + 0.01 * i as f64))
                         .collect(),
@@ -410,6 +448,8 @@ pub fn example() -> Results {
                 relative_change: -0.5,
             },
         ],
+        premise: None,
+        panel: None,
     }
 }
 

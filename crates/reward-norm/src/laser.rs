@@ -9,9 +9,16 @@ use crate::quantile::{QuantileClamp, QuantileClampParams};
 /// One reward per training batch: x = −(batch loss), appended to the history, then
 /// rescaled to [0, 1] by [`QuantileClamp`]. LASeR routes a whole batch to one reward model,
 /// so it gets one reward per batch.
+///
+/// While the history is shorter than the clamp's `min_history` the reward is the clamp's
+/// 0.5 ([`new`](Self::new), the paper's description), or the raw x itself as LASeR's code
+/// does with a 2-value warm-up ([`as_coded`](Self::as_coded)).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LaserReward {
     history: QuantileClamp,
+    /// During the warm-up, return x instead of 0.5.
+    #[serde(default)]
+    raw_warm_up: bool,
 }
 
 impl LaserReward {
@@ -19,6 +26,19 @@ impl LaserReward {
     pub fn new(params: QuantileClampParams) -> Result<Self> {
         Ok(Self {
             history: QuantileClamp::new(params)?,
+            raw_warm_up: false,
+        })
+    }
+
+    /// LASeR's code: the raw −loss while fewer than 2 values are in the history, then the
+    /// 20/80 clamp over the whole history.
+    pub fn as_coded() -> Result<Self> {
+        Ok(Self {
+            history: QuantileClamp::new(QuantileClampParams {
+                min_history: 2,
+                ..QuantileClampParams::default()
+            })?,
+            raw_warm_up: true,
         })
     }
 
@@ -31,6 +51,9 @@ impl LaserReward {
     pub fn batch_reward(&mut self, batch_loss: f64) -> Result<f64> {
         ensure_finite(|| "batch loss".into(), batch_loss)?;
         self.history.extend(&[-batch_loss]);
+        if self.raw_warm_up && self.history.len() < self.history.params().min_history {
+            return Ok(-batch_loss);
+        }
         Ok(self.history.rescale(-batch_loss))
     }
 }
@@ -54,5 +77,16 @@ mod tests {
         let middle = norm.batch_reward(0.0).unwrap();
         assert!(middle > 0.0 && middle < 1.0);
         assert!(norm.batch_reward(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn as_coded_is_raw_for_one_value_then_clamped_over_two() {
+        let mut norm = LaserReward::as_coded().unwrap();
+        assert_eq!(norm.batch_reward(0.7).unwrap(), -0.7);
+        // History {−0.7, −0.3}: Q20 = −0.62, Q80 = −0.38; −0.3 is above Q80.
+        assert_eq!(norm.batch_reward(0.3).unwrap(), 1.0);
+        // History {−0.7, −0.5, −0.3}: Q20 = −0.62, Q80 = −0.38; −0.5 is halfway.
+        let reward = norm.batch_reward(0.5).unwrap();
+        assert!((reward - 0.5).abs() < 1e-12, "{reward}");
     }
 }

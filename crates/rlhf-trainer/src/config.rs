@@ -171,6 +171,11 @@ pub enum StrategyConfig {
         /// One RM per prompt (LASeR's code offers it) instead of per batch.
         #[serde(default)]
         per_prompt: bool,
+        /// As LASeR's code runs (`laser-code`): the raw −loss as reward while the history
+        /// has fewer than 2 values, and random tie-breaks. Off: the paper's description
+        /// (0.5 for the first 20 batches, ties to the first arm).
+        #[serde(default)]
+        as_coded: bool,
     },
     /// Greedy on the posterior mean (offline prior), uniform with probability ε.
     EpsilonGreedy {
@@ -207,11 +212,16 @@ impl StrategyConfig {
             Self::Bayesian { preset, .. } => format!("bayesian-{}", preset_name(*preset)),
             Self::OnlineOnly { preset } => format!("online-only-{}", preset_name(*preset)),
             Self::OfflineOnly => "offline-only".into(),
-            Self::Laser { per_prompt, .. } => {
+            Self::Laser {
+                per_prompt,
+                as_coded,
+                ..
+            } => {
+                let base = if *as_coded { "laser-code" } else { "laser" };
                 if *per_prompt {
-                    "laser-per-prompt".into()
+                    format!("{base}-per-prompt")
                 } else {
-                    "laser".into()
+                    base.into()
                 }
             }
             Self::EpsilonGreedy { .. } => "epsilon-greedy".into(),
@@ -234,6 +244,7 @@ impl StrategyConfig {
             | Self::OnlineOnly {
                 preset: BayesianPreset::V4,
             } => NormalizerKind::EmaZscore,
+            Self::Laser { as_coded: true, .. } => NormalizerKind::LaserAsCoded,
             Self::Laser { .. } => NormalizerKind::Laser,
             _ => NormalizerKind::BatchBaseline,
         }
@@ -262,7 +273,8 @@ impl FromStr for StrategyConfig {
     type Err = String;
 
     /// The command line's names: `bayesian-v5`, `bayesian-v4` (or `bayesian`), `online-only`,
-    /// `offline-only`, `laser`, `laser-per-prompt`, `epsilon-greedy`, `random`,
+    /// `offline-only`, `laser`, `laser-per-prompt`, `laser-code`, `laser-code-per-prompt`,
+    /// `epsilon-greedy`, `random`,
     /// `single:<rm>`, `ensemble`, `majority`, `oracle`.
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         Ok(match s {
@@ -281,13 +293,10 @@ impl FromStr for StrategyConfig {
                 preset: BayesianPreset::V4,
             },
             "offline-only" => Self::OfflineOnly,
-            "laser" => Self::Laser {
+            "laser" | "laser-per-prompt" | "laser-code" | "laser-code-per-prompt" => Self::Laser {
                 alpha: default_alpha(),
-                per_prompt: false,
-            },
-            "laser-per-prompt" => Self::Laser {
-                alpha: default_alpha(),
-                per_prompt: true,
+                per_prompt: s.ends_with("-per-prompt"),
+                as_coded: s.starts_with("laser-code"),
             },
             "epsilon-greedy" => Self::EpsilonGreedy {
                 epsilon: default_epsilon(),
@@ -301,7 +310,8 @@ impl FromStr for StrategyConfig {
                 _ => {
                     return Err(format!(
                         "unknown strategy {other:?}: use bayesian-v5, bayesian-v4, online-only, \
-                         offline-only, laser, laser-per-prompt, epsilon-greedy, random, \
+                         offline-only, laser, laser-per-prompt, laser-code, \
+                         laser-code-per-prompt, epsilon-greedy, random, \
                          single:<rm>, ensemble, majority or oracle"
                     ));
                 }
@@ -374,6 +384,9 @@ pub struct DpoConfig {
     pub accumulation: usize,
     /// AdamW's decoupled weight decay.
     pub weight_decay: f32,
+    /// Weight α of the chosen response's per-token NLL added to the DPO loss (iterative
+    /// RPO; TRL's `rpo_alpha`); 0 is plain DPO.
+    pub rpo_alpha: f64,
 }
 
 impl Default for DpoConfig {
@@ -384,6 +397,7 @@ impl Default for DpoConfig {
             max_grad_norm: Some(1.0),
             accumulation: 1,
             weight_decay: 0.0,
+            rpo_alpha: 0.0,
         }
     }
 }
@@ -505,7 +519,7 @@ impl TrainerConfig {
 
     fn check(&self) -> std::result::Result<(), String> {
         let s = &self.sampling;
-        let checks: [(bool, &str); 10] = [
+        let checks: [(bool, &str); 11] = [
             (
                 i64::try_from(self.seed).is_ok(),
                 "`seed` must fit a TOML integer (at most 2^63 - 1)",
@@ -534,6 +548,10 @@ impl TrainerConfig {
             (
                 self.dpo.beta.is_finite() && self.dpo.beta > 0.0,
                 "`dpo.beta` must be finite and > 0",
+            ),
+            (
+                self.dpo.rpo_alpha.is_finite() && self.dpo.rpo_alpha >= 0.0,
+                "`dpo.rpo_alpha` must be finite and ≥ 0",
             ),
             (
                 self.dpo.lr.is_finite() && self.dpo.lr >= 0.0,

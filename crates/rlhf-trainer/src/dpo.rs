@@ -7,6 +7,12 @@
 //! log-sigmoid, which is stable for large |βΔ| where σ underflows to 0 and its log to −inf.
 //! The batch loss is the mean of ℓ. Reported metrics use TRL's names and definitions
 //! (`rewards/chosen` = mean β·(log π(y_w) − log π_ref(y_w)), …).
+//!
+//! With `rpo_alpha` = α > 0 the objective adds α times the chosen response's negative
+//! log-likelihood per token, −log π(y_w|x)/|y_w| (the NLL term of iterative RPO, Pang et
+//! al. 2024; TRL's `rpo_alpha`): DPO alone can lower the chosen response's likelihood along
+//! with the rejected one's, the NLL term makes a correct label teach the correct answer.
+//! The per-pair losses the router learns from stay the DPO losses ℓ.
 
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
@@ -27,13 +33,35 @@ pub struct TokenPair {
     pub rejected: Vec<u32>,
 }
 
+/// What a DPO step optimises: β of the DPO loss and the weight α of the NLL term.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Objective {
+    /// β of the DPO loss.
+    pub beta: f64,
+    /// Weight of the chosen response's per-token NLL (0: plain DPO).
+    pub rpo_alpha: f64,
+}
+
+impl Objective {
+    /// Plain DPO with `beta`.
+    pub fn dpo(beta: f64) -> Self {
+        Self {
+            beta,
+            rpo_alpha: 0.0,
+        }
+    }
+}
+
 /// The DPO loss of a batch of pairs, with what a step reports about it.
 #[derive(Debug)]
 pub struct DpoLoss {
-    /// Mean loss over the pairs, `[1]`, on the policy's device, carrying its graph.
+    /// Mean objective over the pairs (DPO, plus α × the chosen NLL), `[1]`, on the policy's
+    /// device, carrying its graph.
     pub loss: Tensor<1>,
     /// Per pair: ℓ = −log σ(βΔ), nats (before any optimiser step).
     pub pair_losses: Vec<f64>,
+    /// Per pair: −log π(y_w|x)/|y_w|, nats per token.
+    pub chosen_nll: Vec<f64>,
     /// Per pair: β·(log π(y_w) − log π_ref(y_w)), the implicit reward of the chosen response.
     pub chosen_rewards: Vec<f64>,
     /// Per pair: β·(log π(y_l) − log π_ref(y_l)).
@@ -44,7 +72,7 @@ pub struct DpoLoss {
     pub rejected_logps: Vec<f64>,
 }
 
-/// The DPO loss of `policy` (on `policy_device`, autodiff when it is to be trained) against
+/// The objective of `policy` (on `policy_device`, autodiff when it is to be trained) against
 /// the frozen `reference` on `pairs`; `pad_id` pads the right-padded batch.
 ///
 /// # Shapes
@@ -54,9 +82,10 @@ pub fn dpo_loss(
     policy: (&CausalLm, &Device),
     reference: (&CausalLm, &Device),
     pairs: &[TokenPair],
-    beta: f64,
+    objective: Objective,
     pad_id: u32,
 ) -> Result<DpoLoss> {
+    let Objective { beta, rpo_alpha } = objective;
     let n = pairs.len();
     let sequences: Vec<(Vec<u32>, Vec<u32>)> = pairs
         .iter()
@@ -69,19 +98,26 @@ pub fn dpo_loss(
     // The reference carries no graph: its values enter the policy's device as constants.
     let reference_logps =
         Tensor::<1>::from_data(reference_logps.sum.into_data(), policy_device).detach();
-    let policy_logps = policy_logps.sum;
     let reference_values = to_f64(reference_logps.clone());
+    // [n]: the chosen responses' NLL per token.
+    let chosen_nll = policy_logps.mean.clone().narrow(0, 0, n).neg();
+    let policy_logps = policy_logps.sum;
     let policy_values = to_f64(policy_logps.clone());
     // [n] each: log-ratios of the chosen and the rejected responses.
     let chosen_ratio =
         policy_logps.clone().narrow(0, 0, n) - reference_logps.clone().narrow(0, 0, n);
     let rejected_ratio = policy_logps.narrow(0, n, n) - reference_logps.narrow(0, n, n);
     let pair_losses = log_sigmoid((chosen_ratio - rejected_ratio) * beta).neg();
-    let loss = pair_losses.clone().mean();
+    let loss = if rpo_alpha > 0.0 {
+        (pair_losses.clone() + chosen_nll.clone() * rpo_alpha).mean()
+    } else {
+        pair_losses.clone().mean()
+    };
     let ratio = |i: usize| policy_values[i] - reference_values[i];
     Ok(DpoLoss {
         loss,
         pair_losses: to_f64(pair_losses),
+        chosen_nll: to_f64(chosen_nll),
         chosen_rewards: (0..n).map(|i| beta * ratio(i)).collect(),
         rejected_rewards: (0..n).map(|i| beta * ratio(n + i)).collect(),
         chosen_logps: policy_values[..n].to_vec(),
@@ -108,6 +144,9 @@ pub struct DpoMetrics {
     pub logps_chosen: f64,
     /// `logps/rejected`, nats.
     pub logps_rejected: f64,
+    /// `nll_loss`: mean of the chosen responses' NLL per token, nats (logged whatever
+    /// `rpo_alpha` is).
+    pub nll_chosen: f64,
     /// Gradient L2 norm before clipping (`None` when the step was skipped).
     pub grad_norm: Option<f64>,
     /// Why the update was skipped (non-finite loss or gradients), if it was.
@@ -137,7 +176,7 @@ pub fn dpo_step(
     policy_device: &Device,
     reference: (&CausalLm, &Device),
     pairs: &[TokenPair],
-    beta: f64,
+    objective: Objective,
     pad_id: u32,
     optimizer: &mut Optimizer,
     lr: f64,
@@ -153,7 +192,13 @@ pub fn dpo_step(
     let mut outcome = StepOutcome::Accumulated;
     for m in 0..micro_batches {
         let slice = &pairs[m * n / micro_batches..(m + 1) * n / micro_batches];
-        let part = dpo_loss((&policy, policy_device), reference, slice, beta, pad_id)?;
+        let part = dpo_loss(
+            (&policy, policy_device),
+            reference,
+            slice,
+            objective,
+            pad_id,
+        )?;
         // The optimiser averages micro-batch gradients; weighting each slice's mean by
         // micro_batches·|slice|/n makes that average the gradient of the whole batch's mean.
         let weight = (micro_batches * slice.len()) as f64 / n as f64;
@@ -196,6 +241,7 @@ pub fn dpo_step(
         ),
         logps_chosen: mean(&all(|p| &p.chosen_logps)),
         logps_rejected: mean(&all(|p| &p.rejected_logps)),
+        nll_chosen: mean(&all(|p| &p.chosen_nll)),
         grad_norm,
         skipped,
     };

@@ -39,7 +39,7 @@ pub use crate::{
         BayesianPreset, DataConfig, DpoConfig, Overrides, PairsConfig, PolicyConfig,
         SamplingConfig, StrategyConfig, TrainerConfig, first_difference,
     },
-    dpo::{DpoLoss, DpoMetrics, DpoStep, TokenPair, dpo_loss, dpo_step},
+    dpo::{DpoLoss, DpoMetrics, DpoStep, Objective, TokenPair, dpo_loss, dpo_step},
     draw::{LazyDraw, candidate_pairs, visiting_order},
     error::{Error, Result},
     labels::{Judgment, PairId, winner},

@@ -23,6 +23,9 @@ pub enum NormalizerKind {
     /// LASeR: the negated mean loss of a group (the batch, or a prompt's pairs), under the same
     /// quantile rescaling ([`LaserReward`]).
     Laser,
+    /// LASeR as its code runs: the raw negated loss while fewer than 2 values are in the
+    /// history ([`LaserReward::as_coded`]).
+    LaserAsCoded,
 }
 
 /// A normaliser with its state.
@@ -51,6 +54,7 @@ impl Normalizer {
             }
             NormalizerKind::BatchAdvantage => Self::BatchAdvantage(BatchAdvantage),
             NormalizerKind::Laser => Self::Laser(LaserReward::new(QuantileClampParams::default())?),
+            NormalizerKind::LaserAsCoded => Self::Laser(LaserReward::as_coded()?),
         })
     }
 

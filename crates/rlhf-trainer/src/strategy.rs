@@ -173,8 +173,16 @@ impl Routing {
                 let policy = Policy::EpsilonGreedy { epsilon: *epsilon };
                 routing(ContextKind::Pair, policy, offline()?, v5())
             }
-            StrategyConfig::Laser { alpha, per_prompt } => {
-                let spec = BanditSpec::laser(*alpha);
+            StrategyConfig::Laser {
+                alpha,
+                per_prompt,
+                as_coded,
+            } => {
+                let spec = if *as_coded {
+                    BanditSpec::laser_as_coded(*alpha)
+                } else {
+                    BanditSpec::laser(*alpha)
+                };
                 let context = ContextKind::PromptEmbedding {
                     per_prompt: *per_prompt,
                 };

@@ -207,3 +207,50 @@ fn a_failing_rm_is_masked_and_rerouted() {
     assert!(back.routing.iter().any(|r| r.visited && r.arm == Some(1)));
     assert_eq!(back.metrics["iterations/skipped"], 1);
 }
+
+/// The LinUCB arm sequence of a LASeR strategy over 24 batches of a programmatic world in
+/// which arm 0's batches have a high DPO loss (0.9 nats) and arms 1 and 2 a low one (0.3),
+/// with the trainer's normaliser and bandit for that strategy, one fixed batch context.
+fn laser_arms(strategy: &str) -> Vec<usize> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "kind = \"laser\"", "");
+    let mut config = rlhf_trainer::TrainerConfig::read(&path, &Overrides::default()).unwrap();
+    config.strategy = strategy.parse().unwrap();
+    let names: Vec<String> = ["bad", "good", "also-good"].map(String::from).to_vec();
+    let mut strategy = rlhf_trainer::Strategy::new(&config, &names, None, 64).unwrap();
+    let mut normalizer = rlhf_trainer::Normalizer::new(config.normalizer_kind(), 3).unwrap();
+    let bandit = strategy.bandit.as_mut().unwrap();
+    let context = vec![0.125; 64];
+    let all = bandit::ArmMask::all(3);
+    (0..24)
+        .map(|t| {
+            let arm = bandit.select(&context, &all).unwrap().arm;
+            let loss = if arm == 0 { 0.9 } else { 0.3 } + 0.01 * ((t * 7) % 5) as f64;
+            let batch = [reward_norm::RoutedLoss { arm, loss }];
+            let reward = normalizer.rewards(&batch, &[0]).unwrap()[0].unwrap();
+            bandit.update(arm, &context, reward).unwrap();
+            arm
+        })
+        .collect()
+}
+
+/// LASeR as its code runs leaves a bad first arm at once; as the paper describes it (0.5
+/// rewards for the quantile clamp's 20-batch warm-up, ties to the first arm) it cannot.
+#[test]
+fn laser_as_coded_leaves_a_bad_first_arm() {
+    let coded = laser_arms("laser-code");
+    let on_bad = coded.iter().filter(|&&a| a == 0).count();
+    assert!(
+        on_bad <= 8,
+        "laser-code sent {on_bad} of 24 batches to the bad arm: {coded:?}"
+    );
+    assert!(
+        coded.windows(2).all(|w| w != [0, 0]),
+        "laser-code stayed on the bad arm: {coded:?}"
+    );
+    let described = laser_arms("laser");
+    assert!(
+        described[..19].iter().all(|&a| a == 0),
+        "the described LASeR is stuck on arm 0 during the warm-up: {described:?}"
+    );
+}

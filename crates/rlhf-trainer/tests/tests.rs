@@ -9,5 +9,6 @@ mod common;
 mod http_masking;
 mod iteration;
 mod learning;
+mod objective;
 mod resume;
 mod strategies;

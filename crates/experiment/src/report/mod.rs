@@ -5,7 +5,9 @@
 //! - [`plots`]: the SVG plots and the [`Plot`] list the report links to.
 
 mod chart;
+mod panel;
 pub mod plots;
+mod premise;
 pub mod stats;
 pub mod tables;
 

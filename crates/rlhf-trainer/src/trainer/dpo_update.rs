@@ -1,7 +1,7 @@
 //! The DPO step of an iteration: the kept pairs as token pairs, one optimiser step on them,
 //! and each pair's loss for the normaliser.
 
-use crate::dpo::{DpoMetrics, TokenPair, dpo_step};
+use crate::dpo::{DpoMetrics, Objective, TokenPair, dpo_step};
 use crate::error::Result;
 
 use super::labelling::Outcomes;
@@ -40,7 +40,10 @@ impl Trainer {
             &self.train_device,
             (&self.reference, &self.device),
             &token_pairs,
-            self.config.dpo.beta,
+            Objective {
+                beta: self.config.dpo.beta,
+                rpo_alpha: self.config.dpo.rpo_alpha,
+            },
             self.pad_id,
             &mut self.optimizer,
             self.config.dpo.lr,

@@ -207,6 +207,7 @@ fn dpo_metrics(metrics: &mut Map<String, Value>, dpo: &DpoMetrics) {
         ("rewards/accuracies", Some(dpo.rewards_accuracies)),
         ("logps/chosen", Some(dpo.logps_chosen)),
         ("logps/rejected", Some(dpo.logps_rejected)),
+        ("nll_loss", Some(dpo.nll_chosen)),
         ("grad_norm", dpo.grad_norm),
     ] {
         metrics.insert(key.into(), json!(value));

@@ -67,4 +67,9 @@ impl Trainer {
     pub fn bandit(&self) -> Option<&bandit::LinearBandit> {
         self.strategy.bandit.as_ref()
     }
+
+    /// Where the strategy's routing contexts come from (`None`: it does not route).
+    pub fn context_kind(&self) -> Option<crate::strategy::ContextKind> {
+        self.strategy.context
+    }
 }

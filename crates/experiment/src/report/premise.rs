@@ -1,0 +1,126 @@
+//! The report's first section: whether the method's premise holds in this world
+//! ([`PremiseChecks`]), before any table that ranks routers.
+
+use std::fmt::Write as _;
+
+use super::tables::{Align, MISSING, Table, cell, pct, signed_pct};
+use crate::premise::{Correlation, PremiseChecks};
+use crate::results::Results;
+
+/// The report's title line, carrying the verdict.
+pub(super) fn title(results: &Results, checks: &PremiseChecks) -> String {
+    let verdict = match checks.holds {
+        Some(true) => "the method's premise holds in this world",
+        Some(false) => "the method's premise does not hold in this world",
+        None => "the method's premise could not be checked (no oracle or random runs)",
+    };
+    format!("# Experiment report: {} — {verdict}\n", results.name)
+}
+
+/// The premise section: the three checks, and (b) per domain.
+pub(super) fn section(md: &mut String, checks: &PremiseChecks) {
+    md.push_str("## Premise checks\n\n");
+    md.push_str(
+        "Routing can only give a better policy than a single RM when (a) correct labels improve \
+         the policy and (b) the reward the bandit learns from tracks whether a routed label was \
+         correct; (c) is how much routing could win. (a): oracle-labelled DPO's held-out policy \
+         accuracy minus the SFT policy's, per seed, mean ± 95% CI. (b): Pearson r between a \
+         kept pair's bandit reward and its label being right, over the verifier-decided pairs \
+         of the `random` runs from iteration 1 on, with a 95% bootstrap interval over runs. \
+         (c): the best RM per domain against the best single RM.\n\n",
+    );
+    match checks.holds {
+        Some(false) => md.push_str(
+            "**The premise does not hold here, so no router is called a winner below**: the \
+             tables measure labels and policies, not whether routing pays.\n\n",
+        ),
+        None => md.push_str(
+            "**The premise was not checked** (the run had no `oracle` or no `random` \
+             strategy), so no router is called a winner below.\n\n",
+        ),
+        Some(true) => {}
+    }
+    let mut table = Table::new(&[
+        ("Check", Align::Left),
+        ("Measured", Align::Left),
+        ("Holds", Align::Left),
+    ]);
+    let (gain, gain_holds) = match &checks.oracle_gain {
+        Some(s) => {
+            let text = match s.ci95 {
+                Some(h) => format!("{} ± {} pp ({} seeds)", signed_pct(s.mean), pct(h), s.n),
+                None => format!("{} pp (1 seed: no interval)", signed_pct(s.mean)),
+            };
+            let holds = match s.ci95 {
+                Some(h) if s.mean - h > 0.0 => "yes".to_string(),
+                Some(_) => "no: the interval reaches 0".to_string(),
+                None => MISSING.to_string(),
+            };
+            (text, holds)
+        }
+        None => ("no oracle runs".to_string(), MISSING.to_string()),
+    };
+    table.row(vec![
+        "(a) oracle − SFT policy accuracy".into(),
+        gain,
+        gain_holds,
+    ]);
+    let (r, r_holds) = match &checks.reward_correctness {
+        Some(c) => (
+            correlation(c),
+            match c.low {
+                Some(low) if low > 0.0 => "yes".to_string(),
+                Some(_) => "no: the interval reaches 0 or below".to_string(),
+                None => MISSING.to_string(),
+            },
+        ),
+        None => (
+            "no random runs with rewarded decided pairs".to_string(),
+            MISSING.to_string(),
+        ),
+    };
+    table.row(vec![
+        "(b) r(bandit reward, label correct), random routing".into(),
+        r,
+        r_holds,
+    ]);
+    let spread = checks.rm_spread.as_ref().map_or_else(
+        || "no RM table".to_string(),
+        |s| {
+            format!(
+                "{} pp: best per domain {}% vs {} {}% ({})",
+                signed_pct(s.gap),
+                pct(s.best_per_domain_accuracy),
+                cell(&s.best_single),
+                pct(s.best_single_accuracy),
+                s.source
+            )
+        },
+    );
+    table.row(vec![
+        "(c) best RM per domain − best single RM".into(),
+        spread,
+        "(what routing could win)".into(),
+    ]);
+    md.push_str(&table.render());
+    if !checks.reward_correctness_by_domain.is_empty() {
+        md.push_str("\n(b) per domain:\n\n");
+        let mut table = Table::new(&[("Domain", Align::Left), ("r [95% interval]", Align::Left)]);
+        for (domain, c) in &checks.reward_correctness_by_domain {
+            table.row(vec![cell(domain), correlation(c)]);
+        }
+        md.push_str(&table.render());
+    }
+    md.push('\n');
+}
+
+/// `r [low, high] (n pairs, k runs)`.
+fn correlation(c: &Correlation) -> String {
+    let interval = match (c.low, c.high) {
+        (Some(low), Some(high)) => format!(" [{low:+.2}, {high:+.2}]"),
+        _ => String::new(),
+    };
+    let mut text = format!("{:+.2}{interval}", c.r);
+    let _ = write!(text, " ({} pairs, {} runs)", c.pairs, c.runs);
+    text
+}
