@@ -29,8 +29,9 @@ pub enum Policy {
         /// Width of the confidence bonus, in reward units per unit of predictive std.
         alpha: f64,
         /// Break ties between top-scoring arms uniformly at random (as LASeR's code does)
-        /// instead of by the lowest index.
-        #[serde(default)]
+        /// instead of by the lowest index. Written only when set, so the files of the
+        /// lowest-index rule are unchanged.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         random_ties: bool,
     },
     /// Greedy on the posterior mean, exploring uniformly with probability `epsilon` ∈ [0, 1].
@@ -106,6 +107,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(json, r#"{"kind":"linucb","alpha":0.1}"#);
+        let coded = Policy::LinUcb {
+            alpha: 0.1,
+            random_ties: true,
+        };
+        let json = serde_json::to_string(&coded).unwrap();
+        assert_eq!(json, r#"{"kind":"linucb","alpha":0.1,"random_ties":true}"#);
+        assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), coded);
         let back: Policy = serde_json::from_str(r#"{"kind":"thompson"}"#).unwrap();
         assert_eq!(back, Policy::Thompson);
     }

@@ -7,6 +7,8 @@
 //!   how much the labels a user gets depend on the run's luck. (A 35% cut in variance is a
 //!   19% cut in standard deviation.)
 //! - batch baseline (v5) vs per-arm EMA (v4): routed-label accuracy, mean over seeds.
+//! - σ² = 1 (the reference) vs σ² matched to v5's rewards (`bayesian-v5-sigma2-matched`,
+//!   `[ablations] sigma2_matched`): routed-label accuracy, mean over seeds.
 //!
 //! - quantile rescaling on vs off: bayesian-v5 vs the same runs with raw batch advantages
 //!   as rewards (`bayesian-v5-no-quantile`). The paper claims +22% stability; our
@@ -94,28 +96,42 @@ pub fn measure(all: &[RunResult], conditions: &[Condition]) -> Vec<Ablation> {
                 });
             }
         }
-        let v4 = runs(all, "bayesian-v4", condition);
-        // Label accuracy exists only for runs with verifier-decided pairs.
-        let decided = |rs: &[&'_ RunResult]| rs.iter().any(|r| r.label_accuracy.count > 0);
-        if decided(&v5) && decided(&v4) {
-            let labels = |rs: &[&RunResult]| {
-                mean_ci95(
-                    &rs.iter()
-                        .filter(|r| r.label_accuracy.count > 0)
-                        .map(|r| r.label_accuracy.overall)
-                        .collect::<Vec<_>>(),
-                )
-            };
-            let (with, without) = (labels(&v5), labels(&v4));
-            out.push(Ablation {
-                name: format!("batch baseline (v5) vs per-arm EMA (v4) ({})", condition.name()),
-                claim: "v5's batch-baseline reward with quantile rescaling routes better than v4's per-arm EMA z-score".into(),
-                measure: "routed-label accuracy, mean over seeds".into(),
-                relative_change: relative(with.mean, without.mean),
-                with_value: with,
-                without_value: without,
-            });
+        let label_ablations = [
+            (
+                "batch baseline (v5) vs per-arm EMA (v4)",
+                "v5's batch-baseline reward with quantile rescaling routes better than v4's per-arm EMA z-score",
+                "bayesian-v4",
+            ),
+            (
+                "σ² 1 (reference) vs matched to the rewards",
+                "the reference's σ² = 1 is the right observation noise for v5's [0, 1] rewards",
+                crate::online::SIGMA2_MATCHED,
+            ),
+        ];
+        for (name, claim, other) in label_ablations {
+            let other_runs = runs(all, other, condition);
+            if let (Some(with), Some(without)) = (micro_labels(&v5), micro_labels(&other_runs)) {
+                out.push(Ablation {
+                    name: format!("{name} ({})", condition.name()),
+                    claim: claim.into(),
+                    measure: format!(
+                        "routed-label accuracy (micro), mean over seeds (bayesian-v5 vs {other})"
+                    ),
+                    relative_change: relative(with.mean, without.mean),
+                    with_value: with,
+                    without_value: without,
+                });
+            }
         }
     }
     out
+}
+
+/// Micro label accuracy over the runs with verifier-decided pairs (`None`: no such run).
+fn micro_labels(runs: &[&RunResult]) -> Option<Summary> {
+    let values: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.label_accuracy_micro())
+        .collect();
+    (!values.is_empty()).then(|| mean_ci95(&values))
 }

@@ -159,12 +159,19 @@ pub struct AblationsConfig {
     /// Run bayesian-v5 once more with raw batch advantages as rewards (no 20/80 quantile
     /// rescaling), as `bayesian-v5-no-quantile`.
     pub quantile_rescaling: bool,
+    /// Run bayesian-v5 once more with this observation-noise variance σ² instead of the
+    /// reference's 1, as `bayesian-v5-sigma2-matched`: v5's rewards lie in [0, 1] with
+    /// variance ≈ 0.15 (20% of them at each clamp), so σ² = 1 weighs each reward ~7× less
+    /// than a model of those rewards would.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sigma2_matched: Option<f64>,
 }
 
 impl Default for AblationsConfig {
     fn default() -> Self {
         Self {
             quantile_rescaling: true,
+            sigma2_matched: None,
         }
     }
 }
@@ -271,6 +278,11 @@ pub struct OfflineConfig {
     pub epochs: usize,
     /// Records per update.
     pub batch_size: usize,
+    /// Train one router per online seed, each on its own seeded draw of the test and
+    /// validation splits and its own initialisation (seed s reads router s), so that the
+    /// seeds' spread covers the offline stage too; off: one router per condition.
+    #[serde(default)]
+    pub redraw_per_seed: bool,
 }
 
 /// `[online]`: the online DPO run every strategy shares.
@@ -513,6 +525,23 @@ mod tests {
         let smoke = config.smoke();
         assert_eq!(smoke.seeds, 1);
         assert!(smoke.check().is_ok());
+    }
+
+    /// The full-power preset is the default's world: only the name, the seeds, the
+    /// strategies and the ablations differ.
+    #[test]
+    fn full_preset_is_the_default_world() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/experiment/full.toml");
+        let Experiment::Suite(full) = Experiment::read(&path).unwrap() else {
+            panic!("full.toml is an embedded-kind world");
+        };
+        let mut default = ExperimentConfig::embedded();
+        assert!(full.seeds >= 10 && full.strategies.len() > default.strategies.len());
+        default.name = full.name.clone();
+        default.seeds = full.seeds;
+        default.strategies = full.strategies.clone();
+        default.ablations = full.ablations.clone();
+        assert_eq!(*full, default);
     }
 
     #[test]

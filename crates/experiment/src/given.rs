@@ -223,7 +223,12 @@ pub fn run_given_world(
     let world = World {
         iterations: trainer.iterations,
         trainer,
-        routers: config.world.routers.clone(),
+        routers: config
+            .world
+            .routers
+            .iter()
+            .map(|(&condition, path)| (condition, vec![path.clone()]))
+            .collect(),
         evaluation,
         panel: None,
     };
@@ -232,7 +237,7 @@ pub fn run_given_world(
         &config.expanded_strategies()?,
         config.seeds,
         &conditions,
-        config.ablations.quantile_rescaling,
+        &config.ablations,
     );
     let online_key = key_of(&[
         &"online",

@@ -214,11 +214,18 @@ pub fn train_router(
     rows.push(row("oracle", &|r| r.oracle));
     Ok(OfflineRouterTable {
         condition: condition.name().to_string(),
+        seed: 0,
         train_records: summary.train_records,
         validation_records: summary.validation_records,
         test_records,
         rows,
     })
+}
+
+/// The folder of the offline stage (`stage`) where the router of `condition` for online
+/// seed `router_seed` is trained.
+pub fn router_dir(stage: &Path, condition: Condition, router_seed: u64) -> PathBuf {
+    stage.join(condition.name()).join(format!("s{router_seed}"))
 }
 
 /// The export folder of a router trained by [`train_router`] in `dir`.

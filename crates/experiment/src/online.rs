@@ -23,7 +23,7 @@ use rm_pool::RmSpec;
 use router_export::{PairRef, RouterExport};
 use synthetic_tasks::Task;
 
-use crate::config::OnlineConfig;
+use crate::config::{AblationsConfig, OnlineConfig};
 use crate::error::{Error, Result};
 use crate::evaluation::Evaluation;
 use crate::offline::Condition;
@@ -71,27 +71,41 @@ pub fn reads_router(strategy: &StrategyConfig) -> bool {
 /// The label of bayesian-v5 without quantile rescaling (the ablation's runs).
 pub const NO_QUANTILE: &str = "bayesian-v5-no-quantile";
 
+/// The label of bayesian-v5 with σ² matched to its rewards' variance (the ablation's runs).
+pub const SIGMA2_MATCHED: &str = "bayesian-v5-sigma2-matched";
+
 /// Every job of `strategies` × `seeds` (× both conditions for strategies that read the
-/// offline router), in report order; with `quantile_ablation`, bayesian-v5 once more with
-/// raw batch advantages as rewards ([`NO_QUANTILE`]).
+/// offline router), in report order; when bayesian-v5 is among them, the ablations'
+/// variants of it: raw batch advantages as rewards ([`NO_QUANTILE`]) and a matched σ²
+/// ([`SIGMA2_MATCHED`]).
 pub fn jobs(
     strategies: &[StrategyConfig],
     seeds: usize,
     conditions: &[Condition],
-    quantile_ablation: bool,
+    ablations: &AblationsConfig,
 ) -> Vec<Job> {
     let mut runs: Vec<(String, StrategyConfig, Option<NormalizerKind>)> = strategies
         .iter()
         .map(|s| (s.name(), s.clone(), None))
         .collect();
-    if let Some(v5) = strategies.iter().find(|s| s.name() == "bayesian-v5")
-        && quantile_ablation
-    {
-        runs.push((
-            NO_QUANTILE.to_string(),
-            v5.clone(),
-            Some(NormalizerKind::BatchAdvantage),
-        ));
+    if let Some(v5) = strategies.iter().find(|s| s.name() == "bayesian-v5") {
+        if ablations.quantile_rescaling {
+            runs.push((
+                NO_QUANTILE.to_string(),
+                v5.clone(),
+                Some(NormalizerKind::BatchAdvantage),
+            ));
+        }
+        if let (Some(sigma2), StrategyConfig::Bayesian { preset, bandit, .. }) =
+            (ablations.sigma2_matched, v5)
+        {
+            let matched = StrategyConfig::Bayesian {
+                preset: *preset,
+                bandit: bandit.clone(),
+                sigma2: Some(sigma2),
+            };
+            runs.push((SIGMA2_MATCHED.to_string(), matched, None));
+        }
     }
     let mut jobs = Vec::new();
     for (label, strategy, normalizer) in runs {
@@ -125,8 +139,9 @@ pub struct World {
     pub trainer: TrainerConfig,
     /// DPO updates per run.
     pub iterations: usize,
-    /// The offline router export per condition.
-    pub routers: BTreeMap<Condition, PathBuf>,
+    /// The offline router exports per condition: online seed s reads export s modulo their
+    /// number (one export serves every seed).
+    pub routers: BTreeMap<Condition, Vec<PathBuf>>,
     /// How each final policy is scored.
     pub evaluation: Evaluation,
     /// The routing panel every router is scored on during training (`None`: no panel).
@@ -140,8 +155,9 @@ pub struct World {
 pub struct PanelWorld {
     /// The panel.
     pub panel: Panel,
-    /// Per condition: e(x, a, b) of every pair, `[pairs, d]` row-major.
-    pub pair_contexts: BTreeMap<Condition, Vec<f64>>,
+    /// Per condition, per export of [`World::routers`]: e(x, a, b) of every pair,
+    /// `[pairs, d]` row-major.
+    pub pair_contexts: BTreeMap<Condition, Vec<Vec<f64>>>,
     /// Per panel prompt: its tokens as the trainer feeds them (chat template applied).
     pub prompt_tokens: Vec<Vec<u32>>,
     /// Iterations after which routers are scored (0: before training).
@@ -152,25 +168,30 @@ impl PanelWorld {
     /// `panel` with its contexts under each of `routers`' exports, on `device`.
     pub fn new(
         panel: Panel,
-        routers: &BTreeMap<Condition, PathBuf>,
+        routers: &BTreeMap<Condition, Vec<PathBuf>>,
         tokenizer: &lm::Tokenizer,
         checkpoints: Vec<usize>,
         device: &Device,
     ) -> Result<Self> {
         let mut pair_contexts = BTreeMap::new();
-        for (&condition, export) in routers {
-            let function = RouterExport::load(export, device)?.into_context_function(device, 64)?;
-            let messages: Vec<Vec<lm::ChatMessage>> = panel
-                .prompts
-                .iter()
-                .map(|p| vec![lm::ChatMessage::user(p.clone())])
-                .collect();
-            let pairs: Vec<PairRef<'_>> = panel
-                .pairs
-                .iter()
-                .map(|p| (messages[p.prompt].as_slice(), p.a.as_str(), p.b.as_str()))
-                .collect();
-            pair_contexts.insert(condition, function.contexts_f64(&pairs)?.concat());
+        let messages: Vec<Vec<lm::ChatMessage>> = panel
+            .prompts
+            .iter()
+            .map(|p| vec![lm::ChatMessage::user(p.clone())])
+            .collect();
+        let pairs: Vec<PairRef<'_>> = panel
+            .pairs
+            .iter()
+            .map(|p| (messages[p.prompt].as_slice(), p.a.as_str(), p.b.as_str()))
+            .collect();
+        for (&condition, exports) in routers {
+            let mut contexts = Vec::with_capacity(exports.len());
+            for export in exports {
+                let function =
+                    RouterExport::load(export, device)?.into_context_function(device, 64)?;
+                contexts.push(function.contexts_f64(&pairs)?.concat());
+            }
+            pair_contexts.insert(condition, contexts);
         }
         let prompt_tokens = panel
             .prompts
@@ -185,13 +206,18 @@ impl PanelWorld {
         })
     }
 
-    /// The panel's contexts for `trainer`'s router (`condition`: the job's), `[pairs, d]`;
-    /// `None` for strategies that do not route.
-    fn contexts(&self, trainer: &Trainer, condition: Option<Condition>) -> Option<Vec<f64>> {
+    /// The panel's contexts for the router of `trainer` running `job`, `[pairs, d]`; `None`
+    /// for strategies that do not route.
+    fn contexts(&self, trainer: &Trainer, job: &Job) -> Option<Vec<f64>> {
         let pairs = &self.panel.pairs;
         match trainer.context_kind()? {
             ContextKind::Constant => Some(vec![1.0; pairs.len()]),
-            ContextKind::Pair => self.pair_contexts.get(&condition?).cloned(),
+            ContextKind::Pair => {
+                let exports = self.pair_contexts.get(&job.condition?)?;
+                exports
+                    .get(job.seed as usize % exports.len().max(1))
+                    .cloned()
+            }
             ContextKind::PromptEmbedding { .. } => {
                 let policy = trainer.policy();
                 let device = policy.devices()[0].clone();
@@ -219,9 +245,8 @@ impl PanelWorld {
     }
 
     /// `trainer`'s router on the panel now (`None` for strategies that do not route).
-    fn score(&self, trainer: &Trainer, condition: Option<Condition>) -> Result<Option<PanelPoint>> {
-        let (Some(bandit), Some(contexts)) = (trainer.bandit(), self.contexts(trainer, condition))
-        else {
+    fn score(&self, trainer: &Trainer, job: &Job) -> Result<Option<PanelPoint>> {
+        let (Some(bandit), Some(contexts)) = (trainer.bandit(), self.contexts(trainer, job)) else {
             return Ok(None);
         };
         Ok(Some(score_router(
@@ -292,18 +317,17 @@ pub fn suite_trainer_template(
 /// normaliser and router, writing into `dir/run`.
 pub fn job_config(world: &World, job: &Job, dir: &Path) -> Result<TrainerConfig> {
     let router = match job.condition {
-        Some(condition) => {
-            Some(
-                world
-                    .routers
-                    .get(&condition)
-                    .cloned()
-                    .ok_or_else(|| Error::Config {
-                        path: "routers".into(),
-                        reason: format!("no offline router for condition `{}`", condition.name()),
-                    })?,
-            )
-        }
+        Some(condition) => Some(
+            world
+                .routers
+                .get(&condition)
+                .filter(|exports| !exports.is_empty())
+                .map(|exports| exports[job.seed as usize % exports.len()].clone())
+                .ok_or_else(|| Error::Config {
+                    path: "routers".into(),
+                    reason: format!("no offline router for condition `{}`", condition.name()),
+                })?,
+        ),
         None => None,
     };
     let mut config = world.trainer.clone();
@@ -360,7 +384,7 @@ pub fn run_job(
     let mut score_panel = |trainer: &Trainer| -> Result<()> {
         if let Some(panel) = &world.panel
             && panel.checkpoints.contains(&trainer.iteration())
-            && let Some(point) = panel.score(trainer, job.condition)?
+            && let Some(point) = panel.score(trainer, job)?
         {
             panel_points.push(point);
         }

@@ -204,7 +204,7 @@ pub fn run_experiment(
         &c.expanded_strategies()?,
         c.seeds,
         &CONDITIONS,
-        c.ablations.quantile_rescaling,
+        &c.ablations,
     );
     let online_key = key_of(&[&"online", &offline.key, &panel.key, &c.online, &c.eval]);
     let (runs, run_times) = online_stage(&mut stages, &world, &jobs, &online_key, options, None)?;
@@ -254,6 +254,15 @@ struct Sft {
     /// The policy as a Hugging Face folder.
     policy_dir: PathBuf,
     report: SftReport,
+}
+
+/// Offline routers per condition: one per online seed when `[offline] redraw_per_seed`.
+fn router_seeds(c: &ExperimentConfig) -> usize {
+    if c.offline.redraw_per_seed {
+        c.seeds
+    } else {
+        1
+    }
 }
 
 /// The RM names in arm order.
@@ -410,10 +419,12 @@ fn offline_stage(
     sft_model: &CausalLm,
     rms: &Staged<Vec<RmAccuracy>>,
 ) -> Result<Staged<Vec<OfflineRouterTable>>> {
-    let key = key_of(&[&"offline", &rms.key, &c.offline]);
+    let router_seeds = router_seeds(c);
+    let key = key_of(&[&"offline", &rms.key, &c.offline, &router_seeds]);
     let pool_file = rms.dir.join(POOL_FILE);
     let rm_names = rm_names(c);
-    let (dir, tables) = stages.timed("offline-router", 3, |s, advance| {
+    let total = 1 + (router_seeds * CONDITIONS.len()) as u64;
+    let (dir, tables) = stages.timed("offline-router", total, |s, advance| {
         let stage = s.cache.stage("offline-router", key.clone(), |dir| {
             let offline_tasks = tasks(c, Split::Offline, c.offline.prompts_per_domain)?;
             let prompts: Vec<String> = offline_tasks.iter().map(|t| t.prompt.clone()).collect();
@@ -439,24 +450,30 @@ fn offline_stage(
             }
             offline::judge(&pool_file, &mut records, &mut |_, _| {})?;
             advance();
-            let (train, test) = offline::split_test(records, c.offline.test_fraction, c.seed);
-            let test_file = dir.join("test.jsonl");
-            offline_router::write_records(&test_file, &test)?;
             let mut tables: Vec<OfflineRouterTable> = Vec::new();
-            for condition in CONDITIONS {
-                tables.push(offline::train_router(
-                    condition,
-                    &train,
-                    &test_file,
-                    test.len(),
-                    &rm_names,
-                    &sft.policy_dir,
-                    &c.offline,
-                    c.seed,
-                    &dir.join(condition.name()),
-                    &s.device,
-                )?);
-                advance();
+            for router_seed in 0..router_seeds as u64 {
+                let seed = c.seed + router_seed;
+                let (train, test) =
+                    offline::split_test(records.clone(), c.offline.test_fraction, seed);
+                let test_file = dir.join(format!("test-s{router_seed}.jsonl"));
+                offline_router::write_records(&test_file, &test)?;
+                for condition in CONDITIONS {
+                    let mut table = offline::train_router(
+                        condition,
+                        &train,
+                        &test_file,
+                        test.len(),
+                        &rm_names,
+                        &sft.policy_dir,
+                        &c.offline,
+                        seed,
+                        &offline::router_dir(dir, condition, router_seed),
+                        &s.device,
+                    )?;
+                    table.seed = router_seed;
+                    tables.push(table);
+                    advance();
+                }
             }
             Ok(tables)
         })?;
@@ -540,10 +557,13 @@ fn suite_world(
         routers: CONDITIONS
             .iter()
             .map(|&cond| {
-                Ok((
-                    cond,
-                    absolute(&offline::export_dir(&offline_dir.join(cond.name())))?,
-                ))
+                let exports = (0..router_seeds(c) as u64)
+                    .map(|s| {
+                        let dir = offline::router_dir(offline_dir, cond, s);
+                        Ok(absolute(&offline::export_dir(&dir))?)
+                    })
+                    .collect::<Result<Vec<PathBuf>>>()?;
+                Ok((cond, exports))
             })
             .collect::<Result<_>>()?,
         evaluation: Evaluation::Suite {

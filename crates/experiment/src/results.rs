@@ -84,6 +84,9 @@ pub struct RmAccuracy {
 pub struct OfflineRouterTable {
     /// Condition name, e.g. `"in-distribution"` or `"shifted"`.
     pub condition: String,
+    /// The online seed whose router this is (0 when one router serves every seed).
+    #[serde(default)]
+    pub seed: u64,
     /// Records in the training split.
     pub train_records: usize,
     /// Records in the validation split.
@@ -372,6 +375,7 @@ pub fn example() -> Results {
         .iter()
         .map(|condition| OfflineRouterTable {
             condition: condition.to_string(),
+            seed: 0,
             train_records: 800,
             validation_records: 100,
             test_records: 100,

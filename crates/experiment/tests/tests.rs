@@ -208,8 +208,10 @@ routers = {{ in-distribution = "{in_distribution}", shifted = "{shifted}" }}
 prompts = "eval.jsonl"
 task = "synthetic"
 max_new_tokens = {}
+[ablations]
+quantile_rescaling = {}
 "#,
-        config.online.max_new_tokens
+        config.online.max_new_tokens, config.ablations.quantile_rescaling
     );
     let file = work.path().join("given.toml");
     std::fs::write(&file, &text).unwrap();
@@ -224,7 +226,9 @@ max_new_tokens = {}
     assert_eq!(results.sft_accuracy, suite.sft_accuracy);
     assert!(results.rm_accuracy.is_empty() && results.offline_router.is_empty());
     assert_eq!(results.rm_names, suite.rm_names);
-    let expected = 2 * (2 + 1 + config.reward_models.rm.len());
+    // Per condition: bayesian-v5 (and its no-quantile ablation), random, every single RM.
+    let ablation = usize::from(config.ablations.quantile_rescaling);
+    let expected = 2 * (1 + ablation + 1 + config.reward_models.rm.len());
     assert_eq!(results.runs.len(), expected, "{:?}", results.runs);
     for run in &results.runs {
         let twin = suite
@@ -364,5 +368,8 @@ fn micro_label_accuracy_is_a_count_of_the_logs(dir: &Path) {
     }
     // The smoke policy is rarely right, so this may count no decided pair; `online.rs`'s
     // tests count a hand-written log with decided pairs.
-    assert!(checked > 0, "{checked} runs, {decided_in_all} decided pairs");
+    assert!(
+        checked > 0,
+        "{checked} runs, {decided_in_all} decided pairs"
+    );
 }

@@ -154,6 +154,11 @@ pub enum StrategyConfig {
         /// (`router` is read as an old name of this key).
         #[serde(default, alias = "router")]
         bandit: Option<PathBuf>,
+        /// Replaces the observation-noise variance σ² of the preset (or spec): e.g. the
+        /// variance of the normaliser's rewards (≈ 0.15 for v5's [0, 1] rewards) instead of
+        /// the reference's 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sigma2: Option<f64>,
     },
     /// Thompson sampling from a zero prior (μ0 = 0) over the same contexts.
     OnlineOnly {
@@ -281,10 +286,12 @@ impl FromStr for StrategyConfig {
             "bayesian" | "bayesian-v5" => Self::Bayesian {
                 preset: BayesianPreset::V5,
                 bandit: None,
+                sigma2: None,
             },
             "bayesian-v4" => Self::Bayesian {
                 preset: BayesianPreset::V4,
                 bandit: None,
+                sigma2: None,
             },
             "online-only" | "online-only-v5" => Self::OnlineOnly {
                 preset: BayesianPreset::V5,

@@ -154,11 +154,16 @@ impl Routing {
             StrategyConfig::Bayesian {
                 preset: which,
                 bandit,
+                sigma2,
             } => {
-                let spec = match bandit {
+                let mut spec = match bandit {
                     Some(path) => BanditSpec::load(path)?,
                     None => preset(*which),
                 };
+                if let Some(sigma2) = sigma2 {
+                    spec.params.sigma2 = *sigma2;
+                    spec.params.check()?;
+                }
                 routing(ContextKind::Pair, spec.policy, offline()?, spec.params)
             }
             StrategyConfig::OnlineOnly { preset: which } => {

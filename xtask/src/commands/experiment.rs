@@ -99,6 +99,10 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
         Experiment::Given(config) => run_given_world(config, &options, &observe),
     }
     .with_context(|| format!("experiment `{}`", experiment.name()))?;
+    println!(
+        "\nPremise checks: {} (report.md, \"Premise checks\").",
+        report::premise_verdict(&outcome.results)
+    );
     for condition in outcome.results.conditions() {
         println!("\n## {condition}\n");
         println!("{}", report::main_table(&outcome.results, condition));

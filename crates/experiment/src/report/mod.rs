@@ -19,6 +19,16 @@ pub use self::stats::{mean_ci95, paired_difference, t975};
 pub use self::tables::{REFERENCE_STRATEGY, main_table, report_markdown};
 use crate::results::{Results, Timings};
 
+/// The premise checks' verdict in words (the report's first line says it): measured on
+/// `results` unless they carry it.
+pub fn premise_verdict(results: &Results) -> String {
+    let checks = results
+        .premise
+        .clone()
+        .unwrap_or_else(|| crate::premise::PremiseChecks::measure(results));
+    premise::verdict(&checks).to_string()
+}
+
 /// File name of the markdown report inside the report folder.
 pub const REPORT_FILE: &str = "report.md";
 

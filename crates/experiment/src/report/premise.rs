@@ -7,14 +7,22 @@ use super::tables::{Align, MISSING, Table, cell, pct, signed_pct};
 use crate::premise::{Correlation, PremiseChecks};
 use crate::results::Results;
 
-/// The report's title line, carrying the verdict.
-pub(super) fn title(results: &Results, checks: &PremiseChecks) -> String {
-    let verdict = match checks.holds {
+/// The verdict of `checks` in words.
+pub(super) fn verdict(checks: &PremiseChecks) -> &'static str {
+    match checks.holds {
         Some(true) => "the method's premise holds in this world",
         Some(false) => "the method's premise does not hold in this world",
         None => "the method's premise could not be checked (no oracle or random runs)",
-    };
-    format!("# Experiment report: {} — {verdict}\n", results.name)
+    }
+}
+
+/// The report's title line, carrying the verdict.
+pub(super) fn title(results: &Results, checks: &PremiseChecks) -> String {
+    format!(
+        "# Experiment report: {} — {}\n",
+        results.name,
+        verdict(checks)
+    )
 }
 
 /// The premise section: the three checks, and (b) per domain.

@@ -12,7 +12,7 @@ use super::plots::Plot;
 use super::stats::{mean_ci95, paired_difference};
 use super::{panel, premise};
 use crate::premise::PremiseChecks;
-use crate::results::{Results, RunResult, Summary, Timings};
+use crate::results::{OfflineRouterTable, Results, RoutingRow, RunResult, Summary, Timings};
 
 /// The strategy every other one is compared with in the Δ columns.
 pub const REFERENCE_STRATEGY: &str = "bayesian-v5";
@@ -186,25 +186,57 @@ fn offline_router(md: &mut String, results: &Results) {
             "_Not evaluated here: the routers were given (`cargo xtask offline-router eval` reports them)._\n\n",
         );
     }
-    for router in &results.offline_router {
-        let _ = writeln!(md, "### {}\n", cell(&router.condition));
+    let mut conditions: Vec<&str> = Vec::new();
+    for table in &results.offline_router {
+        if !conditions.contains(&table.condition.as_str()) {
+            conditions.push(&table.condition);
+        }
+    }
+    for condition in conditions {
+        // One router per online seed (each its own split and initialisation), or one.
+        let routers: Vec<&OfflineRouterTable> = results
+            .offline_router
+            .iter()
+            .filter(|t| t.condition == condition)
+            .collect();
+        let _ = writeln!(md, "### {}\n", cell(condition));
         let mut table = domain_table("Labeller", results, &[("Overall", Align::Right)]);
-        for row in &router.rows {
-            let mut cells = vec![cell(&row.name)];
-            cells.extend(
-                results
-                    .domains
+        for (i, row) in routers[0].rows.iter().enumerate() {
+            let values = |pick: &dyn Fn(&RoutingRow) -> Option<f64>| -> Vec<f64> {
+                routers
                     .iter()
-                    .map(|d| opt_pct(row.per_domain.get(d))),
-            );
-            cells.push(pct(row.overall));
+                    .filter_map(|t| t.rows.get(i).and_then(pick))
+                    .collect()
+            };
+            let mut cells = vec![cell(&row.name)];
+            cells.extend(results.domains.iter().map(|d| {
+                let v = values(&|r| r.per_domain.get(d).copied());
+                if v.is_empty() {
+                    MISSING.to_string()
+                } else {
+                    pct(mean_ci95(&v).mean)
+                }
+            }));
+            cells.push(pct_summary(&mean_ci95(&values(&|r| Some(r.overall)))));
             table.row(cells);
         }
         md.push_str(&table.render());
+        let sizes = |f: fn(&OfflineRouterTable) -> usize| -> f64 {
+            mean_ci95(&routers.iter().map(|t| f(t) as f64).collect::<Vec<_>>()).mean
+        };
         let _ = writeln!(
             md,
-            "\nAccuracy in %. Split sizes: train {}, validation {}, test {} records.\n",
-            router.train_records, router.validation_records, router.test_records
+            "\nAccuracy in % ({}; the overall column ± its 95% CI over them). Split sizes: \
+             train {}, validation {}, test {} records{}.\n",
+            if routers.len() == 1 {
+                "one router".to_string()
+            } else {
+                format!("mean over {} routers, one per online seed", routers.len())
+            },
+            count(sizes(|t| t.train_records)),
+            count(sizes(|t| t.validation_records)),
+            count(sizes(|t| t.test_records)),
+            if routers.len() == 1 { "" } else { " (means)" }
         );
     }
 }
