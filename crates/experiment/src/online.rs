@@ -17,7 +17,7 @@ use burn::prelude::*;
 use lm::DeviceSpec;
 use rlhf_trainer::{
     ContextKind, DataConfig, DpoConfig, NormalizerKind, PairsConfig, PolicyConfig, ROUTING_FILE,
-    RoutingRecord, SamplingConfig, StrategyConfig, Trainer, TrainerConfig,
+    RoutingRecord, SamplingConfig, StrategyConfig, Trainer, TrainerConfig, mean_prompt_embedding,
 };
 use rm_pool::RmSpec;
 use router_export::{PairRef, RouterExport};
@@ -224,20 +224,7 @@ impl PanelWorld {
                 let means: Vec<Vec<f64>> = self
                     .prompt_tokens
                     .iter()
-                    .map(|ids| {
-                        let ids = Tensor::<1, Int>::from_data(
-                            TensorData::new(
-                                ids.iter().map(|&t| i64::from(t)).collect::<Vec<_>>(),
-                                [ids.len()],
-                            ),
-                            &device,
-                        );
-                        policy
-                            .token_embeddings(ids)
-                            .mean_dim(0)
-                            .try_into_vec_as::<f64>()
-                            .expect("a float tensor converts to f64")
-                    })
+                    .map(|ids| mean_prompt_embedding(policy, ids, &device))
                     .collect();
                 Some(pairs.iter().flat_map(|p| means[p.prompt].clone()).collect())
             }

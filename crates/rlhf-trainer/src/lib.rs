@@ -48,6 +48,6 @@ pub use crate::{
     },
     normalizer::{Normalizer, NormalizerKind},
     prompts::{Prompt, PromptSchedule, read_prompts, write_prompts},
-    strategy::{ContextKind, Labeller, Strategy},
+    strategy::{ContextKind, Labeller, Strategy, mean_prompt_embedding},
     trainer::{IterationReport, RUN_CONFIG_FILE, RunSummary, Trainer},
 };

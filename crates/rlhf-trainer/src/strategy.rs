@@ -18,6 +18,8 @@
 //! files.
 
 use bandit::{BanditParams, BanditSpec, LinearBandit, Policy, Prior};
+use burn::prelude::*;
+use lm::CausalLm;
 
 use crate::config::{BayesianPreset, StrategyConfig, TrainerConfig};
 use crate::error::{Error, Result};
@@ -48,6 +50,24 @@ pub enum ContextKind {
     },
     /// The constant `e = [1]`.
     Constant,
+}
+
+/// LASeR's context of one prompt: the mean of its tokens' input embeddings under `policy`
+/// (on `device`, the policy's), `[d_model]`.
+pub fn mean_prompt_embedding(policy: &CausalLm, ids: &[u32], device: &Device) -> Vec<f64> {
+    let ids = Tensor::<1, Int>::from_data(
+        TensorData::new(
+            ids.iter().map(|&t| i64::from(t)).collect::<Vec<_>>(),
+            [ids.len()],
+        ),
+        device,
+    );
+    // [len, d] → [d]
+    policy
+        .token_embeddings(ids)
+        .mean_dim(0)
+        .try_into_vec_as::<f64>()
+        .expect("a float tensor converts to f64")
 }
 
 /// A strategy resolved against the pool: judge, contexts and bandit.

@@ -22,11 +22,7 @@ use crate::results::{Results, Timings};
 /// The premise checks' verdict in words (the report's first line says it): measured on
 /// `results` unless they carry it.
 pub fn premise_verdict(results: &Results) -> String {
-    let checks = results
-        .premise
-        .clone()
-        .unwrap_or_else(|| crate::premise::PremiseChecks::measure(results));
-    premise::verdict(&checks).to_string()
+    premise::verdict(&premise::checks(results)).to_string()
 }
 
 /// File name of the markdown report inside the report folder.

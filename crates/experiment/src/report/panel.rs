@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 
 use super::stats::{mean_ci95, paired_difference};
-use super::tables::{Align, MISSING, REFERENCE_STRATEGY, Table, cell, pct, signed_pct};
+use super::tables::{Align, MISSING, REFERENCE_STRATEGY, Table, cell, pct, pct_summary, pp_delta};
 use crate::panel::{PanelPoint, PanelSummary};
-use crate::results::{Results, RunResult, Summary};
+use crate::results::{Results, RunResult};
 
 /// The panel section (nothing when the experiment had no panel).
 pub(super) fn section(md: &mut String, results: &Results) {
@@ -90,19 +90,14 @@ fn router_table(results: &Results, condition: &str, strategies: &[&str]) -> Stri
             if v.is_empty() {
                 MISSING.into()
             } else {
-                pct_ci(&mean_ci95(&v))
+                pct_summary(&mean_ci95(&v))
             }
         };
         let delta = if strategy == REFERENCE_STRATEGY || reference.is_empty() {
             MISSING.to_string()
         } else {
-            paired_difference(&expected, &reference).map_or_else(
-                || MISSING.to_string(),
-                |s| match s.ci95 {
-                    Some(h) => format!("{} ± {}", signed_pct(s.mean), pct(h)),
-                    None => signed_pct(s.mean),
-                },
-            )
+            paired_difference(&expected, &reference)
+                .map_or_else(|| MISSING.to_string(), |s| pp_delta(&s))
         };
         let mut row = vec![cell(strategy), summary(&greedy), summary(&expected), delta];
         for &iteration in &checkpoints {
@@ -140,12 +135,4 @@ fn fixed_table(results: &Results, panel: &PanelSummary) -> String {
         table.row(row);
     }
     table.render()
-}
-
-/// `mean ± half-width` in %.
-fn pct_ci(s: &Summary) -> String {
-    match s.ci95 {
-        Some(h) => format!("{} ± {}", pct(s.mean), pct(h)),
-        None => pct(s.mean),
-    }
 }

@@ -3,9 +3,18 @@
 
 use std::fmt::Write as _;
 
-use super::tables::{Align, MISSING, Table, cell, pct, signed_pct};
+use super::tables::{Align, MISSING, Table, cell, pct, pp_delta, signed_pct};
 use crate::premise::{Correlation, PremiseChecks};
 use crate::results::Results;
+
+/// The checks `results` carry, or measured on them (results.json written before the checks
+/// existed).
+pub(super) fn checks(results: &Results) -> PremiseChecks {
+    results
+        .premise
+        .clone()
+        .unwrap_or_else(|| PremiseChecks::measure(results))
+}
 
 /// The verdict of `checks` in words.
 pub(super) fn verdict(checks: &PremiseChecks) -> &'static str {
@@ -56,7 +65,7 @@ pub(super) fn section(md: &mut String, checks: &PremiseChecks) {
     let (gain, gain_holds) = match &checks.oracle_gain {
         Some(s) => {
             let text = match s.ci95 {
-                Some(h) => format!("{} ± {} pp ({} seeds)", signed_pct(s.mean), pct(h), s.n),
+                Some(_) => format!("{} pp ({} seeds)", pp_delta(s), s.n),
                 None => format!("{} pp (1 seed: no interval)", signed_pct(s.mean)),
             };
             let holds = match s.ci95 {

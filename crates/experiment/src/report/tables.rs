@@ -11,7 +11,6 @@ use std::fmt::Write as _;
 use super::plots::Plot;
 use super::stats::{mean_ci95, paired_difference};
 use super::{panel, premise};
-use crate::premise::PremiseChecks;
 use crate::results::{OfflineRouterTable, Results, RoutingRow, RunResult, Summary, Timings};
 
 /// The strategy every other one is compared with in the Δ columns.
@@ -24,10 +23,7 @@ pub(super) const MISSING: &str = "—";
 /// domain, ablations, timings (when given) and the plots in `plots` (file names relative to the
 /// report).
 pub fn report_markdown(results: &Results, timings: Option<&Timings>, plots: &[Plot]) -> String {
-    let checks = results
-        .premise
-        .clone()
-        .unwrap_or_else(|| PremiseChecks::measure(results));
+    let checks = premise::checks(results);
     let mut md = premise::title(results, &checks);
     md.push('\n');
     header(&mut md, results);
@@ -445,7 +441,7 @@ pub(super) fn signed_pct(x: f64) -> String {
 }
 
 /// `mean ± half-width` in %, or the mean alone without an interval.
-fn pct_summary(s: &Summary) -> String {
+pub(super) fn pct_summary(s: &Summary) -> String {
     match s.ci95 {
         Some(ci) if s.mean.is_finite() => format!("{} ± {}", pct(s.mean), pct(ci)),
         _ => pct(s.mean),
@@ -453,7 +449,7 @@ fn pct_summary(s: &Summary) -> String {
 }
 
 /// A paired difference in percentage points, signed.
-fn pp_delta(s: &Summary) -> String {
+pub(super) fn pp_delta(s: &Summary) -> String {
     match s.ci95 {
         Some(ci) if s.mean.is_finite() => format!("{} ± {}", signed_pct(s.mean), pct(ci)),
         _ => signed_pct(s.mean),

@@ -2,13 +2,12 @@
 //! the policy's mean prompt embedding for LASeR, or a constant) and one route per pair.
 
 use bandit::ArmMask;
-use burn::prelude::*;
 use lm::CausalLm;
 use router_export::CandidateGroup;
 
 use crate::error::Result;
 use crate::labels::{NoLabeller, Route};
-use crate::strategy::ContextKind;
+use crate::strategy::{ContextKind, mean_prompt_embedding};
 
 use super::sampling::Drawn;
 use super::state::Trainer;
@@ -95,20 +94,7 @@ impl Trainer {
         let means: Vec<Vec<f64>> = drawn
             .batch
             .iter()
-            .map(|&p| {
-                let ids = &self.prompt_tokens[p];
-                let ids = Tensor::<1, Int>::from_data(
-                    TensorData::new(
-                        ids.iter().map(|&t| i64::from(t)).collect::<Vec<_>>(),
-                        [ids.len()],
-                    ),
-                    &self.device,
-                );
-                // [len, d] → [d]
-                let mean = policy.token_embeddings(ids).mean_dim(0);
-                mean.try_into_vec_as::<f64>()
-                    .expect("a float tensor converts to f64")
-            })
+            .map(|&p| mean_prompt_embedding(policy, &self.prompt_tokens[p], &self.device))
             .collect();
         let dim = self.decoder.d_model;
         if per_prompt {
