@@ -198,11 +198,6 @@ impl Panel {
         })
     }
 
-    /// Each pair's prompt text.
-    pub fn prompt_of(&self, pair: &PanelPair) -> &str {
-        &self.prompts[pair.prompt]
-    }
-
     /// The score of per-pair values (e.g. 1 for right, 0 for wrong): their mean, overall
     /// and per domain.
     pub fn score(&self, values: &[f64]) -> PanelScore {
