@@ -256,6 +256,28 @@ struct Sft {
     report: SftReport,
 }
 
+/// `per_domain` tasks of `split` and the SFT policy's `n` samples of each (temperature 1,
+/// the online response cap, seeded by the world's seed and `stream`).
+fn sft_samples(
+    c: &ExperimentConfig,
+    sft: &Sft,
+    sft_model: &CausalLm,
+    (split, per_domain): (Split, usize),
+    (n, stream): (usize, u64),
+    device: &Device,
+) -> Result<(Vec<Task>, Vec<Vec<String>>)> {
+    let split_tasks = tasks(c, split, per_domain)?;
+    let prompts: Vec<String> = split_tasks.iter().map(|t| t.prompt.clone()).collect();
+    let sampling = Sampling {
+        n,
+        temperature: 1.0,
+        max_new_tokens: c.online.max_new_tokens,
+        seed: c.seed ^ stream,
+    };
+    let samples = policy::sample_responses(sft_model, &sft.tokenizer, &prompts, sampling, device)?;
+    Ok((split_tasks, samples))
+}
+
 /// Offline routers per condition: one per online seed when `[offline] redraw_per_seed`.
 fn router_seeds(c: &ExperimentConfig) -> usize {
     if c.offline.redraw_per_seed {
@@ -426,16 +448,14 @@ fn offline_stage(
     let total = 1 + (router_seeds * CONDITIONS.len()) as u64;
     let (dir, tables) = stages.timed("offline-router", total, |s, advance| {
         let stage = s.cache.stage("offline-router", key.clone(), |dir| {
-            let offline_tasks = tasks(c, Split::Offline, c.offline.prompts_per_domain)?;
-            let prompts: Vec<String> = offline_tasks.iter().map(|t| t.prompt.clone()).collect();
-            let sampling = Sampling {
-                n: c.offline.samples_per_prompt,
-                temperature: 1.0,
-                max_new_tokens: c.online.max_new_tokens,
-                seed: c.seed ^ 0x0ff1,
-            };
-            let samples =
-                policy::sample_responses(sft_model, &sft.tokenizer, &prompts, sampling, &s.device)?;
+            let (offline_tasks, samples) = sft_samples(
+                c,
+                sft,
+                sft_model,
+                (Split::Offline, c.offline.prompts_per_domain),
+                (c.offline.samples_per_prompt, 0x0ff1),
+                &s.device,
+            )?;
             let mut records =
                 offline::verifier_pairs(&offline_tasks, &samples, c.offline.pairs_per_prompt);
             if records.len() < 4 {
@@ -499,16 +519,14 @@ fn panel_stage(
     let pool_file = rms.dir.join(POOL_FILE);
     let (dir, panel) = stages.timed("panel", 1, |s, advance| {
         let stage = s.cache.stage("panel", key.clone(), |_| {
-            let panel_tasks = tasks(c, Split::Eval, c.panel.prompts_per_domain)?;
-            let prompts: Vec<String> = panel_tasks.iter().map(|t| t.prompt.clone()).collect();
-            let sampling = Sampling {
-                n: c.panel.samples_per_prompt,
-                temperature: 1.0,
-                max_new_tokens: c.online.max_new_tokens,
-                seed: c.seed ^ 0x9a2e1,
-            };
-            let samples =
-                policy::sample_responses(sft_model, &sft.tokenizer, &prompts, sampling, &s.device)?;
+            let (panel_tasks, samples) = sft_samples(
+                c,
+                sft,
+                sft_model,
+                (Split::Eval, c.panel.prompts_per_domain),
+                (c.panel.samples_per_prompt, 0x9a2e1),
+                &s.device,
+            )?;
             let mut pool = rm_pool::RmPool::from_config_file(&pool_file)?;
             let panel = Panel::build(
                 &panel_tasks,
