@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use super::stats::{mean_ci95, paired_difference};
-use super::tables::{Align, MISSING, REFERENCE_STRATEGY, Table, cell, pct, pct_summary, pp_delta};
+use super::tables::{
+    Align, MISSING, REFERENCE_STRATEGY, Table, cell, mean_pct, pct, pct_summary, pp_delta,
+};
 use crate::panel::{PanelPoint, PanelSummary};
 use crate::results::{Results, RunResult};
 
@@ -106,11 +108,7 @@ fn router_table(results: &Results, condition: &str, strategies: &[&str]) -> Stri
                 .filter_map(|r| r.panel.iter().find(|p| p.iteration == iteration))
                 .map(|p| p.expected)
                 .collect();
-            row.push(if values.is_empty() {
-                MISSING.into()
-            } else {
-                pct(mean_ci95(&values).mean)
-            });
+            row.push(mean_pct(&values));
         }
         table.row(row);
     }

@@ -205,14 +205,12 @@ fn offline_router(md: &mut String, results: &Results) {
                     .collect()
             };
             let mut cells = vec![cell(&row.name)];
-            cells.extend(results.domains.iter().map(|d| {
-                let v = values(&|r| r.per_domain.get(d).copied());
-                if v.is_empty() {
-                    MISSING.to_string()
-                } else {
-                    pct(mean_ci95(&v).mean)
-                }
-            }));
+            cells.extend(
+                results
+                    .domains
+                    .iter()
+                    .map(|d| mean_pct(&values(&|r| r.per_domain.get(d).copied()))),
+            );
             cells.push(pct_summary(&mean_ci95(&values(&|r| Some(r.overall)))));
             table.row(cells);
         }
@@ -258,22 +256,14 @@ fn label_accuracy_per_domain(md: &mut String, results: &Results) {
                     .iter()
                     .filter_map(|r| r.label_accuracy.per_domain.get(domain).copied())
                     .collect();
-                row.push(if values.is_empty() {
-                    MISSING.into()
-                } else {
-                    pct(mean_ci95(&values).mean)
-                });
+                row.push(mean_pct(&values));
             }
             let overall: Vec<f64> = runs
                 .iter()
                 .filter(|r| r.label_accuracy.count > 0)
                 .map(|r| r.label_accuracy.overall)
                 .collect();
-            row.push(if overall.is_empty() {
-                MISSING.into()
-            } else {
-                pct(mean_ci95(&overall).mean)
-            });
+            row.push(mean_pct(&overall));
             table.row(row);
         }
         md.push_str(&table.render());
@@ -437,6 +427,15 @@ pub(super) fn signed_pct(x: f64) -> String {
         "0.0".into()
     } else {
         text
+    }
+}
+
+/// The mean of `values` in %, `—` when there are none.
+pub(super) fn mean_pct(values: &[f64]) -> String {
+    if values.is_empty() {
+        MISSING.into()
+    } else {
+        pct(mean_ci95(values).mean)
     }
 }
 
