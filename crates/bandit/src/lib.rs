@@ -81,7 +81,7 @@ mod state;
 
 pub use crate::{
     error::{Error, Result},
-    linear_bandit::{Choice, Feedback, LinearBandit},
+    linear_bandit::{ArmDistribution, Choice, Feedback, LinearBandit},
     mask::ArmMask,
     params::BanditParams,
     policy::Policy,

@@ -13,22 +13,57 @@ use crate::policy::Policy;
 use crate::posterior::{ArmPosterior, dot};
 use crate::prior::Prior;
 use crate::propensity::{
-    epsilon_greedy_propensities, one_hot, thompson_propensities, uniform_propensities,
+    epsilon_greedy_propensities, one_hot, thompson_choice_propensities, thompson_propensities,
+    uniform_propensities,
 };
 
 /// Stream of the ChaCha generator used for propensity estimates; choices use stream 0.
 const PROPENSITY_STREAM: u64 = 1;
 
 /// One routing decision.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Choice {
     /// The chosen arm.
     pub arm: usize,
     /// Probability that the policy chooses this arm for this context (given the state and
-    /// mask): exact for deterministic, uniform and ε-greedy policies, a Monte-Carlo estimate
-    /// for Thompson sampling, `None` when Thompson propensities are switched off
-    /// ([`BanditParams::propensity_draws`] = 0).
+    /// mask): exact for deterministic, uniform, ε-greedy and LinUCB policies, a Monte-Carlo
+    /// estimate for Thompson sampling, `None` when Thompson propensities are switched off
+    /// ([`BanditParams::propensity_draws`] = 0). Equals `distribution.probabilities[arm]`.
     pub propensity: Option<f64>,
+    /// The policy's whole distribution over arms for this context, from which `arm` was
+    /// drawn (what off-policy evaluation needs beyond the chosen arm's propensity); `None`
+    /// exactly when `propensity` is.
+    pub distribution: Option<ArmDistribution>,
+}
+
+/// A router's probabilities of choosing each arm for one context.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArmDistribution {
+    /// P(arm k), `[K]`, summing to 1; 0 for masked arms.
+    pub probabilities: Vec<f64>,
+    /// Monte-Carlo draws behind the estimate (Thompson sampling; each probability's standard
+    /// error is at most 0.5/√draws), `None` when the probabilities are exact.
+    pub draws: Option<usize>,
+}
+
+impl Choice {
+    /// A choice drawn from `distribution` (its propensity read from it).
+    fn drawn(arm: usize, distribution: ArmDistribution) -> Self {
+        Self {
+            arm,
+            propensity: Some(distribution.probabilities[arm]),
+            distribution: Some(distribution),
+        }
+    }
+}
+
+impl ArmDistribution {
+    fn exact(probabilities: Vec<f64>) -> Self {
+        Self {
+            probabilities,
+            draws: None,
+        }
+    }
 }
 
 /// One observed reward for one routed context.
@@ -147,7 +182,7 @@ impl LinearBandit {
     pub fn select_batch(&mut self, contexts: &[f64], mask: &ArmMask) -> Result<Vec<Choice>> {
         let n_contexts = self.check_contexts(contexts)?;
         self.check_mask(mask)?;
-        let dim = self.dim();
+        let (dim, n_arms) = (self.dim(), self.n_arms());
         let choices = match self.policy {
             Policy::Thompson => self.select_thompson(contexts, mask),
             Policy::LinUcb { alpha, random_ties } => {
@@ -158,15 +193,11 @@ impl LinearBandit {
                             |k: usize| means[k * n_contexts + j] + alpha * stds[k * n_contexts + j];
                         if random_ties {
                             let tied = top_arms(mask, score);
-                            Choice {
-                                arm: tied[self.rng.random_range(0..tied.len())],
-                                propensity: Some(1.0 / tied.len() as f64),
-                            }
+                            let arm = tied[self.rng.random_range(0..tied.len())];
+                            Choice::drawn(arm, ArmDistribution::exact(spread(&tied, n_arms)))
                         } else {
-                            Choice {
-                                arm: argmax(mask, score),
-                                propensity: Some(1.0),
-                            }
+                            let arm = argmax(mask, score);
+                            Choice::drawn(arm, ArmDistribution::exact(one_hot(arm, n_arms)))
                         }
                     })
                     .collect()
@@ -181,35 +212,25 @@ impl LinearBandit {
                         greedy
                     };
                     let propensities = epsilon_greedy_propensities(greedy, epsilon, mask);
-                    Choice {
-                        arm,
-                        propensity: Some(propensities[arm]),
-                    }
+                    Choice::drawn(arm, ArmDistribution::exact(propensities))
                 })
                 .collect(),
             Policy::OfflineArgmax => contexts
                 .chunks_exact(dim)
-                .map(|context| Choice {
-                    arm: argmax(mask, |k| dot(self.prior.mean(k), context)),
-                    propensity: Some(1.0),
+                .map(|context| {
+                    let arm = argmax(mask, |k| dot(self.prior.mean(k), context));
+                    Choice::drawn(arm, ArmDistribution::exact(one_hot(arm, n_arms)))
                 })
                 .collect(),
-            Policy::Fixed { arm } => vec![
-                Choice {
-                    arm,
-                    propensity: Some(1.0)
-                };
-                n_contexts
-            ],
-            Policy::Uniform => {
-                let share = 1.0 / mask.count_available() as f64;
-                (0..n_contexts)
-                    .map(|_| Choice {
-                        arm: uniform_arm(&mut self.rng, mask),
-                        propensity: Some(share),
-                    })
-                    .collect()
+            Policy::Fixed { arm } => {
+                vec![Choice::drawn(arm, ArmDistribution::exact(one_hot(arm, n_arms))); n_contexts]
             }
+            Policy::Uniform => (0..n_contexts)
+                .map(|_| {
+                    let arm = uniform_arm(&mut self.rng, mask);
+                    Choice::drawn(arm, ArmDistribution::exact(uniform_propensities(mask)))
+                })
+                .collect(),
         };
         Ok(choices)
     }
@@ -239,10 +260,7 @@ impl LinearBandit {
                 let (means, stds) = self.predictive(context, mask);
                 let score = |k: usize| means[k] + alpha * stds[k];
                 if random_ties {
-                    let tied = top_arms(mask, score);
-                    let mut p = vec![0.0; n_arms];
-                    tied.iter().for_each(|&k| p[k] = 1.0 / tied.len() as f64);
-                    p
+                    spread(&top_arms(mask, score), n_arms)
                 } else {
                     one_hot(argmax(mask, score), n_arms)
                 }
@@ -405,19 +423,29 @@ impl LinearBandit {
             .map(|j| {
                 let row = &draws.scores[j * n_arms..(j + 1) * n_arms];
                 let arm = argmax(mask, |k| row[k]);
-                let propensity = (n_draws > 0).then(|| {
-                    let column = |values: &[f64]| -> Vec<f64> {
-                        (0..n_arms).map(|k| values[k * n_contexts + j]).collect()
+                if n_draws == 0 {
+                    return Choice {
+                        arm,
+                        propensity: None,
+                        distribution: None,
                     };
-                    thompson_propensities(
-                        &column(&draws.means),
-                        &column(&draws.stds),
-                        mask,
-                        n_draws,
-                        &mut self.propensity_rng,
-                    )[arm]
-                });
-                Choice { arm, propensity }
+                }
+                let column = |values: &[f64]| -> Vec<f64> {
+                    (0..n_arms).map(|k| values[k * n_contexts + j]).collect()
+                };
+                let probabilities = thompson_choice_propensities(
+                    &column(&draws.means),
+                    &column(&draws.stds),
+                    mask,
+                    n_draws,
+                    arm,
+                    &mut self.propensity_rng,
+                );
+                let distribution = ArmDistribution {
+                    probabilities,
+                    draws: Some(n_draws + 1),
+                };
+                Choice::drawn(arm, distribution)
             })
             .collect()
     }
@@ -564,6 +592,15 @@ fn top_arms(mask: &ArmMask, score: impl Fn(usize) -> f64) -> Vec<usize> {
     mask.available_arms()
         .filter(|&k| score(k) == best)
         .collect()
+}
+
+/// Equal probability on each of `arms`, 0 elsewhere, `[n_arms]`.
+fn spread(arms: &[usize], n_arms: usize) -> Vec<f64> {
+    let mut probabilities = vec![0.0; n_arms];
+    for &arm in arms {
+        probabilities[arm] = 1.0 / arms.len() as f64;
+    }
+    probabilities
 }
 
 /// A uniformly random available arm (one draw).

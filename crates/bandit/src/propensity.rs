@@ -11,7 +11,8 @@ use rand_distr::StandardNormal;
 
 use crate::mask::ArmMask;
 
-/// Monte-Carlo estimate of P(arm k has the largest score) for every arm.
+/// Monte-Carlo estimate of P(arm k has the largest score) for every arm: the share of
+/// `draws` independent draws of the K scores that arm k wins.
 ///
 /// Draws come from `rng`, a stream separate from the one that makes choices, so that
 /// estimating propensities never changes which arms are chosen.
@@ -26,6 +27,40 @@ pub(crate) fn thompson_propensities(
     draws: usize,
     rng: &mut ChaCha8Rng,
 ) -> Vec<f64> {
+    thompson_wins(means, stds, mask, draws, rng)
+        .into_iter()
+        .map(|count| count as f64 / draws as f64)
+        .collect()
+}
+
+/// The propensities of a Thompson choice of `chosen`: `draws` fresh draws as in
+/// [`thompson_propensities`] plus the choice's own draw, which came from the same
+/// distribution. Counting it makes the chosen arm's estimate (wins + 1)/(draws + 1), never 0,
+/// and its inverse nearly unbiased for the inverse propensity an importance weight needs:
+/// with W ~ Binomial(D, p), E[(D + 1)/(W + 1)] = (1 − (1 − p)^(D+1))/p.
+pub(crate) fn thompson_choice_propensities(
+    means: &[f64],
+    stds: &[f64],
+    mask: &ArmMask,
+    draws: usize,
+    chosen: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<f64> {
+    let mut wins = thompson_wins(means, stds, mask, draws, rng);
+    wins[chosen] += 1;
+    wins.into_iter()
+        .map(|count| count as f64 / (draws + 1) as f64)
+        .collect()
+}
+
+/// How many of `draws` independent draws of the K scores each arm wins, `[K]`.
+fn thompson_wins(
+    means: &[f64],
+    stds: &[f64],
+    mask: &ArmMask,
+    draws: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
     let arms: Vec<usize> = mask.available_arms().collect();
     let mut wins = vec![0_usize; means.len()];
     for _ in 0..draws {
@@ -41,9 +76,7 @@ pub(crate) fn thompson_propensities(
         }
         wins[best_arm] += 1;
     }
-    wins.into_iter()
-        .map(|count| count as f64 / draws as f64)
-        .collect()
+    wins
 }
 
 /// Exact propensities of ε-greedy: ε/K_avail for every available arm, plus 1 − ε for the

@@ -70,6 +70,23 @@ proptest! {
                 if policy != Policy::Thompson {
                     prop_assert_eq!(all[choice.arm], propensity, "{:?}", policy);
                 }
+                // The logged distribution: sums to 1, 0 on masked arms, its chosen entry
+                // is the propensity and never 0; exact except for Thompson sampling.
+                let distribution = choice.distribution.as_ref().unwrap();
+                let logged = &distribution.probabilities;
+                prop_assert!((logged.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+                prop_assert_eq!(logged[choice.arm], propensity);
+                prop_assert!(propensity > 0.0, "{:?} logged propensity 0", policy);
+                for (arm, p) in logged.iter().enumerate() {
+                    if !mask.is_available(arm) {
+                        prop_assert_eq!(*p, 0.0);
+                    }
+                }
+                let sampled = policy == Policy::Thompson;
+                prop_assert_eq!(distribution.draws.is_some(), sampled, "{:?}", policy);
+                if !sampled {
+                    prop_assert_eq!(logged, &all, "{:?}", policy);
+                }
             }
         }
     }
@@ -285,4 +302,33 @@ fn sampled_scores_respect_the_mask() {
     let mut uniform =
         LinearBandit::new(Policy::Uniform, prior, BanditParams::default(), 3).unwrap();
     assert!(uniform.sample_scores(&[1.0, 1.0], &mask).is_err());
+}
+
+/// A Thompson choice's logged propensity counts its own draw: an arm whose probability is
+/// far below 1/draws still gets (0 + 1)/(draws + 1) when it is chosen, never 0, and the
+/// draws reported are the propensity draws plus one.
+#[test]
+fn thompson_choice_counts_its_own_draw() {
+    // Arm 1 is 6 prior standard deviations behind: P(choose 1) ≈ Φ(−6/√2) ≈ 1e-5.
+    let prior = Prior::new(vec![("a".into(), vec![3.0]), ("b".into(), vec![-3.0])]).unwrap();
+    let params = BanditParams {
+        propensity_draws: 99,
+        ..BanditParams::bayesian_v4()
+    };
+    let mask = ArmMask::all(2);
+    for seed in 0..200 {
+        let mut router =
+            LinearBandit::new(Policy::Thompson, prior.clone(), params.clone(), seed).unwrap();
+        let choice = router.select(&[1.0], &mask).unwrap();
+        let distribution = choice.distribution.unwrap();
+        assert_eq!(distribution.draws, Some(100));
+        let p = choice.propensity.unwrap();
+        assert!(
+            p >= 0.01,
+            "seed {seed}: chosen arm {} logged {p}",
+            choice.arm
+        );
+        assert_eq!(distribution.probabilities[choice.arm], p);
+        assert!((distribution.probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
 }

@@ -515,6 +515,8 @@ mod tests {
             judge: "rm".into(),
             arm: Some(0),
             propensity: Some(1.0),
+            propensities: Some(vec![1.0]),
+            propensity_draws: None,
             visited: true,
             tie: false,
             kept: true,

@@ -55,6 +55,9 @@ pub enum Error {
     /// The offline router's export could not be loaded or run.
     #[error(transparent)]
     Export(#[from] router_export::Error),
+    /// Off-policy evaluation rejected its inputs.
+    #[error(transparent)]
+    OffPolicy(#[from] off_policy::Error),
 }
 
 /// Result with this crate's [`Error`].

@@ -39,7 +39,7 @@ pub struct Judgment {
 pub struct NoLabeller(pub String);
 
 /// Routing state of one pair: the current choice and whether it was re-routed.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Route {
     /// The router's choice.
     pub choice: Choice,
@@ -220,7 +220,7 @@ fn reroute(
         if let Some(k) = rows.iter().position(|&r| r == route.context_row)
             && !ctx.mask.is_available(route.choice.arm)
         {
-            route.choice = choices[k];
+            route.choice = choices[k].clone();
             route.rerouted = true;
         }
     }

@@ -27,6 +27,7 @@ mod error;
 mod labels;
 mod logs;
 mod normalizer;
+pub mod ope;
 mod prompts;
 mod strategy;
 mod trainer;

@@ -40,6 +40,15 @@ pub struct RoutingRecord {
     pub arm: Option<usize>,
     /// Probability that the router's policy picks this arm for this context.
     pub propensity: Option<f64>,
+    /// The router's whole distribution over arms for this context, `[K]` in the pool's
+    /// order (`propensity` is its `arm` entry): what off-policy evaluation needs to see
+    /// which arms the log could have shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensities: Option<Vec<f64>>,
+    /// Monte-Carlo draws behind `propensities` (Thompson sampling, the choice's own draw
+    /// included); absent when they are exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity_draws: Option<usize>,
     /// Whether the pair was judged (the lazy draw stops once a prompt has its pairs).
     pub visited: bool,
     /// Whether the judgment was a tie (dropped).
@@ -51,8 +60,8 @@ pub struct RoutingRecord {
     pub scores: Option<[f64; 2]>,
     /// The preferred response (an index of `pair`'s responses), for non-tied pairs.
     pub chosen: Option<usize>,
-    /// The oracle verifier's preferred response, for kept pairs when the run has an oracle
-    /// and it is not a tie by the verifier.
+    /// The oracle verifier's preferred response, for every visited pair (kept or tied by
+    /// the judge) when the run has an oracle and the verifier does not tie.
     pub truth: Option<usize>,
     /// The pair's DPO loss before the step, nats.
     pub loss: Option<f64>,

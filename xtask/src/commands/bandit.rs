@@ -3,6 +3,7 @@
 
 use clap::Subcommand;
 
+use super::bandit_ope::{self, OpeArgs};
 use super::bandit_replay::{self, ReplayArgs};
 
 /// Bandit tools.
@@ -10,11 +11,15 @@ use super::bandit_replay::{self, ReplayArgs};
 pub enum BanditCommand {
     /// Replay logged rewards into a Thompson bandit and write its posterior as JSON.
     Replay(ReplayArgs),
+    /// Estimate how other routers would have done on a run's routing log (off-policy
+    /// evaluation: IPS, SNIPS, direct method, doubly robust, switch-DR, replay).
+    Ope(OpeArgs),
 }
 
 /// Runs a bandit subcommand.
 pub fn run(command: BanditCommand) -> anyhow::Result<()> {
     match command {
         BanditCommand::Replay(args) => bandit_replay::run(&args),
+        BanditCommand::Ope(args) => bandit_ope::run(args),
     }
 }

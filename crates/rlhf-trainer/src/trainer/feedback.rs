@@ -32,7 +32,7 @@ impl Trainer {
         let mut seen: HashSet<(usize, usize)> = HashSet::new();
         let mut feedback: Vec<Feedback<'_>> = Vec::new();
         for (j, &(p, pair)) in outcomes.kept.iter().enumerate() {
-            let (Some(reward), route) = (outcomes.rewards[j], routes[p][pair]) else {
+            let (Some(reward), route) = (outcomes.rewards[j], &routes[p][pair]) else {
                 continue;
             };
             if seen.insert((route.context_row, route.choice.arm)) {

@@ -25,8 +25,9 @@ pub(super) struct Outcomes {
     pub(super) judged: Judged,
     /// The kept (non-tied) pairs, in prompt then pair order: the DPO batch's rows.
     pub(super) kept: Vec<(usize, usize)>,
-    /// Per kept pair, the response the oracle prefers (`None`: no oracle, or it ties).
-    pub(super) truth: Vec<Option<usize>>,
+    /// Per visited pair, the response the oracle prefers (`None`: it ties; empty without an
+    /// oracle).
+    pub(super) truth: BTreeMap<(usize, usize), Option<usize>>,
     /// Per kept pair, its DPO loss (nats; `None` where the step skipped it).
     pub(super) losses: Vec<Option<f64>>,
     /// Per kept pair, the normalised reward (`None` where there is no loss).
@@ -45,7 +46,7 @@ impl Outcomes {
         Self {
             judged,
             kept,
-            truth: vec![None; n],
+            truth: BTreeMap::new(),
             losses: vec![None; n],
             rewards: vec![None; n],
         }
@@ -134,20 +135,20 @@ impl Trainer {
         }
     }
 
-    /// The oracle verifier's preferred response for each kept pair (when the run has an
-    /// oracle; `None` where the verifier ties). The oracle's calls are not the pool's.
+    /// The oracle verifier's preferred response for every visited pair, kept or tied by
+    /// the judge (`None` where the verifier ties; empty when the run has no oracle), so
+    /// that the routing log holds every pair's truth, not only the routed judge's
+    /// decided ones. The oracle's calls are not the pool's.
     pub(super) fn truth(
         &mut self,
         drawn: &Drawn,
-        kept: &[(usize, usize)],
-    ) -> Result<Vec<Option<usize>>> {
-        if self.oracle.is_none() {
-            return Ok(vec![None; kept.len()]);
+        judged: &Judged,
+    ) -> Result<BTreeMap<(usize, usize), Option<usize>>> {
+        if self.oracle.is_none() || judged.is_empty() {
+            return Ok(BTreeMap::new());
         }
-        if kept.is_empty() {
-            return Ok(Vec::new());
-        }
-        let items: Vec<ScoreItem> = kept
+        let visited: Vec<(usize, usize)> = judged.keys().copied().collect();
+        let items: Vec<ScoreItem> = visited
             .iter()
             .flat_map(|&(p, pair)| {
                 let (a, b) = drawn.pairs[pair];
@@ -159,9 +160,10 @@ impl Trainer {
             .collect();
         let oracle = self.oracle.as_mut().expect("checked above");
         let scores = oracle.score(0, &items)?;
-        Ok(scores
-            .chunks(2)
-            .map(|s| winner(Verdict::from_scores(s[0], s[1], 0.0)))
+        Ok(visited
+            .into_iter()
+            .zip(scores.chunks(2))
+            .map(|(key, s)| (key, winner(Verdict::from_scores(s[0], s[1], 0.0))))
             .collect())
     }
 }

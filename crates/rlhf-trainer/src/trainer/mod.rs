@@ -147,7 +147,7 @@ impl Trainer {
             };
         timer.lap("score", &mut metrics);
         let mut outcomes = Outcomes::of(judged);
-        outcomes.truth = self.truth(&drawn, &outcomes.kept)?;
+        outcomes.truth = self.truth(&drawn, &outcomes.judged)?;
         let dpo = self.dpo_update(iteration, &drawn, &mut outcomes)?;
         timer.lap("dpo", &mut metrics);
         self.feedback(&contexts, &routes, &mut outcomes)?;

@@ -44,7 +44,7 @@ impl Trainer {
         outcomes: &Outcomes,
     ) -> Vec<RoutingRecord> {
         let names = self.pool.names();
-        let judge_name = |route: Option<Route>| -> String {
+        let judge_name = |route: Option<&Route>| -> String {
             match (self.strategy.labeller, route) {
                 (Labeller::Routed, Some(route)) => names[route.choice.arm].clone(),
                 (Labeller::Routed, None) => unreachable!("routed strategies route every pair"),
@@ -64,7 +64,7 @@ impl Trainer {
             for (pair, &(a, b)) in drawn.pairs.iter().enumerate() {
                 let judgment = outcomes.judged.get(&(p, pair));
                 let j = kept_index.get(&(p, pair)).copied();
-                let route = routes.get(p).map(|r| r[pair]);
+                let route = routes.get(p).map(|r| &r[pair]);
                 routing.push(RoutingRecord {
                     iteration,
                     prompt_id: self.prompts[prompt].id,
@@ -75,12 +75,18 @@ impl Trainer {
                     judge: judge_name(route),
                     arm: route.map(|r| r.choice.arm),
                     propensity: route.and_then(|r| r.choice.propensity),
+                    propensities: route
+                        .and_then(|r| r.choice.distribution.as_ref())
+                        .map(|d| d.probabilities.clone()),
+                    propensity_draws: route
+                        .and_then(|r| r.choice.distribution.as_ref())
+                        .and_then(|d| d.draws),
                     visited: judgment.is_some(),
                     tie: judgment.is_some_and(|j| j.winner.is_none()),
                     kept: j.is_some(),
                     scores: judgment.and_then(|j| j.scores),
                     chosen: judgment.and_then(|j| j.winner),
-                    truth: j.and_then(|j| outcomes.truth[j]),
+                    truth: outcomes.truth.get(&(p, pair)).copied().flatten(),
                     loss: j.and_then(|j| outcomes.losses[j]),
                     reward: j.and_then(|j| outcomes.rewards[j]),
                     rerouted: route.is_some_and(|r| r.rerouted),

@@ -147,7 +147,7 @@ impl Trainer {
             .map(|row| {
                 row.iter()
                     .map(|&r| Route {
-                        choice: choices[r],
+                        choice: choices[r].clone(),
                         rerouted: false,
                         context_row: r,
                     })
