@@ -47,6 +47,9 @@ pub enum Error {
     /// The online trainer.
     #[error(transparent)]
     Trainer(#[from] rlhf_trainer::Error),
+    /// Off-policy evaluation (the OPE check).
+    #[error(transparent)]
+    OffPolicy(#[from] off_policy::Error),
     /// A metric.
     #[error(transparent)]
     Metric(#[from] eval_harness::Error),

@@ -25,6 +25,7 @@ mod given;
 mod gsm8k_split;
 pub mod offline;
 pub mod online;
+pub mod ope_check;
 pub mod panel;
 mod pipeline;
 pub mod policy;

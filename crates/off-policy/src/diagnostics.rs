@@ -233,6 +233,14 @@ pub enum Warning {
         /// The mean mass, in [0, 1].
         share: f64,
     },
+    /// An estimator has no value on this log (e.g. SNIPS when the target never chooses a
+    /// logged arm, so the weights sum to 0); it is left out of the estimates.
+    Undefined {
+        /// The estimator, as it prints.
+        estimator: String,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 impl Warning {
@@ -245,6 +253,7 @@ impl Warning {
             Self::TargetMonteCarlo { .. } => "target-monte-carlo",
             Self::LoggingMonteCarlo { .. } => "logging-monte-carlo",
             Self::UnsupportedTargetMass { .. } => "unsupported-target-mass",
+            Self::Undefined { .. } => "undefined",
         }
     }
 }
@@ -298,6 +307,9 @@ impl fmt::Display for Warning {
                  it only through q̂).",
                 share * 100.0
             ),
+            Self::Undefined { estimator, reason } => {
+                write!(f, "{estimator} is undefined on this log: {reason}.")
+            }
         }
     }
 }
@@ -340,6 +352,10 @@ impl Serialize for Warning {
             }
             Self::UnsupportedTargetMass { share } => {
                 map.serialize_entry("share", share)?;
+            }
+            Self::Undefined { estimator, reason } => {
+                map.serialize_entry("estimator", estimator)?;
+                map.serialize_entry("reason", reason)?;
             }
         }
         map.end()

@@ -60,7 +60,10 @@ pub struct Evaluation {
 /// - [`Error::InvalidParameter`] for a bad estimator parameter or bootstrap config;
 /// - [`Error::Shape`], [`Error::InvalidValue`] when the logging distribution does not fit
 ///   the log (naming the row);
-/// - [`Error::Undefined`] when an estimator's Σ den is 0 on the log or in every resample.
+///
+/// An estimator whose Σ den is 0 on the log or in every resample (SNIPS when the target
+/// never chooses a logged arm) has no estimate: it is left out of `estimates` with a
+/// [`Warning::Undefined`].
 ///
 /// # Shapes
 /// `data`: N rows, K arms; `logging_distribution.values`: `[N, K]`; the result holds one
@@ -84,13 +87,9 @@ pub fn evaluate(
         logging.check(data)?;
     }
 
-    // [E] per-row terms and full-log estimates.
+    // [E] per-row terms and full-log estimates; an estimator without a value on this log
+    // (Σ den = 0 on the log or in every resample) is left out with a warning.
     let terms: Vec<Terms> = estimators.iter().map(|e| e.terms(data)).collect();
-    let values = estimators
-        .iter()
-        .zip(&terms)
-        .map(|(estimator, terms)| terms.estimate(estimator))
-        .collect::<Result<Vec<f64>>>()?;
     let clusters: Vec<u64> = data.rows().iter().map(|row| row.cluster).collect();
     let sums = ClusterSums::new(&clusters, &terms);
     let intervals = percentile_intervals(&sums, bootstrap);
@@ -98,16 +97,26 @@ pub fn evaluate(
     let weights = WeightDiagnostics::new(data, logging_distribution);
     let mut warnings = weights.warnings(data, logging_distribution);
     let mut estimates = Vec::with_capacity(estimators.len());
-    for (((estimator, terms), value), interval) in
-        estimators.iter().zip(&terms).zip(values).zip(intervals)
-    {
+    for ((estimator, terms), interval) in estimators.iter().zip(&terms).zip(intervals) {
+        let name = estimator.to_string();
+        let value = match terms.estimate(estimator) {
+            Ok(value) => value,
+            Err(Error::Undefined { reason, .. }) => {
+                warnings.push(Warning::Undefined {
+                    estimator: name,
+                    reason,
+                });
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
         if interval.low.is_nan() {
-            return Err(Error::Undefined {
-                estimator: estimator.to_string(),
+            warnings.push(Warning::Undefined {
+                estimator: name,
                 reason: "every bootstrap resample has a total weight of 0",
             });
+            continue;
         }
-        let name = estimator.to_string();
         let monte_carlo_se = data
             .target()
             .draws
@@ -223,6 +232,51 @@ mod tests {
             values,
             draws: None,
         }
+    }
+
+    /// A target that never chooses a logged arm leaves SNIPS undefined (Σw = 0): it is left
+    /// out with a warning, and the estimators that are defined still report.
+    #[test]
+    fn an_undefined_estimator_is_left_out_with_a_warning() {
+        let rows = vec![
+            LoggedRow {
+                arm: 0,
+                propensity: 0.5,
+                value: 1.0,
+                cluster: 0,
+            },
+            LoggedRow {
+                arm: 0,
+                propensity: 0.5,
+                value: 0.0,
+                cluster: 1,
+            },
+        ];
+        // Always arm 1, which the log never shows.
+        let target = TargetProbabilities {
+            n_arms: 2,
+            values: vec![0.0, 1.0, 0.0, 1.0],
+            draws: None,
+        };
+        let data = OpeData::new(rows, target, vec![0.5, 0.25, 0.5, 0.25]).unwrap();
+        let estimators = [
+            Estimator::Ips { clip: None },
+            Estimator::Snips,
+            Estimator::DirectMethod,
+        ];
+        let evaluation = evaluate(&data, &estimators, &BootstrapConfig::default(), None).unwrap();
+        let names: Vec<&str> = evaluation
+            .estimates
+            .iter()
+            .map(|e| e.estimator.as_str())
+            .collect();
+        assert_eq!(names, ["ips", "dm"]);
+        assert_eq!(evaluation.estimates[0].value, 0.0);
+        assert_eq!(evaluation.estimates[1].value, 0.25);
+        assert!(evaluation.warnings.iter().any(|w| matches!(
+            w,
+            Warning::Undefined { estimator, .. } if estimator == "snips"
+        )));
     }
 
     #[test]

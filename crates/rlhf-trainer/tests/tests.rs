@@ -10,5 +10,6 @@ mod http_masking;
 mod iteration;
 mod learning;
 mod objective;
+mod ope;
 mod resume;
 mod strategies;

@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod bandit;
 mod bandit_ope;
+mod bandit_ope_check;
 mod bandit_replay;
 pub mod bench;
 mod bench_bandit;
