@@ -425,6 +425,9 @@ fn summarise(
         .collect()
 }
 
+/// One target's true values and each estimator's estimates, over runs.
+type TargetColumn = (Vec<f64>, BTreeMap<String, Vec<f64>>);
+
 /// The check as markdown: the summary table, then the true values and DR estimates per
 /// target (means over seeds).
 pub fn render_markdown(check: &OpeCheck) -> String {
@@ -454,8 +457,7 @@ pub fn render_markdown(check: &OpeCheck) -> String {
         check.verdict_mismatches
     ));
     // Per logging strategy and target: the mean true value and each estimator's mean.
-    let mut table: BTreeMap<(String, String), (Vec<f64>, BTreeMap<String, Vec<f64>>)> =
-        BTreeMap::new();
+    let mut table: BTreeMap<(String, String), TargetColumn> = BTreeMap::new();
     let mut estimators: Vec<String> = Vec::new();
     for row in &check.rows {
         if !estimators.contains(&row.estimator) {
