@@ -82,6 +82,15 @@ fn a_random_run_is_evaluated_off_policy() {
         / decided.len() as f64;
 
     let export = dir.path().join("router-export");
+    // A replay spec that explores uniformly: it accepts about a third of the rows.
+    let spec = dir.path().join("uniform-replay.toml");
+    std::fs::write(
+        &spec,
+        "policy = { kind = \"epsilon_greedy\", epsilon = 1.0 }\nseed = 3\n\n[params]\n\
+         lambda0 = 1.0\nsigma2 = 1.0\njitter = 1e-8\nrefactor_every = 0\n\
+         propensity_draws = 0\n",
+    )
+    .unwrap();
     let request = OpeRequest {
         log: log.clone(),
         targets: vec![
@@ -95,6 +104,7 @@ fn a_random_run_is_evaluated_off_policy() {
                 path: export,
                 thompson: true,
             },
+            Target::Replay(spec),
         ],
         value: LoggedValue::Correct,
         estimators: ["ips", "snips", "dm", "dr", "switch-dr"]
@@ -113,7 +123,7 @@ fn a_random_run_is_evaluated_off_policy() {
     let report = evaluate_log(&request).unwrap();
     assert_eq!(report.rows, decided.len());
     assert_eq!(report.arms, ["length", "vowels", "digits"]);
-    assert_eq!(report.targets.len(), 4);
+    assert_eq!(report.targets.len(), 5);
     let estimate = |target: usize, name: &str| {
         let evaluation = report.targets[target].evaluation.as_ref().unwrap();
         let e = evaluation
@@ -144,6 +154,17 @@ fn a_random_run_is_evaluated_off_policy() {
         "{}",
         report.contexts
     );
+    let replay = report.targets[4].replay.as_ref().unwrap();
+    assert!(replay.uniform_logging);
+    assert_eq!(replay.offered, decided.len());
+    let third = decided.len() as f64 / 3.0;
+    assert!(
+        (replay.accepted as f64 - third).abs() < 0.5 * third + 3.0,
+        "accepted {} of {}",
+        replay.accepted,
+        decided.len()
+    );
+    assert!(replay.low <= replay.value && replay.value <= replay.high);
 }
 
 /// Bad lines are refused naming the file, the line and the field.
