@@ -27,6 +27,46 @@ pub enum RewardModelKind {
     },
 }
 
+impl std::fmt::Display for RewardModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Zero => f.write_str("zero"),
+            Self::ArmMean => f.write_str("arm-mean"),
+            Self::Ridge { lambda } => write!(f, "ridge:lambda={lambda}"),
+        }
+    }
+}
+
+impl std::str::FromStr for RewardModelKind {
+    type Err = Error;
+
+    /// `zero`, `arm-mean`, `ridge` (λ = 1) or `ridge:lambda=L` (L > 0).
+    fn from_str(text: &str) -> Result<Self> {
+        let invalid = |reason: &'static str| Error::InvalidParameter {
+            name: "reward model",
+            value: text.to_string(),
+            reason,
+        };
+        match text.split_once(':') {
+            None => match text {
+                "zero" => Ok(Self::Zero),
+                "arm-mean" => Ok(Self::ArmMean),
+                "ridge" => Ok(Self::Ridge { lambda: 1.0 }),
+                _ => Err(invalid("expected zero, arm-mean, ridge or ridge:lambda=L")),
+            },
+            Some(("ridge", parameter)) => {
+                let lambda = parameter
+                    .strip_prefix("lambda=")
+                    .and_then(|value| value.parse::<f64>().ok())
+                    .filter(|lambda| lambda.is_finite() && *lambda > 0.0)
+                    .ok_or_else(|| invalid("ridge takes lambda=L with L > 0"))?;
+                Ok(Self::Ridge { lambda })
+            }
+            Some(_) => Err(invalid("only ridge takes a parameter (ridge:lambda=L)")),
+        }
+    }
+}
+
 /// The cross-fitting fold of a cluster: splitmix64(cluster) mod `folds`, in `0..folds`.
 ///
 /// # Panics
@@ -325,6 +365,30 @@ fn splitmix64(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reward_model_names_round_trip() {
+        for kind in [
+            RewardModelKind::Zero,
+            RewardModelKind::ArmMean,
+            RewardModelKind::Ridge { lambda: 2.5 },
+        ] {
+            assert_eq!(kind.to_string().parse::<RewardModelKind>().unwrap(), kind);
+        }
+        assert_eq!(
+            "ridge".parse::<RewardModelKind>().unwrap(),
+            RewardModelKind::Ridge { lambda: 1.0 }
+        );
+        for bad in [
+            "ridge:lambda=0",
+            "ridge:lambda=x",
+            "arm-mean:lambda=1",
+            "lasso",
+        ] {
+            let err = bad.parse::<RewardModelKind>().unwrap_err().to_string();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+    }
 
     /// Prediction tolerance on noiseless data solved in double precision.
     const FIT_TOLERANCE: f64 = 1e-6;

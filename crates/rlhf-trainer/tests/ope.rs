@@ -202,6 +202,7 @@ fn bad_logs_are_refused_with_file_and_line() {
             "logged arm 1 probability 0.25",
         ),
         (without("visited"), "missing field `visited`"),
+        (without("propensities"), "field `propensities` is missing"),
         (good.to_string().replace("0.5,", "NaN,"), "expected value"),
     ];
     let dir = tempfile::tempdir().unwrap();
@@ -225,4 +226,27 @@ fn bad_logs_are_refused_with_file_and_line() {
     assert_eq!(pairs.logging.unwrap().values, vec![0.25, 0.5, 0.25]);
     let rewards = logged_pairs(&path, LoggedValue::Reward, 3).unwrap();
     assert_eq!(rewards.rows[0].value, 0.2);
+
+    // A re-routed pair is left out and counted; a prompt that is in one batch twice (an
+    // epoch boundary) is told apart by where its pair order restarts.
+    let second = with("pair", serde_json::json!([0, 2]));
+    let rerouted = with("rerouted", true.into());
+    let again = good.to_string();
+    std::fs::write(&path, format!("{good}\n{second}\n{again}\n{rerouted}\n")).unwrap();
+    let pairs = logged_pairs(&path, LoggedValue::Correct, 3).unwrap();
+    assert_eq!(pairs.rows.len(), 3);
+    assert_eq!(pairs.occurrences, [0, 0, 1]);
+    assert_eq!(pairs.lines, [1, 2, 3]);
+    assert_eq!(pairs.rerouted, 1);
+
+    // No observing line: an error naming the file.
+    let untruthful = with("truth", serde_json::Value::Null);
+    std::fs::write(&path, format!("{untruthful}\n")).unwrap();
+    let err = logged_pairs(&path, LoggedValue::Correct, 3)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("routing.jsonl") && err.contains("no line has"),
+        "{err}"
+    );
 }

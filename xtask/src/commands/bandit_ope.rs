@@ -37,10 +37,10 @@ pub struct OpeArgs {
         default_value = "ips,snips,dm,dr,switch-dr"
     )]
     estimators: Vec<Estimator>,
-    /// The direct method's model: ridge (on the contexts), arm-mean or zero (default: ridge
-    /// where there are contexts).
+    /// The direct method's model: `ridge` (on the contexts; `ridge:lambda=L`), `arm-mean` or
+    /// `zero` (default: ridge where there are contexts, else arm-mean).
     #[arg(long, value_name = "MODEL")]
-    reward_model: Option<String>,
+    reward_model: Option<RewardModelKind>,
     /// Cross-fitting folds of that model (by prompt).
     #[arg(long, default_value_t = 2)]
     folds: usize,
@@ -64,18 +64,6 @@ pub struct OpeArgs {
 
 /// Evaluates the targets, prints one table per target and writes the JSON report.
 pub fn run(args: OpeArgs) -> Result<()> {
-    let reward_model = args
-        .reward_model
-        .as_deref()
-        .map(|name| match name {
-            "ridge" => Ok(RewardModelKind::Ridge { lambda: 1.0 }),
-            "arm-mean" => Ok(RewardModelKind::ArmMean),
-            "zero" => Ok(RewardModelKind::Zero),
-            other => Err(anyhow::anyhow!(
-                "unknown --reward-model `{other}`: expected ridge, arm-mean or zero"
-            )),
-        })
-        .transpose()?;
     let spec = match &args.bandit {
         Some(path) => BanditSpec::load(path)?,
         None => BanditSpec::bayesian_v5(),
@@ -85,7 +73,7 @@ pub fn run(args: OpeArgs) -> Result<()> {
         targets: args.targets,
         value: args.value,
         estimators: args.estimators,
-        reward_model,
+        reward_model: args.reward_model,
         folds: args.folds,
         export: args.export,
         spec,
@@ -117,6 +105,15 @@ fn print_report(report: &OpeReport) {
         report.contexts,
         report.reward_model
     );
+    if report.rerouted_rows_skipped > 0 {
+        println!(
+            "left out {} re-routed rows (their propensity is conditional on an RM's failure)",
+            report.rerouted_rows_skipped
+        );
+    }
+    for caveat in &report.caveats {
+        println!("caveat: {caveat}");
+    }
     for target in &report.targets {
         println!("\ntarget {}", target.target);
         if let Some(replay) = &target.replay {

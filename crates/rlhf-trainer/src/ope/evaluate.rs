@@ -36,8 +36,8 @@ pub struct OpeRequest {
     /// The export whose context function gives every row its context and whose prior state
     /// and replay targets start from (`None`: the log's own contexts, else the run's export).
     pub export: Option<PathBuf>,
-    /// Thompson sampling's λ0, σ², propensity draws and seed for `export-thompson` and
-    /// `replay` targets' hyperparameters when the replay spec is not a file.
+    /// Thompson sampling's λ0, σ², propensity draws and seed for `export-thompson` targets
+    /// (replay targets name their own spec file).
     pub spec: BanditSpec,
     /// The bootstrap.
     pub bootstrap: BootstrapConfig,
@@ -58,8 +58,14 @@ pub struct OpeReport {
     pub arms: Vec<String>,
     /// Where the contexts came from: `none`, `logged`, or the export they were rebuilt with.
     pub contexts: String,
-    /// The direct method's model.
+    /// The direct method's model (`zero`, `arm-mean`, `ridge:lambda=1`).
     pub reward_model: String,
+    /// Lines observing the value left out because their pair was re-routed after an RM
+    /// failed.
+    pub rerouted_rows_skipped: usize,
+    /// What to keep in mind reading the estimates (e.g. that `reward` rows depend on the
+    /// logged arm).
+    pub caveats: Vec<String>,
     /// One evaluation per target, in request order.
     pub targets: Vec<TargetReport>,
 }
@@ -92,7 +98,7 @@ pub fn evaluate_log(request: &OpeRequest) -> Result<OpeReport> {
         reward_model,
         &run.pairs.rows,
         base.contexts.as_deref(),
-        base.dim(),
+        base.dim,
         run.names.len(),
         request.folds,
     )?;
@@ -134,7 +140,23 @@ pub fn evaluate_log(request: &OpeRequest) -> Result<OpeReport> {
         clusters: run.pairs.clusters(),
         arms: run.names.clone(),
         contexts: base.source,
-        reward_model: format!("{reward_model:?}"),
+        reward_model: reward_model.to_string(),
+        rerouted_rows_skipped: run.pairs.rerouted,
+        caveats: caveats(request.value),
         targets,
     })
+}
+
+/// The caveats of estimating `value`.
+fn caveats(value: LoggedValue) -> Vec<String> {
+    match value {
+        LoggedValue::Correct => Vec::new(),
+        LoggedValue::Reward => vec![
+            "`reward` is observed on kept pairs only, and whether a pair was kept depends on \
+             whether the routed RM tied; the reward itself depends on the logging run's \
+             normaliser history. Read these estimates as descriptive, not as what the target \
+             would have earned."
+                .into(),
+        ],
+    }
 }

@@ -1,6 +1,7 @@
 //! Which rows of a routing log observe the value, with the logging router's propensities,
 //! checked line by line.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -19,7 +20,9 @@ pub enum LoggedValue {
     /// observed on every visited pair the verifier decides (needs a run with an oracle).
     Correct,
     /// The normalised reward the bandit learned from; observed on the kept pairs with a
-    /// finite DPO loss.
+    /// finite DPO loss. Which pairs are kept depends on whether the routed RM tied, and the
+    /// reward on the logging run's normaliser history, so estimates of another router's
+    /// `reward` are descriptive at best (the report says so); it is what replay learns from.
     Reward,
 }
 
@@ -57,7 +60,14 @@ pub struct LoggedPairs {
     pub lines: Vec<usize>,
     /// One OPE row per record (cluster: the prompt id).
     pub rows: Vec<LoggedRow>,
-    /// The logging router's whole distribution per row, when every row logged it.
+    /// Per record, which occurrence of its (iteration, prompt) in the iteration's batch it
+    /// belongs to (0, or 1+ when an epoch boundary put a prompt in a batch twice): the k-th
+    /// occurrence's responses are the k-th samples.jsonl line of that (iteration, prompt).
+    pub occurrences: Vec<usize>,
+    /// Lines observing the value that were left out because their pair was re-routed after
+    /// an RM failed (their propensity is conditional on the failure).
+    pub rerouted: usize,
+    /// The logging router's whole distribution per row.
     pub logging: Option<LoggingDistribution>,
     /// RMs of the pool.
     n_arms: usize,
@@ -106,18 +116,21 @@ pub fn logged_pairs(path: &Path, value: LoggedValue, n_arms: usize) -> Result<Lo
         records: Vec::new(),
         lines: Vec::new(),
         rows: Vec::new(),
+        occurrences: Vec::new(),
+        rerouted: 0,
         logging: None,
         n_arms,
     };
     let mut distributions = Vec::new();
     let mut draws = None;
-    let mut every_row_has_distribution = true;
+    let mut slots = BatchSlots::default();
     for (line, record) in read_routing_log(path)? {
         let at = |reason: String| Error::Line {
             path: path.to_path_buf(),
             line,
             reason,
         };
+        let occurrence = slots.occurrence(&record);
         let observed = match value {
             LoggedValue::Correct => record
                 .visited
@@ -129,6 +142,10 @@ pub fn logged_pairs(path: &Path, value: LoggedValue, n_arms: usize) -> Result<Lo
         let Some(observed) = observed else {
             continue;
         };
+        if record.rerouted {
+            pairs.rerouted += 1;
+            continue;
+        }
         if !observed.is_finite() {
             return Err(at(format!("field `reward` is {observed}")));
         }
@@ -153,14 +170,19 @@ pub fn logged_pairs(path: &Path, value: LoggedValue, n_arms: usize) -> Result<Lo
                  for the row to be weighted"
             )));
         }
-        match &record.propensities {
-            Some(distribution) => {
-                check_distribution(distribution, arm, propensity, n_arms).map_err(at)?;
-                distributions.extend_from_slice(distribution);
-                draws = draws.max(record.propensity_draws);
-            }
-            None => every_row_has_distribution = false,
-        }
+        // Logs written before the whole distribution was logged also recorded the
+        // verifier's truth on kept pairs only: rows chosen by whether the routed RM tied.
+        let distribution = record.propensities.as_ref().ok_or_else(|| {
+            at(
+                "field `propensities` is missing: a log from before off-policy evaluation \
+                (its `truth` covers kept pairs only, so which rows observe a value depends \
+                on the routed RM); rerun the training to evaluate it"
+                    .into(),
+            )
+        })?;
+        check_distribution(distribution, arm, propensity, n_arms).map_err(at)?;
+        distributions.extend_from_slice(distribution);
+        draws = draws.max(record.propensity_draws);
         pairs.rows.push(LoggedRow {
             arm,
             propensity,
@@ -169,25 +191,50 @@ pub fn logged_pairs(path: &Path, value: LoggedValue, n_arms: usize) -> Result<Lo
         });
         pairs.records.push(record);
         pairs.lines.push(line);
+        pairs.occurrences.push(occurrence);
     }
     if pairs.rows.is_empty() {
         let what = match value {
             LoggedValue::Correct => "a verifier-decided visited pair (a run with an oracle)",
             LoggedValue::Reward => "a reward",
         };
-        return Err(Error::Line {
-            path: path.to_path_buf(),
-            line: 0,
-            reason: format!("no line has {what}"),
-        });
+        return Err(Error::Mismatch(format!(
+            "{}: no line has {what}",
+            path.display()
+        )));
     }
-    if every_row_has_distribution {
-        pairs.logging = Some(LoggingDistribution {
-            values: distributions,
-            draws,
-        });
-    }
+    pairs.logging = Some(LoggingDistribution {
+        values: distributions,
+        draws,
+    });
     Ok(pairs)
+}
+
+/// Tells apart the batch slots of an iteration's lines: the trainer writes each slot's
+/// candidate pairs together, in increasing pair order, so a slot starts where the prompt
+/// changes or the pair order restarts.
+#[derive(Default)]
+struct BatchSlots {
+    previous: Option<(usize, usize, [usize; 2])>,
+    seen: HashMap<(usize, usize), usize>,
+    current: usize,
+}
+
+impl BatchSlots {
+    /// The occurrence of `record`'s (iteration, prompt) its slot is.
+    fn occurrence(&mut self, record: &RoutingRecord) -> usize {
+        let key = (record.iteration, record.prompt_id);
+        let continues = self.previous.is_some_and(|(iteration, prompt, pair)| {
+            (iteration, prompt) == key && pair < record.pair
+        });
+        if !continues {
+            let count = self.seen.entry(key).or_insert(0);
+            self.current = *count;
+            *count += 1;
+        }
+        self.previous = Some((record.iteration, record.prompt_id, record.pair));
+        self.current
+    }
 }
 
 /// Checks one logged arm distribution, `[n_arms]`.

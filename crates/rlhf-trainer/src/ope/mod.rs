@@ -14,10 +14,14 @@
 //! ```
 //!
 //! The value `correct` is observed on every visited pair the verifier decides, whichever RM
-//! judged it, so which rows enter does not depend on the logging router's choices; the
-//! trainer logs the verifier's verdict on visited pairs for this reason (kept pairs alone
-//! would drop the pairs an RM tied, a choice-dependent selection). The cluster of a row is
-//! its prompt.
+//! judged it: the trainer records the verifier's verdict on visited pairs, not only kept
+//! ones, since kept pairs alone would drop the pairs an RM tied, a selection by the logged
+//! arm. Which pairs are visited still depends on earlier pairs' ties (the lazy draw stops at
+//! its quota), so the estimand is the target's value *on the pairs this run visited*; each
+//! row's own arm is drawn independently of whether it is visited, which is what the
+//! estimators need. Strategies that share one arm across pairs (LASeR) break that and are
+//! refused; re-routed rows (their propensity is conditional on a failure) are left out and
+//! counted. The cluster of a row is its prompt.
 
 mod contexts;
 mod evaluate;
@@ -27,7 +31,7 @@ mod run;
 mod target;
 
 pub use self::{
-    contexts::{logged_contexts, rebuild_contexts},
+    contexts::{Slot, logged_contexts, rebuild_contexts, samples_by_slot},
     evaluate::{OpeReport, OpeRequest, TargetReport, evaluate_log},
     log::{LoggedPairs, LoggedValue, logged_pairs, read_routing_log},
     replay::{ReplayOutcome, ReplayReport, replay_target},

@@ -34,6 +34,28 @@ pub fn replay_target(
 ) -> Result<ReplayOutcome> {
     let n_arms = prior.n_arms();
     let dim = prior.dim();
+    if contexts.len() != pairs.rows.len() * dim {
+        return Err(Error::Mismatch(format!(
+            "replay: {} rows of {dim}-dimensional contexts need {} values, found {}",
+            pairs.rows.len(),
+            pairs.rows.len() * dim,
+            contexts.len()
+        )));
+    }
+    // Replay follows the log's order, iteration by iteration.
+    if let Some(i) = (1..pairs.records.len())
+        .find(|&i| pairs.records[i].iteration < pairs.records[i - 1].iteration)
+    {
+        return Err(Error::Line {
+            path: pairs.path.clone(),
+            line: pairs.lines[i],
+            reason: format!(
+                "iteration {} after iteration {}: replay needs the log in iteration order",
+                pairs.records[i].iteration,
+                pairs.records[i - 1].iteration
+            ),
+        });
+    }
     let mut router = LinearBandit::new(spec.policy, prior, spec.params, spec.seed)?;
     let mask = ArmMask::all(n_arms);
     let mut accepted = Vec::new();

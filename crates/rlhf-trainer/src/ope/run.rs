@@ -1,13 +1,14 @@
 //! A run folder opened for off-policy evaluation: its config, its pool's RM names, the rows
 //! of its routing log, and (read on first use) its samples and prompts.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bandit::Prior;
 use rm_pool::PoolConfig;
 use router_export::RouterExport;
 
-use crate::config::{Overrides, TrainerConfig};
+use crate::config::{Overrides, StrategyConfig, TrainerConfig};
 use crate::error::{Error, Result};
 use crate::logs::{SAMPLES_FILE, SampleRecord};
 use crate::prompts::{Prompt, read_prompts};
@@ -25,16 +26,20 @@ pub struct BaseContexts {
     pub prior: Option<Prior>,
     /// `[N, d]`, when there are contexts.
     pub contexts: Option<Vec<f64>>,
+    /// Context dimension d (0 without contexts).
+    pub dim: usize,
     /// `none`, `logged`, or the export they were rebuilt with.
     pub source: String,
 }
 
 impl BaseContexts {
-    /// Context dimension d (0 without contexts).
-    pub fn dim(&self) -> usize {
-        match (&self.contexts, &self.prior) {
-            (Some(_), Some(prior)) => prior.dim(),
-            _ => 0,
+    /// No contexts.
+    fn none() -> Self {
+        Self {
+            prior: None,
+            contexts: None,
+            dim: 0,
+            source: "none".into(),
         }
     }
 
@@ -62,6 +67,8 @@ pub struct RunLog {
     pub pairs: LoggedPairs,
     /// samples.jsonl and the prompts file, read when a context is first rebuilt.
     inputs: Option<(Vec<SampleRecord>, Vec<Prompt>)>,
+    /// Each export's prior and the rows' contexts under it, computed once.
+    rebuilt: HashMap<PathBuf, (Prior, Vec<f64>)>,
 }
 
 impl RunLog {
@@ -74,6 +81,14 @@ impl RunLog {
             .iter()
             .map(|rm| rm.name().to_string())
             .collect();
+        if let StrategyConfig::Laser { .. } = config.strategy {
+            return Err(Error::Mismatch(format!(
+                "{}: LASeR routes one arm per batch or per prompt, so its pairs are not \
+                 independent routing decisions (a shared arm also decides which pairs the \
+                 lazy draw visits); off-policy evaluation needs per-pair routing",
+                log.display()
+            )));
+        }
         let pairs = logged_pairs(log, value, names.len())?;
         Ok(Self {
             dir,
@@ -81,6 +96,7 @@ impl RunLog {
             names,
             pairs,
             inputs: None,
+            rebuilt: HashMap::new(),
         })
     }
 
@@ -96,14 +112,19 @@ impl RunLog {
 
     /// The run's samples (samples.jsonl) and prompts, read once.
     pub fn inputs(&mut self) -> Result<(&[SampleRecord], &[Prompt])> {
+        self.read_inputs()?;
+        let (samples, prompts) = self.inputs.as_ref().expect("read above");
+        Ok((samples, prompts))
+    }
+
+    fn read_inputs(&mut self) -> Result<()> {
         if self.inputs.is_none() {
             self.inputs = Some((
                 atomic_write::read_jsonl(&self.dir.join(SAMPLES_FILE))?,
                 read_prompts(&self.config.data.prompts)?,
             ));
         }
-        let (samples, prompts) = self.inputs.as_ref().expect("read above");
-        Ok((samples, prompts))
+        Ok(())
     }
 
     /// The base contexts: rebuilt with `export` when given; else the log's own (the run's
@@ -112,6 +133,7 @@ impl RunLog {
         let rebuilt = |run: &mut Self, path: &Path| -> Result<BaseContexts> {
             let (prior, contexts) = run.contexts_under(path)?;
             Ok(BaseContexts {
+                dim: prior.dim(),
                 prior: Some(prior),
                 contexts: Some(contexts),
                 source: path.display().to_string(),
@@ -121,27 +143,24 @@ impl RunLog {
         if let Some(path) = export {
             return rebuilt(self, path);
         }
-        if let Some(contexts) = logged_contexts(&self.pairs.records, &self.pairs.path)? {
-            let prior = match &router {
-                Some(path) => {
-                    Some(RouterExport::load(path, &lm::DeviceSpec::Cpu.device()?)?.prior()?)
-                }
-                None => None,
-            };
+        let Some(path) = router else {
+            return Ok(BaseContexts::none());
+        };
+        // The logged contexts are the export's e(x, a, b) only for strategies that route on
+        // pair contexts, and only if their width is the export's.
+        let prior = RouterExport::load(&path, &lm::DeviceSpec::Cpu.device()?)?.prior()?;
+        if self.config.strategy.needs_pair_contexts()
+            && let Some(contexts) = logged_contexts(&self.pairs.records, &self.pairs.path)?
+            && contexts.len() == self.len() * prior.dim()
+        {
             return Ok(BaseContexts {
-                prior,
+                dim: prior.dim(),
+                prior: Some(prior),
                 contexts: Some(contexts),
                 source: "logged".into(),
             });
         }
-        match router {
-            Some(path) => rebuilt(self, &path),
-            None => Ok(BaseContexts {
-                prior: None,
-                contexts: None,
-                source: "none".into(),
-            }),
-        }
+        rebuilt(self, &path)
     }
 
     /// The probabilities of a non-learning `target` choosing each arm on every row,
@@ -180,8 +199,11 @@ impl RunLog {
     }
 
     /// The export at `path`'s prior (checked against the pool) and every row's context
-    /// under its context function, `[N, d]`, computed on the CPU.
+    /// under its context function, `[N, d]`, computed on the CPU once per export.
     pub fn contexts_under(&mut self, path: &Path) -> Result<(Prior, Vec<f64>)> {
+        if let Some(cached) = self.rebuilt.get(path) {
+            return Ok(cached.clone());
+        }
         let device = lm::DeviceSpec::Cpu.device()?;
         let export = RouterExport::load(path, &device)?;
         let prior = export.prior()?;
@@ -195,9 +217,11 @@ impl RunLog {
         }
         let context_fn =
             export.into_context_function(&device, self.config.data.context_batch_size)?;
-        let records = self.pairs.records.clone();
-        let (samples, prompts) = self.inputs()?;
-        let contexts = rebuild_contexts(&records, samples, prompts, &context_fn)?;
+        self.read_inputs()?;
+        let (samples, prompts) = self.inputs.as_ref().expect("read above");
+        let contexts = rebuild_contexts(&self.pairs, samples, prompts, &context_fn)?;
+        self.rebuilt
+            .insert(path.to_path_buf(), (prior.clone(), contexts.clone()));
         Ok((prior, contexts))
     }
 }

@@ -81,11 +81,11 @@ pub fn target_router(
     prior: Option<Prior>,
     spec: &BanditSpec,
 ) -> Result<LinearBandit> {
-    let constant_prior = || Prior::zeros(names.len(), 1).map(|p| named(p, names));
+    let constant_prior = || -> Result<Prior> { named(Prior::zeros(names.len(), 1)?, names) };
     let router = match target {
         Target::Uniform => LinearBandit::new(
             Policy::Uniform,
-            constant_prior()??,
+            constant_prior()?,
             spec.params.clone(),
             spec.seed,
         )?,
@@ -102,7 +102,7 @@ pub fn target_router(
                 })?;
             LinearBandit::new(
                 Policy::Fixed { arm },
-                constant_prior()??,
+                constant_prior()?,
                 spec.params.clone(),
                 spec.seed,
             )?
@@ -189,6 +189,16 @@ pub fn target_probabilities(
     let n_arms = router.n_arms();
     let mask = ArmMask::all(n_arms);
     let dim = router.dim();
+    if let Some(contexts) = contexts
+        && contexts.len() != n_rows * dim
+    {
+        return Err(Error::Mismatch(format!(
+            "the target routes on {dim}-dimensional contexts: {n_rows} rows need {} values, \
+             the contexts have {}",
+            n_rows * dim,
+            contexts.len()
+        )));
+    }
     let constant = vec![1.0; dim];
     let mut values = Vec::with_capacity(n_rows * n_arms);
     for row in 0..n_rows {

@@ -19,12 +19,17 @@ use bandit::BanditSpec;
 use off_policy::{
     BootstrapConfig, Estimator, OpeData, RewardModelKind, Warning, evaluate, fit_q_hat, true_value,
 };
-use rlhf_trainer::ope::{LoggedValue, RunLog, Target};
+use rlhf_trainer::ope::{LoggedValue, RunLog, Target, samples_by_slot};
 use rlhf_trainer::{ROUTING_FILE, RUN_CONFIG_FILE, winner};
 use rm_pool::{RmPool, ScoreItem, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+
+mod summary;
+
+use self::summary::summarise;
+pub use self::summary::{CheckSummary, render_markdown};
 
 /// What the check evaluates.
 #[derive(Clone, Debug)]
@@ -94,34 +99,6 @@ impl CheckRow {
     pub fn covers(&self) -> bool {
         self.low <= self.truth && self.truth <= self.high
     }
-}
-
-/// Bias, error and coverage of one estimator on one logging strategy's runs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckSummary {
-    /// The logging strategy.
-    pub logging: String,
-    /// The estimator.
-    pub estimator: String,
-    /// (target, run) cases with an estimate.
-    pub cases: usize,
-    /// (target, run) cases where the estimator is undefined (SNIPS when the target never
-    /// chooses a logged arm).
-    pub undefined: usize,
-    /// Mean of estimate − truth, percentage points.
-    pub mean_bias_pp: f64,
-    /// Root mean square of estimate − truth, percentage points.
-    pub rmse_pp: f64,
-    /// Share of intervals covering the truth, a fraction.
-    pub coverage: f64,
-    /// Mean interval width, percentage points.
-    pub mean_width_pp: f64,
-    /// Cases the evaluation did not flag as unsupported.
-    pub unflagged_cases: usize,
-    /// Share of those cases' intervals covering the truth, a fraction (0 without cases).
-    pub unflagged_coverage: f64,
-    /// Root mean square error over those cases, percentage points.
-    pub unflagged_rmse_pp: f64,
 }
 
 /// The check's result (ope-check.json).
@@ -256,11 +233,17 @@ pub fn check_experiment(
             targets.push(Target::State(state.clone()));
         }
         let base = log.base_contexts(export.map(PathBuf::as_path))?;
+        // Ridge on the contexts where a router gives them, per-arm means otherwise.
+        let model = if base.contexts.is_some() {
+            RewardModelKind::Ridge { lambda: 1.0 }
+        } else {
+            RewardModelKind::ArmMean
+        };
         let q_hat = fit_q_hat(
-            RewardModelKind::Ridge { lambda: 1.0 },
+            model,
             &log.pairs.rows,
             base.contexts.as_deref(),
-            base.dim(),
+            base.dim,
             log.names.len(),
             config.folds,
         )?;
@@ -268,7 +251,7 @@ pub fn check_experiment(
         for target in &targets {
             let probabilities = log.target_probabilities(target, &base, &spec)?;
             let truth = true_value(&probabilities, &right)?;
-            let name = target_name(target, &log.names);
+            let name = target_name(target);
             let data = OpeData::new(log.pairs.rows.clone(), probabilities, q_hat.clone())?;
             let evaluation = evaluate(
                 &data,
@@ -314,10 +297,10 @@ pub fn check_experiment(
 }
 
 /// A target's name in the check's tables (exports and states by role, not path).
-fn target_name(target: &Target, names: &[String]) -> String {
+fn target_name(target: &Target) -> String {
     match target {
         Target::Uniform => "random".into(),
-        Target::Fixed(rm) => format!("single:{}", names.iter().find(|n| *n == rm).unwrap_or(rm)),
+        Target::Fixed(rm) => format!("single:{rm}"),
         Target::Export {
             thompson: false, ..
         } => "offline-only".into(),
@@ -332,29 +315,33 @@ fn target_name(target: &Target, names: &[String]) -> String {
 /// disagree with.
 fn verdicts(log: &mut RunLog, pool: &mut RmPool) -> Result<(Vec<f64>, usize)> {
     let tie_eps = log.config.pairs.tie_eps;
-    let records = log.pairs.records.clone();
+    let pairs = log.pairs.clone();
+    let records = &pairs.records;
     let (samples, prompts) = log.inputs()?;
-    let responses: BTreeMap<(usize, usize), &Vec<String>> = samples
-        .iter()
-        .map(|s| ((s.iteration, s.prompt_id), &s.responses))
-        .collect();
+    let responses = samples_by_slot(samples);
     let by_id: BTreeMap<usize, &rlhf_trainer::Prompt> = prompts.iter().map(|p| (p.id, p)).collect();
     let mut items = Vec::with_capacity(2 * records.len());
-    for record in &records {
-        let texts = responses
-            .get(&(record.iteration, record.prompt_id))
-            .ok_or_else(|| Error::Stage {
-                stage: "ope-check",
-                reason: format!(
-                    "samples.jsonl has no responses for prompt {} of iteration {}",
-                    record.prompt_id, record.iteration
-                ),
-            })?;
+    for (i, record) in records.iter().enumerate() {
+        let at = |reason: String| Error::Stage {
+            stage: "ope-check",
+            reason: format!("{}:{}: {reason}", pairs.path.display(), pairs.lines[i]),
+        };
+        let slot = (record.iteration, record.prompt_id, pairs.occurrences[i]);
+        let texts = &responses
+            .get(&slot)
+            .ok_or_else(|| at("samples.jsonl has no responses for this pair's prompt".into()))?
+            .responses;
         let prompt = by_id.get(&record.prompt_id).ok_or_else(|| Error::Stage {
             stage: "ope-check",
             reason: format!("no prompt with id {}", record.prompt_id),
         })?;
-        for response in record.pair.map(|r| &texts[r]) {
+        for r in record.pair {
+            let response = texts.get(r).ok_or_else(|| {
+                at(format!(
+                    "field `pair` names response {r}, but samples.jsonl has {}",
+                    texts.len()
+                ))
+            })?;
             items.push(ScoreItem {
                 prompt: prompt.messages.clone(),
                 response: response.clone(),
@@ -379,127 +366,6 @@ fn verdicts(log: &mut RunLog, pool: &mut RmPool) -> Result<(Vec<f64>, usize)> {
     Ok((right, mismatches))
 }
 
-/// Per logging strategy and estimator: bias, RMSE, coverage and width over the cases, and
-/// the `undefined` count of cases without an estimate.
-fn summarise(
-    rows: &[CheckRow],
-    undefined: &BTreeMap<(String, String), usize>,
-) -> Vec<CheckSummary> {
-    let mut groups: BTreeMap<(String, String), Vec<&CheckRow>> = BTreeMap::new();
-    for row in rows {
-        groups
-            .entry((row.logging.clone(), row.estimator.clone()))
-            .or_default()
-            .push(row);
-    }
-    groups
-        .into_iter()
-        .map(|((logging, estimator), cases)| {
-            let n = cases.len() as f64;
-            let errors: Vec<f64> = cases.iter().map(|c| c.estimate - c.truth).collect();
-            let unflagged: Vec<&&CheckRow> = cases.iter().filter(|c| !c.flagged).collect();
-            let m = unflagged.len().max(1) as f64;
-            CheckSummary {
-                cases: cases.len(),
-                undefined: undefined
-                    .get(&(logging.clone(), estimator.clone()))
-                    .copied()
-                    .unwrap_or(0),
-                logging,
-                estimator,
-                mean_bias_pp: 100.0 * errors.iter().sum::<f64>() / n,
-                rmse_pp: 100.0 * (errors.iter().map(|e| e * e).sum::<f64>() / n).sqrt(),
-                coverage: cases.iter().filter(|c| c.covers()).count() as f64 / n,
-                mean_width_pp: 100.0 * cases.iter().map(|c| c.high - c.low).sum::<f64>() / n,
-                unflagged_cases: unflagged.len(),
-                unflagged_coverage: unflagged.iter().filter(|c| c.covers()).count() as f64 / m,
-                unflagged_rmse_pp: 100.0
-                    * (unflagged
-                        .iter()
-                        .map(|c| (c.estimate - c.truth).powi(2))
-                        .sum::<f64>()
-                        / m)
-                        .sqrt(),
-            }
-        })
-        .collect()
-}
-
-/// One target's true values and each estimator's estimates, over runs.
-type TargetColumn = (Vec<f64>, BTreeMap<String, Vec<f64>>);
-
-/// The check as markdown: the summary table, then the true values and DR estimates per
-/// target (means over seeds).
-pub fn render_markdown(check: &OpeCheck) -> String {
-    let mut out = String::from(
-        "| logging | estimator | cases | undefined | mean bias (pp) | RMSE (pp) | coverage | \
-         mean width (pp) | unflagged cases | their RMSE (pp) | their coverage |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for s in &check.summary {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {:+.2} | {:.2} | {:.0}% | {:.1} | {} | {:.2} | {:.0}% |\n",
-            s.logging,
-            s.estimator,
-            s.cases,
-            s.undefined,
-            s.mean_bias_pp,
-            s.rmse_pp,
-            100.0 * s.coverage,
-            s.mean_width_pp,
-            s.unflagged_cases,
-            s.unflagged_rmse_pp,
-            100.0 * s.unflagged_coverage
-        ));
-    }
-    out.push_str(&format!(
-        "\nRecomputed verdicts disagreeing with a logged label: {}.\n",
-        check.verdict_mismatches
-    ));
-    // Per logging strategy and target: the mean true value and each estimator's mean.
-    let mut table: BTreeMap<(String, String), TargetColumn> = BTreeMap::new();
-    let mut estimators: Vec<String> = Vec::new();
-    for row in &check.rows {
-        if !estimators.contains(&row.estimator) {
-            estimators.push(row.estimator.clone());
-        }
-        let entry = table
-            .entry((row.logging.clone(), row.target.clone()))
-            .or_default();
-        if row.estimator == estimators[0] {
-            entry.0.push(row.truth);
-        }
-        entry
-            .1
-            .entry(row.estimator.clone())
-            .or_default()
-            .push(row.estimate);
-    }
-    out.push_str(&format!(
-        "\n| logging | target | true value (%) | {} |\n|---|---|---:|{}\n",
-        estimators.join(" | "),
-        "---:|".repeat(estimators.len())
-    ));
-    let mean = |v: &[f64]| 100.0 * v.iter().sum::<f64>() / v.len().max(1) as f64;
-    for ((logging, target), (truths, estimates)) in &table {
-        let cells: Vec<String> = estimators
-            .iter()
-            .map(|e| {
-                format!(
-                    "{:.1}",
-                    mean(estimates.get(e).map_or(&[][..], Vec::as_slice))
-                )
-            })
-            .collect();
-        out.push_str(&format!(
-            "| {logging} | {target} | {:.1} | {} |\n",
-            mean(truths),
-            cells.join(" | ")
-        ));
-    }
-    out
-}
-
 /// Writes ope-check.json and ope-check.md into the experiment folder (atomically).
 pub fn write_check(experiment: &Path, check: &OpeCheck) -> Result<()> {
     atomic_write::write_json_pretty(&experiment.join("ope-check.json"), check)?;
@@ -515,51 +381,6 @@ mod tests {
     use off_policy::TargetProbabilities;
 
     use super::*;
-
-    fn row(estimator: &str, truth: f64, estimate: f64, low: f64, high: f64) -> CheckRow {
-        CheckRow {
-            logging: "random".into(),
-            condition: "any".into(),
-            seed: 0,
-            target: "random".into(),
-            estimator: estimator.into(),
-            rows: 10,
-            truth,
-            estimate,
-            low,
-            high,
-            ess: 10.0,
-            flagged: false,
-        }
-    }
-
-    #[test]
-    fn summary_gives_bias_rmse_and_coverage() {
-        let rows = [
-            row("ips", 0.5, 0.6, 0.4, 0.7),
-            row("ips", 0.5, 0.3, 0.2, 0.4),
-            row("dr", 0.5, 0.5, 0.45, 0.55),
-        ];
-        let undefined = BTreeMap::from([(("random".to_string(), "snips".to_string()), 3)]);
-        let summary = summarise(&rows, &undefined);
-        assert_eq!(summary.len(), 2);
-        let ips = summary.iter().find(|s| s.estimator == "ips").unwrap();
-        assert_eq!(ips.cases, 2);
-        // Errors +0.1 and −0.2: bias −5 pp, RMSE √((1 + 4)/2)·10 pp.
-        assert!((ips.mean_bias_pp + 5.0).abs() < 1e-9);
-        assert!((ips.rmse_pp - (2.5_f64).sqrt() * 10.0).abs() < 1e-9);
-        assert_eq!(ips.coverage, 0.5);
-        assert!((ips.mean_width_pp - 25.0).abs() < 1e-9);
-        let markdown = render_markdown(&OpeCheck {
-            rows: rows.to_vec(),
-            summary,
-            verdict_mismatches: 0,
-        });
-        assert!(
-            markdown.contains("| random | ips | 2 | 0 | -5.00 |"),
-            "{markdown}"
-        );
-    }
 
     #[test]
     fn true_value_weights_each_arm_by_the_target() {
