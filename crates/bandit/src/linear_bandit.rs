@@ -42,7 +42,9 @@ pub struct ArmDistribution {
     /// P(arm k), `[K]`, summing to 1; 0 for masked arms.
     pub probabilities: Vec<f64>,
     /// Monte-Carlo draws behind the estimate (Thompson sampling; each probability's standard
-    /// error is at most 0.5/√draws), `None` when the probabilities are exact.
+    /// error is at most 0.5/√draws), `None` when the probabilities are exact. A choice's
+    /// distribution counts the choice's own draw among them, which lifts the chosen arm by
+    /// 1/draws and lowers the others by the same share.
     pub draws: Option<usize>,
 }
 

@@ -55,7 +55,8 @@ pub struct WeightDiagnostics {
     pub min_propensity: f64,
     /// (1/N) Σ_i Σ_a π(a|x_i)·1{π0(a|x_i) = 0}: the target's mean probability mass on arms
     /// the logging policy never chooses, which IPS-type estimators cannot see. `None`
-    /// without the logging policy's full distribution.
+    /// without the logging policy's full distribution. With a sampled logging distribution,
+    /// "never" means "won none of its D draws", i.e. probability below about 1/D.
     pub unsupported_target_mass: Option<f64>,
 }
 

@@ -34,7 +34,9 @@ pub struct Evaluation {
     pub n: usize,
     /// C, the number of distinct clusters (the bootstrap's unit).
     pub clusters: usize,
-    /// One estimate per requested estimator, in the order requested.
+    /// One estimate per requested estimator that is defined on this log, in the order
+    /// requested (match by [`Estimate::estimator`], not by position: an undefined one is
+    /// left out with a [`Warning::Undefined`]).
     pub estimates: Vec<Estimate>,
     /// The importance weights' diagnostics.
     pub weights: WeightDiagnostics,
@@ -67,7 +69,7 @@ pub struct Evaluation {
 ///
 /// # Shapes
 /// `data`: N rows, K arms; `logging_distribution.values`: `[N, K]`; the result holds one
-/// [`Estimate`] per estimator.
+/// [`Estimate`] per defined estimator.
 pub fn evaluate(
     data: &OpeData,
     estimators: &[Estimator],
