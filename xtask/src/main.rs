@@ -50,6 +50,9 @@ enum Command {
     /// release).
     #[command(subcommand, alias = "router")]
     Bandit(commands::bandit::BanditCommand),
+    /// Serve the pool and a router over HTTP (OpenRLHF's /get_reward, a pairwise endpoint,
+    /// feedback to the bandit) until SIGTERM.
+    Serve(commands::serve::ServeArgs),
     /// Online DPO with reward-model routing (one strategy, one run).
     Train(commands::train::TrainArgs),
 }
@@ -78,6 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::OfflineRouter(command) => commands::offline_router::run(command),
         Command::Rm(command) => commands::rm::run(command),
         Command::Bandit(command) => commands::bandit::run(command),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Train(args) => commands::train::run(&args),
     }
 }

@@ -24,4 +24,5 @@ mod offline_router_eval;
 mod offline_router_train;
 pub mod rm;
 mod rm_score;
+pub mod serve;
 pub mod train;

@@ -1,0 +1,145 @@
+//! Which router the service runs, by the names the trainer uses, and the parts it needs
+//! (`cargo xtask serve --strategy …`).
+
+use std::path::Path;
+use std::str::FromStr;
+
+use bandit::{BanditSpec, LinearBandit, Policy, Prior};
+use rlhf_trainer::{Normalizer, NormalizerKind};
+use rm_pool::RmPool;
+use router_export::RouterExport;
+
+use crate::error::{Error, Result};
+use crate::server::ServiceParts;
+
+/// A routing strategy of the service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceStrategy {
+    /// BayesianRouter v5: Thompson sampling from the export's prior (λ0 = 50) with the
+    /// batch-baseline normaliser.
+    BayesianV5,
+    /// BayesianRouter v4: λ0 = 1 with the EMA z-score normaliser.
+    BayesianV4,
+    /// The export's argmax, never updated.
+    OfflineOnly,
+    /// Uniform over the pool.
+    Random,
+    /// Always one RM, by name.
+    Single(String),
+}
+
+impl FromStr for ServiceStrategy {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "bayesian-v5" | "bayesian" => Ok(Self::BayesianV5),
+            "bayesian-v4" => Ok(Self::BayesianV4),
+            "offline-only" => Ok(Self::OfflineOnly),
+            "random" => Ok(Self::Random),
+            other => match other.strip_prefix("single:") {
+                Some(name) if !name.is_empty() => Ok(Self::Single(name.to_string())),
+                _ => Err(format!(
+                    "unknown strategy `{other}`: expected bayesian-v5, bayesian-v4, \
+                     offline-only, random or single:RM"
+                )),
+            },
+        }
+    }
+}
+
+impl ServiceStrategy {
+    /// Whether the strategy routes on the offline router's contexts (and needs an export).
+    pub fn needs_export(&self) -> bool {
+        matches!(
+            self,
+            Self::BayesianV5 | Self::BayesianV4 | Self::OfflineOnly
+        )
+    }
+}
+
+/// The service's parts: the pool from `pool_file`, and for `strategy` the bandit (seeded
+/// with `seed`), its normaliser and — for strategies over pair contexts — the export at
+/// `router`'s prior and context function on the CPU.
+pub fn build_parts(
+    pool_file: &Path,
+    router: Option<&Path>,
+    strategy: &ServiceStrategy,
+    seed: u64,
+) -> Result<ServiceParts> {
+    let pool = RmPool::from_config_file(pool_file)?;
+    build_parts_with_pool(pool, router, strategy, seed)
+}
+
+/// [`build_parts`] for a pool already built (e.g. programmatic RMs in tests).
+pub fn build_parts_with_pool(
+    pool: RmPool,
+    router: Option<&Path>,
+    strategy: &ServiceStrategy,
+    seed: u64,
+) -> Result<ServiceParts> {
+    let names = pool.names();
+    let (prior, context_fn) = match (strategy.needs_export(), router) {
+        (true, Some(path)) => {
+            let device = lm::DeviceSpec::Cpu
+                .device()
+                .map_err(|err| Error::Config(err.to_string()))?;
+            let export = RouterExport::load(path, &device)?;
+            export.check_pool(&names, export.meta.dim)?;
+            let prior = export.prior()?;
+            (prior, Some(export.into_context_function(&device, 64)?))
+        }
+        (true, None) => {
+            return Err(Error::Config(format!(
+                "strategy {strategy:?} routes on the offline router's contexts: give its \
+                 export (--router DIR)"
+            )));
+        }
+        (false, _) => {
+            let arms = names.iter().map(|name| (name.clone(), vec![0.0])).collect();
+            (Prior::new(arms)?, None)
+        }
+    };
+    let (policy, spec, normalizer) = match strategy {
+        ServiceStrategy::BayesianV5 => (
+            Policy::Thompson,
+            BanditSpec::bayesian_v5(),
+            NormalizerKind::BatchBaseline,
+        ),
+        ServiceStrategy::BayesianV4 => (
+            Policy::Thompson,
+            BanditSpec::bayesian_v4(),
+            NormalizerKind::EmaZscore,
+        ),
+        ServiceStrategy::OfflineOnly => (
+            Policy::OfflineArgmax,
+            BanditSpec::bayesian_v5(),
+            NormalizerKind::BatchBaseline,
+        ),
+        ServiceStrategy::Random => (
+            Policy::Uniform,
+            BanditSpec::bayesian_v5(),
+            NormalizerKind::BatchBaseline,
+        ),
+        ServiceStrategy::Single(name) => {
+            let arm = names.iter().position(|n| n == name).ok_or_else(|| {
+                Error::Config(format!(
+                    "single:{name}: no RM of that name in the pool ({})",
+                    names.join(", ")
+                ))
+            })?;
+            (
+                Policy::Fixed { arm },
+                BanditSpec::bayesian_v5(),
+                NormalizerKind::BatchBaseline,
+            )
+        }
+    };
+    let bandit = LinearBandit::new(policy, prior, spec.params, seed)?;
+    Ok(ServiceParts {
+        normalizer: Some(Normalizer::new(normalizer, names.len())?),
+        pool,
+        bandit,
+        context_fn,
+    })
+}

@@ -1,0 +1,80 @@
+//! `cargo xtask serve`: the pool and a router as an HTTP reward service
+//! (`reward_service::build_parts`, `Service::open`, `reward_service::run`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use reward_service::{Limits, Service, ServiceConfig, ServiceStrategy, build_parts};
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The reward-model pool (TOML, docs/FORMATS.md); remote RMs (vLLM, OpenRLHF servers)
+    /// enter through its `http` kind.
+    #[arg(long, value_name = "POOL.toml")]
+    pool: PathBuf,
+    /// The offline router's export (its prior and context function), for bayesian-v5,
+    /// bayesian-v4 and offline-only.
+    #[arg(long, value_name = "DIR")]
+    router: Option<PathBuf>,
+    /// bayesian-v5 (the default with --router), bayesian-v4, offline-only, random (the
+    /// default without), single:RM.
+    #[arg(long)]
+    strategy: Option<ServiceStrategy>,
+    /// Where to listen; anything but loopback needs --token.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    bind: SocketAddr,
+    /// The bearer token clients must send.
+    #[arg(long, env = "RM_SERVICE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The state folder (journal.jsonl, snapshot/); a restart continues from it.
+    #[arg(long, value_name = "DIR", default_value = "runs/serve")]
+    state: PathBuf,
+    /// The bandit's seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Items (responses, pairs, feedback entries) per request at most.
+    #[arg(long, default_value_t = Limits::default().max_items)]
+    max_items: usize,
+    /// Request body size at most, bytes.
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Requests handled at once; more get 503 with Retry-After.
+    #[arg(long, default_value_t = Limits::default().max_in_flight)]
+    max_in_flight: usize,
+    /// Snapshot the router after this many feedback calls (and on SIGTERM).
+    #[arg(long, default_value_t = 100)]
+    snapshot_every: u64,
+}
+
+/// Builds the service and serves until SIGTERM or Ctrl-C.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let strategy = args.strategy.unwrap_or(if args.router.is_some() {
+        ServiceStrategy::BayesianV5
+    } else {
+        ServiceStrategy::Random
+    });
+    let parts = build_parts(&args.pool, args.router.as_deref(), &strategy, args.seed)?;
+    let config = ServiceConfig {
+        bind: args.bind,
+        token: args.token,
+        limits: Limits {
+            max_items: args.max_items,
+            max_body_bytes: args.max_body_bytes,
+            max_in_flight: args.max_in_flight,
+            ..Limits::default()
+        },
+        state_dir: args.state,
+        snapshot_every: args.snapshot_every,
+    };
+    let service = Service::open(config, parts)?;
+    eprintln!(
+        "serving {strategy:?} over [{}] on http://{} (POST /get_reward, /route_pairs, /feedback; GET /healthz, /metrics)",
+        service.names().join(", "),
+        args.bind
+    );
+    reward_service::run(service)?;
+    Ok(())
+}
