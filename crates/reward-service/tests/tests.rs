@@ -6,3 +6,4 @@ mod common;
 mod endpoints;
 mod kill9;
 mod limits;
+mod python_clients;
