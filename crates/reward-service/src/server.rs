@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bandit::LinearBandit;
 use lm::ChatMessage;
-use rlhf_trainer::Normalizer;
-use rm_pool::{RmPool, ScoreItem};
+use rlhf_trainer::{Normalizer, winner};
+use rm_pool::{RmPool, ScoreItem, Verdict};
 use router_export::{CandidateGroup, ContextFunction};
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
@@ -297,13 +297,7 @@ impl Service {
                     pair: [a, b],
                     route: self.route_info(route),
                     scores: [s[0], s[1]],
-                    preferred: if s[0] > s[1] {
-                        Some(0)
-                    } else if s[1] > s[0] {
-                        Some(1)
-                    } else {
-                        None
-                    },
+                    preferred: winner(Verdict::from_scores(s[0] as f32, s[1] as f32, 0.0)),
                 })
                 .collect(),
         })

@@ -140,6 +140,8 @@ fn a_random_run_is_evaluated_off_policy() {
     assert!((uniform.weights.ess - decided.len() as f64).abs() < 1e-9);
     assert!((estimate(1, "ips") - vowels_ips).abs() < 1e-12);
     // The Thompson target is sampled: its estimates carry a Monte-Carlo error, the argmax's not.
+    assert_eq!(report.targets[3].target_draws, Some(1000));
+    assert_eq!(report.targets[2].target_draws, None);
     let thompson = report.targets[3].evaluation.as_ref().unwrap();
     assert!(
         thompson

@@ -115,7 +115,13 @@ fn print_report(report: &OpeReport) {
         println!("caveat: {caveat}");
     }
     for target in &report.targets {
-        println!("\ntarget {}", target.target);
+        match target.target_draws {
+            Some(draws) => println!(
+                "\ntarget {} ({draws} Monte-Carlo draws per row)",
+                target.target
+            ),
+            None => println!("\ntarget {}", target.target),
+        }
         if let Some(replay) = &target.replay {
             println!(
                 "  replay  {:.4}  [{:.4}, {:.4}]  accepted {} of {} rows{}",

@@ -75,6 +75,10 @@ pub struct OpeReport {
 pub struct TargetReport {
     /// The target as given.
     pub target: String,
+    /// Monte-Carlo draws behind the target's probabilities (Thompson targets; their error
+    /// is each estimate's `monte_carlo_se`), absent when they are exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_draws: Option<usize>,
     /// The estimates, diagnostics and warnings (non-learning targets).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<Evaluation>,
@@ -111,12 +115,14 @@ pub fn evaluate_log(request: &OpeRequest) -> Result<OpeReport> {
                 let outcome = replay_target(spec, prior.clone(), &run.pairs, contexts)?;
                 TargetReport {
                     target: target.to_string(),
+                    target_draws: None,
                     evaluation: None,
                     replay: Some(replay_report(&run.pairs, &outcome, &request.bootstrap)?),
                 }
             }
             _ => {
                 let probabilities = run.target_probabilities(target, &base, &request.spec)?;
+                let target_draws = probabilities.draws;
                 let data = OpeData::new(run.pairs.rows.clone(), probabilities, q_hat.clone())?;
                 let evaluation = evaluate(
                     &data,
@@ -126,6 +132,7 @@ pub fn evaluate_log(request: &OpeRequest) -> Result<OpeReport> {
                 )?;
                 TargetReport {
                     target: target.to_string(),
+                    target_draws,
                     evaluation: Some(evaluation),
                     replay: None,
                 }
