@@ -16,9 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bandit::BanditSpec;
-use off_policy::{
-    BootstrapConfig, Estimator, OpeData, RewardModelKind, Warning, evaluate, fit_q_hat, true_value,
-};
+use off_policy::{BootstrapConfig, Estimator, OpeData, Warning, evaluate, true_value};
 use rlhf_trainer::ope::{LoggedValue, RunLog, Target, samples_by_slot};
 use rlhf_trainer::{ROUTING_FILE, RUN_CONFIG_FILE, winner};
 use rm_pool::{RmPool, ScoreItem, Verdict};
@@ -234,19 +232,7 @@ pub fn check_experiment(
         }
         let base = log.base_contexts(export.map(PathBuf::as_path))?;
         // Ridge on the contexts where a router gives them, per-arm means otherwise.
-        let model = if base.contexts.is_some() {
-            RewardModelKind::Ridge { lambda: 1.0 }
-        } else {
-            RewardModelKind::ArmMean
-        };
-        let q_hat = fit_q_hat(
-            model,
-            &log.pairs.rows,
-            base.contexts.as_deref(),
-            base.dim,
-            log.names.len(),
-            config.folds,
-        )?;
+        let (_, q_hat) = log.fit_q_hat(&base, None, config.folds)?;
         let spec = BanditSpec::bayesian_v5();
         for target in &targets {
             let probabilities = log.target_probabilities(target, &base, &spec)?;

@@ -3,9 +3,7 @@
 use std::path::PathBuf;
 
 use bandit::BanditSpec;
-use off_policy::{
-    BootstrapConfig, Estimator, Evaluation, OpeData, RewardModelKind, evaluate, fit_q_hat,
-};
+use off_policy::{BootstrapConfig, Estimator, Evaluation, OpeData, RewardModelKind, evaluate};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -93,19 +91,7 @@ pub struct TargetReport {
 pub fn evaluate_log(request: &OpeRequest) -> Result<OpeReport> {
     let mut run = RunLog::open(&request.log, request.value)?;
     let base = run.base_contexts(request.export.as_deref())?;
-    let reward_model = request.reward_model.unwrap_or(if base.contexts.is_some() {
-        RewardModelKind::Ridge { lambda: 1.0 }
-    } else {
-        RewardModelKind::ArmMean
-    });
-    let q_hat = fit_q_hat(
-        reward_model,
-        &run.pairs.rows,
-        base.contexts.as_deref(),
-        base.dim,
-        run.names.len(),
-        request.folds,
-    )?;
+    let (reward_model, q_hat) = run.fit_q_hat(&base, request.reward_model, request.folds)?;
     let mut targets = Vec::with_capacity(request.targets.len());
     for target in &request.targets {
         let report = match target {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bandit::Prior;
+use off_policy::RewardModelKind;
 use rm_pool::PoolConfig;
 use router_export::RouterExport;
 
@@ -161,6 +162,31 @@ impl RunLog {
             });
         }
         rebuilt(self, &path)
+    }
+
+    /// The direct method's q̂ of every arm on every row, `[N, K]`, cross-fitted over
+    /// `folds` folds of prompts: `kind`, or by default ridge (λ = 1) on `base`'s contexts
+    /// where there are contexts and per-arm means otherwise. Returns the model used too.
+    pub fn fit_q_hat(
+        &self,
+        base: &BaseContexts,
+        kind: Option<RewardModelKind>,
+        folds: usize,
+    ) -> Result<(RewardModelKind, Vec<f64>)> {
+        let kind = kind.unwrap_or(if base.contexts.is_some() {
+            RewardModelKind::Ridge { lambda: 1.0 }
+        } else {
+            RewardModelKind::ArmMean
+        });
+        let q_hat = off_policy::fit_q_hat(
+            kind,
+            &self.pairs.rows,
+            base.contexts.as_deref(),
+            base.dim,
+            self.names.len(),
+            folds,
+        )?;
+        Ok((kind, q_hat))
     }
 
     /// The probabilities of a non-learning `target` choosing each arm on every row,
