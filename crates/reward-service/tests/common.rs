@@ -117,20 +117,13 @@ impl Server {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = service.clone();
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                address_tx.send(listener.local_addr().unwrap()).unwrap();
-                reward_service::serve(serving, listener, async {
+            serve_on_ephemeral_port(
+                serving,
+                move |address| address_tx.send(address).unwrap(),
+                async {
                     let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
+                },
+            );
         });
         let address = address_rx.recv().unwrap();
         Self {
@@ -156,6 +149,34 @@ impl Drop for Server {
             let _ = thread.join();
         }
     }
+}
+
+/// Serves `service` on an ephemeral 127.0.0.1 port on a runtime of its own until `shutdown`
+/// resolves, telling `bound` the address first.
+pub fn serve_on_ephemeral_port(
+    service: Arc<Service>,
+    bound: impl FnOnce(SocketAddr) + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        bound(listener.local_addr().unwrap());
+        reward_service::serve(service, listener, shutdown)
+            .await
+            .unwrap();
+    });
+}
+
+/// GETs `url`: the status and the body as text.
+pub fn get_text(agent: &ureq::Agent, url: &str) -> (u16, String) {
+    let mut response = agent.get(url).call().unwrap();
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
 }
 
 /// A client that returns every status (no error for 4xx/5xx).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bandit::{ArmMask, Feedback, Policy};
 use serde_json::json;
 
-use crate::common::{Server, client, digits, length, means, parts, post, vowels};
+use crate::common::{Server, client, digits, get_text, length, means, parts, post, vowels};
 
 /// OpenRLHF's request shape: every reward is the routed RM's score of the response (the query
 /// minus its prompt), extra_logs carry the route ids, arms and propensities (1/3 under uniform
@@ -183,22 +183,11 @@ fn feedback_leaves_the_posterior_a_replay_gives() {
     );
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["consumed"], 2);
-    let health = agent
-        .get(&server.url("/healthz"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json::<serde_json::Value>()
-        .unwrap();
+    let (_, text) = get_text(&agent, &server.url("/healthz"));
+    let health: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(health["pending"], 0);
     assert_eq!(health["rms"], json!(["length", "vowels", "digits"]));
-    let metrics = agent
-        .get(&server.url("/metrics"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let (_, metrics) = get_text(&agent, &server.url("/metrics"));
     let routed: u64 = ["length", "vowels", "digits"]
         .iter()
         .map(|rm| metric(&metrics, &format!("rm_service_routed_total{{rm=\"{rm}\"}}")))

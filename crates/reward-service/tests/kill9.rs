@@ -12,7 +12,7 @@ use bandit::{Feedback, Policy};
 use reward_service::{RouterCore, Service, ServiceConfig};
 use serde_json::json;
 
-use crate::common::{Server, client, means, parts, post};
+use crate::common::{Server, client, get_text, means, parts, post, serve_on_ephemeral_port};
 
 const STATE_VAR: &str = "RM_SERVICE_TEST_STATE";
 const PORT_VAR: &str = "RM_SERVICE_TEST_PORT_FILE";
@@ -27,19 +27,13 @@ fn child_server() {
     let mut config = ServiceConfig::local(0, state);
     config.snapshot_every = 3;
     let service = Service::open(config, parts(Policy::Thompson, Duration::ZERO, 21)).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        atomic_write::replace_file(&port_file, port.to_string().as_bytes()).unwrap();
-        reward_service::serve(service, listener, reward_service::shutdown_signal())
-            .await
-            .unwrap();
-    });
+    serve_on_ephemeral_port(
+        service,
+        move |address| {
+            atomic_write::replace_file(&port_file, address.port().to_string().as_bytes()).unwrap();
+        },
+        reward_service::shutdown_signal(),
+    );
 }
 
 /// Starts [`child_server`] on `state` and returns it with its port (the caller kills and
@@ -204,13 +198,8 @@ fn sigkill_loses_no_acknowledged_feedback() {
 
     // The server process restarts from the folder and reports the same state.
     let (mut child, port) = start_child(&state, &port_file);
-    let health = client()
-        .get(&format!("http://127.0.0.1:{port}/healthz"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json::<serde_json::Value>()
-        .unwrap();
+    let (_, text) = get_text(&client(), &format!("http://127.0.0.1:{port}/healthz"));
+    let health: serde_json::Value = serde_json::from_str(&text).unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(health["updates"].as_u64().unwrap() as usize, updates);

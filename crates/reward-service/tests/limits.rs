@@ -6,7 +6,7 @@ use std::time::Duration;
 use bandit::Policy;
 use serde_json::json;
 
-use crate::common::{Server, client, means, parts, post, post_raw};
+use crate::common::{Server, client, get_text, means, parts, post, post_raw};
 
 /// Malformed JSON, wrong types, unknown fields, too many items, unknown, repeated or
 /// already-used route ids, both or neither of loss/reward: each refused, the posterior and
@@ -211,12 +211,7 @@ fn the_token_is_required() {
     }
     let (status, answer, _) = post_raw(&agent, &server.url("/get_reward"), &body, Some("s3cret"));
     assert_eq!(status, 200, "{answer}");
-    let status = agent
-        .get(&server.url("/healthz"))
-        .call()
-        .unwrap()
-        .status()
-        .as_u16();
+    let (status, _) = get_text(&agent, &server.url("/healthz"));
     assert_eq!(status, 401);
 
     let mut config = reward_service::ServiceConfig::local(0, dir.path().join("other"));
