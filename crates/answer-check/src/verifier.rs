@@ -32,6 +32,25 @@ pub enum VerifierTask {
     Synthetic,
 }
 
+impl std::str::FromStr for VerifierTask {
+    type Err = String;
+
+    /// The kebab-case names of the config files: `gsm8k`, `mmlu`, `exact`, `regex`,
+    /// `synthetic`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "gsm8k" => Ok(Self::Gsm8k),
+            "mmlu" => Ok(Self::Mmlu),
+            "exact" => Ok(Self::Exact),
+            "regex" => Ok(Self::Regex),
+            "synthetic" => Ok(Self::Synthetic),
+            other => Err(format!(
+                "unknown verifier task `{other}`: expected gsm8k, mmlu, exact, regex or synthetic"
+            )),
+        }
+    }
+}
+
 /// A verifier's settings, or a synthetic domain's name, are invalid.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

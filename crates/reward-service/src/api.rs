@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::journal::FeedbackSource;
+
 /// `POST /get_reward`, OpenRLHF's remote reward-model request: `query[i]` is prompt + response
 /// as the policy's tokenizer decodes them, `prompts[i]` the prompt (a prefix of the query,
 /// stripped to get the response), `labels[i]` a reference answer.
@@ -62,9 +64,12 @@ pub struct RoutePairsRequest {
     /// Pairs of response indices (absent: every pair, (0, 1), (0, 2), …).
     #[serde(default)]
     pub pairs: Option<Vec<[usize; 2]>>,
-    /// A reference answer for RMs that use one.
+    /// A reference answer for RMs that use one (and for the service's verifier).
     #[serde(default)]
     pub label: Option<String>,
+    /// The prompt's category (the synthetic verifier's domain: add, reverse, sort, count).
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 /// One routed and judged pair.
@@ -79,6 +84,13 @@ pub struct JudgedPair {
     pub scores: [f64; 2],
     /// The preferred response (0 or 1, an index into `pair`), `null` on a tie.
     pub preferred: Option<usize>,
+    /// The reward the service gave this route itself (its verifier or an audit; the route
+    /// is then closed, so send no feedback for it), else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward: Option<f64>,
+    /// Where `reward` came from: `verifier` or `audit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward_source: Option<FeedbackSource>,
 }
 
 /// The answer to [`RoutePairsRequest`].

@@ -22,6 +22,11 @@ pub struct Limits {
     /// Routes awaiting feedback kept at most; the oldest are dropped beyond it (a client
     /// that never sends feedback cannot grow the state without bound).
     pub max_pending: usize,
+    /// Most items one backend call of an RM combines from queued requests
+    /// (micro-batching; a single larger request is still scored whole).
+    pub max_batch_items: usize,
+    /// Scores each RM keeps cached (the cache is emptied when full).
+    pub cache_items: usize,
 }
 
 impl Default for Limits {
@@ -32,8 +37,29 @@ impl Default for Limits {
             max_in_flight: 64,
             retry_after_s: 1,
             max_pending: 1 << 20,
+            max_batch_items: 256,
+            cache_items: 1 << 16,
         }
     }
+}
+
+/// What the router learns from besides clients' `POST /feedback` (always accepted). Both
+/// signals apply to `/route_pairs` (a pair is what an RM's label is about); `/get_reward`
+/// items learn from client feedback only.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Learning {
+    /// A verifier for requests that carry a `label` (and, for `synthetic`, a `category`):
+    /// each routed pair it decides — exactly one of the two responses correct — rewards the
+    /// routed RM with 1 if that RM preferred the correct response, else 0 (a tie is not a
+    /// preference), at once. Undecided pairs stay open for client feedback.
+    pub verifier: Option<(answer_check::VerifierTask, Option<String>)>,
+    /// Share of routed pairs audited, in [0, 1]: every available RM also scores the pair,
+    /// and the routed RM is rewarded with 1 if its verdict equals the majority's, 0 if not
+    /// (a tied majority decides nothing). Costs K× RM calls on the audited pairs. Which
+    /// pairs are audited is a seeded function of the route id (reproducible).
+    pub audit_fraction: f64,
+    /// Seed of the audit draw.
+    pub audit_seed: u64,
 }
 
 /// The service's configuration.
@@ -51,6 +77,8 @@ pub struct ServiceConfig {
     pub state_dir: PathBuf,
     /// Snapshot after this many applied feedback calls (and on shutdown).
     pub snapshot_every: u64,
+    /// Rewards the service derives itself.
+    pub learning: Learning,
 }
 
 impl ServiceConfig {
@@ -62,6 +90,7 @@ impl ServiceConfig {
             limits: Limits::default(),
             state_dir,
             snapshot_every: 100,
+            learning: Learning::default(),
         }
     }
 
@@ -83,10 +112,18 @@ impl ServiceConfig {
             ("max_items", limits.max_items),
             ("max_in_flight", limits.max_in_flight),
             ("max_pending", limits.max_pending),
+            ("max_batch_items", limits.max_batch_items),
+            ("cache_items", limits.cache_items),
         ] {
             if value == 0 {
                 return Err(Error::Config(format!("limit {name} must be > 0")));
             }
+        }
+        let fraction = self.learning.audit_fraction;
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(Error::Config(format!(
+                "audit fraction {fraction} is not in [0, 1]"
+            )));
         }
         if self.snapshot_every == 0 {
             return Err(Error::Config("snapshot_every must be > 0".into()));

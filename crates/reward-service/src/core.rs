@@ -11,23 +11,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::FeedbackItem;
 use crate::error::{Error, Result};
-use crate::journal::{Event, Journal, RoutedItem, SNAPSHOT_DIR};
+use crate::journal::{Event, FeedbackSource, Journal, RoutedItem, SNAPSHOT_DIR};
+use crate::routing_log::{RoutingLog, rows_of};
 
 /// The snapshot's format name and version.
 const SNAPSHOT_FORMAT: &str = "reward-service-snapshot";
-const SNAPSHOT_VERSION: u32 = 1;
+const SNAPSHOT_VERSION: u32 = 2;
 /// File names inside the snapshot folder.
 const ROUTER_FILE: &str = "router.json";
 const SERVICE_FILE: &str = "service.json";
-
-/// A route awaiting feedback.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PendingRoute {
-    /// The arm it was routed to.
-    pub arm: usize,
-    /// The context, `[d]`.
-    pub context: Vec<f64>,
-}
 
 /// Everything of the service's state but the bandit (service.json in a snapshot).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -39,7 +31,7 @@ struct ServiceState {
     next_route: u64,
     updates: u64,
     normalizer: Option<Normalizer>,
-    pending: BTreeMap<u64, PendingRoute>,
+    pending: BTreeMap<u64, RoutedItem>,
 }
 
 /// One routed item of a request.
@@ -52,23 +44,27 @@ pub struct Routed {
 }
 
 /// What a feedback call did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Applied {
     /// Items that updated the bandit.
     pub applied: usize,
     /// Items consumed.
     pub consumed: usize,
+    /// Per item, the reward the bandit was updated with (`None`: the normaliser was
+    /// warming up).
+    pub rewards: Vec<Option<f64>>,
 }
 
 /// The router with its durable state.
 pub struct RouterCore {
     bandit: LinearBandit,
     normalizer: Option<Normalizer>,
-    pending: BTreeMap<u64, PendingRoute>,
+    pending: BTreeMap<u64, RoutedItem>,
     next_route: u64,
     updates: u64,
     events: u64,
     journal: Journal,
+    routing_log: RoutingLog,
     state_dir: PathBuf,
     max_pending: usize,
     feedback_since_snapshot: u64,
@@ -79,9 +75,9 @@ pub struct RouterCore {
 
 impl RouterCore {
     /// The state in `state_dir`: the snapshot there (else `bandit` and `normalizer` as
-    /// given, fresh) with every later journal event replayed. Errors if the snapshot's
-    /// router does not fit `bandit` (arms, context width) or a replayed selection does not
-    /// reproduce its journaled arm.
+    /// given, fresh) with every later journal event replayed, and routing.jsonl rebuilt
+    /// from the journal. Errors if the snapshot's router does not fit `bandit` (arms,
+    /// context width) or a replayed event does not reproduce its journaled arm or reward.
     pub fn open(
         state_dir: &Path,
         bandit: LinearBandit,
@@ -89,6 +85,8 @@ impl RouterCore {
         max_pending: usize,
     ) -> Result<Self> {
         let (journal, events) = Journal::open(state_dir)?;
+        let routing_log =
+            RoutingLog::rebuild(state_dir, &events, bandit.prior().names(), max_pending)?;
         let mut core = Self {
             bandit,
             normalizer,
@@ -97,6 +95,7 @@ impl RouterCore {
             updates: 0,
             events: 0,
             journal,
+            routing_log,
             state_dir: state_dir.to_path_buf(),
             max_pending,
             feedback_since_snapshot: 0,
@@ -171,14 +170,25 @@ impl RouterCore {
                             item.arm
                         )));
                     }
-                    self.remember(item.id, item.arm, item.context.clone());
-                }
-                if let Some(last) = items.last() {
-                    self.next_route = self.next_route.max(last.id + 1);
+                    self.remember(item.clone());
                 }
             }
-            Event::Feedback { items, .. } => {
-                self.apply_feedback(items)?;
+            Event::Feedback {
+                seq,
+                items,
+                rewards,
+                ..
+            } => {
+                let applied = self.apply_feedback(items)?;
+                // Journals written before rewards were recorded carry none.
+                if !rewards.is_empty() && applied.rewards != *rewards {
+                    return Err(Error::Config(format!(
+                        "journal event {seq}: replaying the feedback gave rewards {:?}, the \
+                         journal says {rewards:?}; the state folder belongs to another \
+                         normaliser or router",
+                        applied.rewards
+                    )));
+                }
             }
         }
         Ok(())
@@ -237,6 +247,11 @@ impl RouterCore {
                 id: self.next_route + j as u64,
                 arm: choice.arm,
                 propensity: choice.propensity,
+                propensities: choice
+                    .distribution
+                    .as_ref()
+                    .map(|d| d.probabilities.clone()),
+                propensity_draws: choice.distribution.as_ref().and_then(|d| d.draws),
                 context: contexts[j * dim..(j + 1) * dim].to_vec(),
             })
             .collect();
@@ -258,7 +273,7 @@ impl RouterCore {
             })
             .collect();
         for item in items {
-            self.remember(item.id, item.arm, item.context);
+            self.remember(item);
         }
         Ok(routed)
     }
@@ -276,9 +291,9 @@ impl RouterCore {
     }
 
     /// Keeps a route for its feedback, dropping the oldest beyond the limit.
-    fn remember(&mut self, id: u64, arm: usize, context: Vec<f64>) {
-        self.pending.insert(id, PendingRoute { arm, context });
-        self.next_route = self.next_route.max(id + 1);
+    fn remember(&mut self, item: RoutedItem) {
+        self.next_route = self.next_route.max(item.id + 1);
+        self.pending.insert(item.id, item);
         while self.pending.len() > self.max_pending {
             self.pending.pop_first();
         }
@@ -286,16 +301,43 @@ impl RouterCore {
 
     /// Applies a feedback call: every id must be pending and named once, each item must
     /// carry exactly one finite `loss` or `reward`; otherwise nothing changes. Losses are
-    /// normalised as one batch. The call is journaled before it is acknowledged; every
-    /// `snapshot_every` calls the state is snapshotted.
-    pub fn feedback(&mut self, items: &[FeedbackItem], snapshot_every: u64) -> Result<Applied> {
+    /// normalised as one batch. The call is journaled before it is acknowledged, then its
+    /// rows are appended to routing.jsonl; every `snapshot_every` calls the state is
+    /// snapshotted.
+    pub fn feedback(
+        &mut self,
+        items: &[FeedbackItem],
+        source: FeedbackSource,
+        snapshot_every: u64,
+    ) -> Result<Applied> {
         self.check_healthy()?;
+        let routes: BTreeMap<u64, RoutedItem> = items
+            .iter()
+            .filter_map(|item| {
+                let route = self.pending.get(&item.route_id)?;
+                Some((item.route_id, route.clone()))
+            })
+            .collect();
         let applied = self.apply_feedback(items)?;
         let event = Event::Feedback {
             seq: self.events + 1,
+            source,
             items: items.to_vec(),
+            rewards: applied.rewards.clone(),
         };
         self.commit(&event)?;
+        let rows = rows_of(
+            event.seq(),
+            source,
+            items,
+            &applied.rewards,
+            &routes,
+            self.bandit.prior().names(),
+        );
+        if let Err(err) = self.routing_log.append(&rows) {
+            // The journal holds the event; the next start rebuilds the log from it.
+            tracing::warn!(%err, "appending to routing.jsonl failed; a restart rebuilds it");
+        }
         self.feedback_since_snapshot += 1;
         if self.feedback_since_snapshot >= snapshot_every {
             self.snapshot()?;
@@ -389,6 +431,7 @@ impl RouterCore {
         Ok(Applied {
             applied,
             consumed: items.len(),
+            rewards,
         })
     }
 

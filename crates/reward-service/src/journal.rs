@@ -27,8 +27,38 @@ pub struct RoutedItem {
     pub arm: usize,
     /// Its propensity.
     pub propensity: Option<f64>,
+    /// The router's whole distribution over the pool's RMs, `[K]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensities: Option<Vec<f64>>,
+    /// Monte-Carlo draws behind `propensities` (Thompson sampling), `None` when exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity_draws: Option<usize>,
     /// The context it was routed on, `[d]`.
     pub context: Vec<f64>,
+}
+
+/// Where a feedback event's rewards came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackSource {
+    /// A client's `POST /feedback` (losses or rewards).
+    #[default]
+    Client,
+    /// The service's verifier, on pairs whose request carried a label it decides.
+    Verifier,
+    /// An audit: every RM scored the pair; the reward is agreement with their majority.
+    Audit,
+}
+
+impl FeedbackSource {
+    /// The name used in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Verifier => "verifier",
+            Self::Audit => "audit",
+        }
+    }
 }
 
 /// One line of the journal.
@@ -48,8 +78,15 @@ pub enum Event {
     Feedback {
         /// 1-based position in the journal.
         seq: u64,
-        /// Its items, as the client sent them.
+        /// Who gave it.
+        #[serde(default)]
+        source: FeedbackSource,
+        /// Its items, as the client sent them (or as the service derived them).
         items: Vec<FeedbackItem>,
+        /// Per item, the reward the bandit was updated with (`None`: the normaliser was
+        /// warming up), so that the routing log can be rebuilt from the journal alone.
+        #[serde(default)]
+        rewards: Vec<Option<f64>>,
     },
 }
 

@@ -30,15 +30,19 @@ mod core;
 mod error;
 mod journal;
 mod metrics;
+mod routing_log;
+mod scorer;
 mod server;
 mod strategy;
 
 pub use crate::{
-    config::{Limits, ServiceConfig},
-    core::{Applied, PendingRoute, Routed, RouterCore},
+    config::{Learning, Limits, ServiceConfig},
+    core::{Applied, Routed, RouterCore},
     error::{Error, Result},
-    journal::{Event, JOURNAL_FILE, Journal, RoutedItem, SNAPSHOT_DIR},
+    journal::{Event, FeedbackSource, JOURNAL_FILE, Journal, RoutedItem, SNAPSHOT_DIR},
     metrics::Metrics,
+    routing_log::{ROUTING_LOG_FILE, RoutingLog, RoutingRow},
+    scorer::{PendingScores, Scorer},
     server::{Service, ServiceParts, app, run, serve, shutdown_signal},
     strategy::{ServiceStrategy, build_parts, build_parts_with_pool},
 };

@@ -24,6 +24,19 @@ pub struct Metrics {
     pub available: IntGaugeVec,
     /// Bandit updates so far.
     pub updates: IntGauge,
+    /// Backend calls per RM (a call scores the items of every request queued for it).
+    pub rm_calls: IntCounterVec,
+    /// Items scored per RM (cache hits excluded).
+    pub rm_items: IntCounterVec,
+    /// Items per backend call, per RM (how much micro-batching combines).
+    pub rm_batch_items: HistogramVec,
+    /// Seconds per request stage: `context` (the export's e(x, a, b)), `route` (the
+    /// bandit's selection and the journal write), `score` (waiting for the RMs),
+    /// `feedback` (normaliser, update, journal).
+    pub stage_seconds: HistogramVec,
+    /// Rewards the service derived itself (`verifier` or `audit` learning), by source and
+    /// value.
+    pub derived_rewards: IntCounterVec,
 }
 
 impl Metrics {
@@ -71,6 +84,42 @@ impl Metrics {
         .expect("valid metric");
         let updates = IntGauge::new("rm_service_bandit_updates", "Bandit updates so far")
             .expect("valid metric");
+        let rm_calls = IntCounterVec::new(
+            Opts::new("rm_service_rm_calls_total", "Backend calls per reward model"),
+            &["rm"],
+        )
+        .expect("valid metric");
+        let rm_items = IntCounterVec::new(
+            Opts::new("rm_service_rm_items_total", "Items scored per reward model"),
+            &["rm"],
+        )
+        .expect("valid metric");
+        let rm_batch_items = HistogramVec::new(
+            HistogramOpts::new(
+                "rm_service_rm_batch_items",
+                "Items per backend call (requests combined by micro-batching)",
+            )
+            .buckets(prometheus::exponential_buckets(1.0, 2.0, 12).expect("valid buckets")),
+            &["rm"],
+        )
+        .expect("valid metric");
+        let stage_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "rm_service_stage_seconds",
+                "Seconds per request stage (context, route, score, feedback)",
+            )
+            .buckets(prometheus::exponential_buckets(0.00001, 2.0, 20).expect("valid buckets")),
+            &["stage"],
+        )
+        .expect("valid metric");
+        let derived_rewards = IntCounterVec::new(
+            Opts::new(
+                "rm_service_derived_rewards_total",
+                "Rewards the service derived from verifier labels or audits, by source and value",
+            ),
+            &["source", "value"],
+        )
+        .expect("valid metric");
         let registry = Registry::new();
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -81,6 +130,11 @@ impl Metrics {
             Box::new(pending.clone()),
             Box::new(available.clone()),
             Box::new(updates.clone()),
+            Box::new(rm_calls.clone()),
+            Box::new(rm_items.clone()),
+            Box::new(rm_batch_items.clone()),
+            Box::new(stage_seconds.clone()),
+            Box::new(derived_rewards.clone()),
         ] {
             registry.register(collector).expect("names are unique");
         }
@@ -94,6 +148,11 @@ impl Metrics {
             pending,
             available,
             updates,
+            rm_calls,
+            rm_items,
+            rm_batch_items,
+            stage_seconds,
+            derived_rewards,
         }
     }
 

@@ -13,8 +13,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use answer_check::Verifier;
 use bandit::LinearBandit;
 use lm::ChatMessage;
+use rand::{RngExt, SeedableRng};
 use rlhf_trainer::{Normalizer, winner};
 use rm_pool::{RmPool, ScoreItem, Verdict};
 use router_export::{CandidateGroup, ContextFunction};
@@ -23,13 +25,15 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::api::{
-    ErrorBody, FeedbackRequest, FeedbackResponse, GetRewardRequest, GetRewardResponse, Health,
-    JudgedPair, RouteInfo, RoutePairsRequest, RoutePairsResponse,
+    ErrorBody, FeedbackItem, FeedbackRequest, FeedbackResponse, GetRewardRequest,
+    GetRewardResponse, Health, JudgedPair, RouteInfo, RoutePairsRequest, RoutePairsResponse,
 };
 use crate::config::ServiceConfig;
 use crate::core::{Routed, RouterCore};
 use crate::error::{Error, Result};
+use crate::journal::FeedbackSource;
 use crate::metrics::Metrics;
+use crate::scorer::Scorer;
 
 /// What the service routes with: the pool, the bandit (its policy and prior), the loss
 /// normaliser and, for contextual routers, the offline router's context function.
@@ -47,7 +51,8 @@ pub struct ServiceParts {
 /// A running service's shared state.
 pub struct Service {
     core: Mutex<RouterCore>,
-    pool: Mutex<RmPool>,
+    scorer: Scorer,
+    verifier: Option<Verifier>,
     context_fn: Option<Mutex<ContextFunction>>,
     names: Vec<String>,
     config: ServiceConfig,
@@ -75,6 +80,13 @@ impl Service {
                 parts.bandit.dim()
             )));
         }
+        let verifier = match &config.learning.verifier {
+            Some((task, pattern)) => Some(
+                Verifier::new(task.clone(), pattern.as_deref())
+                    .map_err(|err| Error::Config(format!("the service's verifier: {err}")))?,
+            ),
+            None => None,
+        };
         let core = RouterCore::open(
             &config.state_dir,
             parts.bandit,
@@ -84,10 +96,15 @@ impl Service {
         let metrics = Metrics::new();
         metrics.pending.set(core.pending() as i64);
         metrics.updates.set(core.updates() as i64);
+        let pool = parts
+            .pool
+            .with_cache_capacity(Some(config.limits.cache_items));
+        let scorer = Scorer::start(pool, config.limits.max_batch_items, &metrics)?;
         Ok(Arc::new(Self {
             in_flight: Semaphore::new(config.limits.max_in_flight),
             core: Mutex::new(core),
-            pool: Mutex::new(parts.pool),
+            scorer,
+            verifier,
             context_fn: parts.context_fn.map(Mutex::new),
             names,
             config,
@@ -114,6 +131,7 @@ impl Service {
     /// function).
     fn contexts(&self, groups: &[CandidateGroup<'_>]) -> Result<Vec<f64>> {
         let n: usize = groups.iter().map(|g| g.pairs.len()).sum();
+        let _timer = self.stage_timer("context");
         match &self.context_fn {
             None => Ok(vec![1.0; n]),
             Some(context_fn) => {
@@ -127,7 +145,8 @@ impl Service {
 
     /// Routes `contexts` among the RMs available now.
     fn route(&self, contexts: &[f64]) -> Result<Vec<Routed>> {
-        let available = lock(&self.pool).availability();
+        let _timer = self.stage_timer("route");
+        let available = self.scorer.availability();
         for (name, up) in self.names.iter().zip(&available) {
             self.metrics
                 .available
@@ -146,24 +165,19 @@ impl Service {
         Ok(routed)
     }
 
-    /// Scores `items[i]` with the RM routed for it, one pool call per RM.
+    /// Scores `items[i]` with the RM routed for it (each RM's share micro-batched with
+    /// other requests', the RMs in parallel).
     fn score_routed(&self, items: &[ScoreItem], arms: &[usize]) -> Result<Vec<f64>> {
-        let mut by_arm: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for (i, &arm) in arms.iter().enumerate() {
-            by_arm.entry(arm).or_default().push(i);
-        }
-        let mut scores = vec![0.0; items.len()];
-        let mut pool = lock(&self.pool);
-        for (arm, members) in by_arm {
-            let batch: Vec<ScoreItem> = members.iter().map(|&i| items[i].clone()).collect();
-            let values = pool.score(arm, &batch).map_err(|err| {
-                Error::Upstream(format!("reward model {} failed: {err}", self.names[arm]))
-            })?;
-            for (&i, value) in members.iter().zip(values) {
-                scores[i] = f64::from(value);
-            }
-        }
-        Ok(scores)
+        let _timer = self.stage_timer("score");
+        self.scorer.score(items, arms)
+    }
+
+    /// Times a request stage into `rm_service_stage_seconds` until dropped.
+    fn stage_timer(&self, stage: &str) -> prometheus::HistogramTimer {
+        self.metrics
+            .stage_seconds
+            .with_label_values(&[stage])
+            .start_timer()
     }
 
     fn route_info(&self, route: &Routed) -> RouteInfo {
@@ -277,7 +291,7 @@ impl Service {
             prompt: prompt.clone(),
             response: request.responses[r].clone(),
             reference: request.label.clone(),
-            category: None,
+            category: request.category.clone(),
         };
         let items: Vec<ScoreItem> = pairs
             .iter()
@@ -288,26 +302,142 @@ impl Service {
             .flat_map(|r| [r.choice.arm, r.choice.arm])
             .collect();
         let scores = self.score_routed(&items, &arms)?;
-        Ok(RoutePairsResponse {
-            pairs: pairs
-                .iter()
-                .zip(&routed)
-                .zip(scores.chunks(2))
-                .map(|((&(a, b), route), s)| JudgedPair {
-                    pair: [a, b],
-                    route: self.route_info(route),
-                    scores: [s[0], s[1]],
-                    preferred: winner(Verdict::from_scores(s[0] as f32, s[1] as f32, 0.0)),
-                })
-                .collect(),
-        })
+        let mut judged: Vec<JudgedPair> = pairs
+            .iter()
+            .zip(&routed)
+            .zip(scores.chunks(2))
+            .map(|((&(a, b), route), s)| JudgedPair {
+                pair: [a, b],
+                route: self.route_info(route),
+                scores: [s[0], s[1]],
+                preferred: winner(Verdict::from_scores(s[0] as f32, s[1] as f32, 0.0)),
+                reward: None,
+                reward_source: None,
+            })
+            .collect();
+        self.learn_from_verifier(&request, &mut judged)?;
+        self.learn_from_audits(&items, &mut judged)?;
+        Ok(RoutePairsResponse { pairs: judged })
     }
 
-    /// `/feedback`: losses or rewards by route id into the bandit.
-    fn feedback(&self, request: FeedbackRequest) -> Result<FeedbackResponse> {
-        self.check_items(request.items.len())?;
+    /// Verifier learning: each pair the verifier decides rewards its routed RM with 1 when
+    /// the RM preferred the correct response, else 0.
+    fn learn_from_verifier(
+        &self,
+        request: &RoutePairsRequest,
+        judged: &mut [JudgedPair],
+    ) -> Result<()> {
+        let (Some(verifier), Some(label)) = (&self.verifier, &request.label) else {
+            return Ok(());
+        };
+        let category = request.category.as_deref();
+        let correct: Vec<bool> = request
+            .responses
+            .iter()
+            .map(|response| verifier.is_correct_in(response, label, category))
+            .collect();
+        let mut rewards = Vec::new();
+        for (j, pair) in judged.iter().enumerate() {
+            let [a, b] = pair.pair;
+            if correct[a] != correct[b] {
+                let truth = if correct[a] { 0 } else { 1 };
+                rewards.push((j, f64::from(u8::from(pair.preferred == Some(truth)))));
+            }
+        }
+        self.apply_derived(FeedbackSource::Verifier, &rewards, judged)
+    }
+
+    /// Audit learning: on the audited pairs not yet rewarded, every other available RM
+    /// scores both responses; the routed RM gets 1 when its verdict equals the majority's
+    /// (its own vote included), 0 when not; a tied majority decides nothing.
+    fn learn_from_audits(&self, items: &[ScoreItem], judged: &mut [JudgedPair]) -> Result<()> {
+        let learning = &self.config.learning;
+        if learning.audit_fraction <= 0.0 {
+            return Ok(());
+        }
+        let audited: Vec<usize> = (0..judged.len())
+            .filter(|&j| {
+                judged[j].reward.is_none()
+                    && audit_draw(learning.audit_seed, judged[j].route.route_id)
+                        < learning.audit_fraction
+            })
+            .collect();
+        if audited.is_empty() {
+            return Ok(());
+        }
+        let available = self.scorer.availability();
+        let mut audit_items = Vec::new();
+        let mut audit_arms = Vec::new();
+        let mut slots = Vec::new();
+        for &j in &audited {
+            for (arm, _) in available.iter().enumerate().filter(|(_, up)| **up) {
+                if arm != judged[j].route.arm {
+                    audit_items.extend([items[2 * j].clone(), items[2 * j + 1].clone()]);
+                    audit_arms.extend([arm, arm]);
+                    slots.push(j);
+                }
+            }
+        }
+        let scores = self.score_routed(&audit_items, &audit_arms)?;
+        let mut votes: BTreeMap<usize, [usize; 2]> = BTreeMap::new();
+        for &j in &audited {
+            let own = votes.entry(j).or_default();
+            if let Some(side) = judged[j].preferred {
+                own[side] += 1;
+            }
+        }
+        for (&j, s) in slots.iter().zip(scores.chunks(2)) {
+            if let Some(side) = winner(Verdict::from_scores(s[0] as f32, s[1] as f32, 0.0)) {
+                votes.entry(j).or_default()[side] += 1;
+            }
+        }
+        let rewards: Vec<(usize, f64)> = votes
+            .into_iter()
+            .filter(|(_, [first, second])| first != second)
+            .map(|(j, [first, second])| {
+                let majority = usize::from(second > first);
+                (j, f64::from(u8::from(judged[j].preferred == Some(majority))))
+            })
+            .collect();
+        self.apply_derived(FeedbackSource::Audit, &rewards, judged)
+    }
+
+    /// Applies rewards the service derived (`(pair index, reward)`) as one feedback event
+    /// and records them on the pairs.
+    fn apply_derived(
+        &self,
+        source: FeedbackSource,
+        rewards: &[(usize, f64)],
+        judged: &mut [JudgedPair],
+    ) -> Result<()> {
+        if rewards.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<FeedbackItem> = rewards
+            .iter()
+            .map(|&(j, reward)| FeedbackItem {
+                route_id: judged[j].route.route_id,
+                loss: None,
+                reward: Some(reward),
+            })
+            .collect();
+        self.apply_feedback(&items, source)?;
+        for &(j, reward) in rewards {
+            judged[j].reward = Some(reward);
+            judged[j].reward_source = Some(source);
+            self.metrics
+                .derived_rewards
+                .with_label_values(&[source.name(), if reward > 0.5 { "1" } else { "0" }])
+                .inc();
+        }
+        Ok(())
+    }
+
+    /// Feedback into the router, with its metrics.
+    fn apply_feedback(&self, items: &[FeedbackItem], source: FeedbackSource) -> Result<FeedbackResponse> {
+        let _timer = self.stage_timer("feedback");
         let mut core = lock(&self.core);
-        let applied = core.feedback(&request.items, self.config.snapshot_every)?;
+        let applied = core.feedback(items, source, self.config.snapshot_every)?;
         self.metrics.feedback_items.inc_by(applied.consumed as u64);
         self.metrics.pending.set(core.pending() as i64);
         self.metrics.updates.set(core.updates() as i64);
@@ -318,12 +448,18 @@ impl Service {
         })
     }
 
+    /// `/feedback`: losses or rewards by route id into the bandit.
+    fn feedback(&self, request: FeedbackRequest) -> Result<FeedbackResponse> {
+        self.check_items(request.items.len())?;
+        self.apply_feedback(&request.items, FeedbackSource::Client)
+    }
+
     fn health(&self) -> Health {
         let core = lock(&self.core);
         Health {
             status: "ok".into(),
             rms: self.names.clone(),
-            available: lock(&self.pool).availability(),
+            available: self.scorer.availability(),
             pending: core.pending(),
             updates: core.updates(),
         }
@@ -338,6 +474,12 @@ impl Service {
         }
         Ok(())
     }
+}
+
+/// Whether route `id` is audited: a uniform draw in [0, 1) seeded by `seed` and the id
+/// (reproducible, no state to persist).
+fn audit_draw(seed: u64, id: u64) -> f64 {
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ id.rotate_left(32)).random::<f64>()
 }
 
 /// Locks a mutex; a panic while it was held (a bug) poisons nothing we cannot keep using.

@@ -115,6 +115,8 @@ struct Member {
 /// Reward models by index (the router's arms, in order).
 pub struct RmPool {
     members: Vec<Member>,
+    /// Cached scores kept per RM at most (`None`: every score is kept).
+    cache_capacity: Option<usize>,
 }
 
 impl RmPool {
@@ -140,7 +142,30 @@ impl RmPool {
                     store: None,
                 })
                 .collect(),
+            cache_capacity: None,
         })
+    }
+
+    /// Bounds each RM's score cache to `capacity` items: when a call would grow it beyond,
+    /// the cache is emptied first (a long-running service sees few repeated items, so
+    /// memory matters more than old entries). `None` keeps every score (the trainer's
+    /// default, which the score files rely on).
+    pub fn with_cache_capacity(mut self, capacity: Option<usize>) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// One pool per RM, in arm order, each keeping its RM's cache, statistics and score
+    /// file (so that each RM can be driven by a thread of its own).
+    pub fn split(self) -> Vec<RmPool> {
+        let cache_capacity = self.cache_capacity;
+        self.members
+            .into_iter()
+            .map(|member| RmPool {
+                members: vec![member],
+                cache_capacity,
+            })
+            .collect()
     }
 
     /// Number of RMs.
@@ -259,6 +284,12 @@ impl RmPool {
     pub fn score(&mut self, rm: usize, items: &[ScoreItem]) -> Result<Vec<f32>> {
         let member = &mut self.members[rm];
         let keys: Vec<[u8; 16]> = items.iter().map(ScoreItem::digest).collect();
+        // Cached scores now (a bounded cache may be emptied below); the others are filled
+        // in from the backend's answer.
+        let mut out: Vec<f32> = keys
+            .iter()
+            .map(|k| member.cache.get(k).copied().unwrap_or(f32::NAN))
+            .collect();
         // First index of each uncached key, in order.
         let mut missing: Vec<usize> = Vec::new();
         let mut pending: HashMap<[u8; 16], usize> = HashMap::new();
@@ -305,9 +336,19 @@ impl RmPool {
             member.stats.calls += 1;
             member.stats.items += batch.len();
             member.stats.seconds += seconds;
+            if let Some(capacity) = self.cache_capacity
+                && member.cache.len() + missing.len() > capacity
+            {
+                member.cache.clear();
+            }
             for (&i, &score) in missing.iter().zip(&scores) {
                 member.cache.insert(keys[i], score);
                 member.moments.push(f64::from(score));
+            }
+            for (slot, key) in out.iter_mut().zip(&keys) {
+                if let Some(&j) = pending.get(key) {
+                    *slot = scores[j];
+                }
             }
             if let Some(store) = &member.store {
                 let new: Vec<([u8; 16], f32)> =
@@ -316,7 +357,7 @@ impl RmPool {
             }
         }
         member.stats.cache_hits += items.len() - missing.len();
-        Ok(keys.iter().map(|key| member.cache[key]).collect())
+        Ok(out)
     }
 
     /// The K× ensemble baseline: every available RM scores `items`; each RM's scores are

@@ -189,6 +189,43 @@ fn inputs_an_rm_cannot_score_are_refused_before_any_call() {
 }
 
 #[test]
+fn a_bounded_cache_empties_when_full_and_still_answers_every_item() {
+    let (rm, calls, scored) = LengthRm::boxed("length", 1.0);
+    let mut pool = RmPool::new(vec![rm])
+        .unwrap()
+        .with_cache_capacity(Some(3));
+    assert_eq!(pool.score(0, &items(&["a", "bb"])).unwrap(), [1.0, 2.0]);
+    // "a" is a hit, "ccc" and "dddd" would make 4 > 3 entries: the cache is emptied, yet
+    // the hit's score still comes back.
+    assert_eq!(
+        pool.score(0, &items(&["a", "ccc", "dddd"])).unwrap(),
+        [1.0, 3.0, 4.0]
+    );
+    assert_eq!(scored.load(Ordering::SeqCst), 4);
+    // "a" was dropped with the old entries; "ccc" was kept.
+    assert_eq!(pool.score(0, &items(&["ccc", "a"])).unwrap(), [3.0, 1.0]);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(scored.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn split_gives_one_pool_per_rm_with_its_cache_and_accounting() {
+    let (first, first_calls, _) = LengthRm::boxed("first", 1.0);
+    let (second, _, _) = LengthRm::boxed("second", 10.0);
+    let mut pool = RmPool::new(vec![first, second]).unwrap();
+    pool.score(0, &items(&["a"])).unwrap();
+    let mut parts = pool.split();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0].names(), ["first"]);
+    assert_eq!(parts[1].names(), ["second"]);
+    assert_eq!(parts[1].score(0, &items(&["bb"])).unwrap(), [20.0]);
+    // The first RM's cache came along: no new call.
+    assert_eq!(parts[0].score(0, &items(&["a"])).unwrap(), [1.0]);
+    assert_eq!(first_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(parts[0].stats(0).cache_hits, 1);
+}
+
+#[test]
 fn a_nan_score_names_the_rm_and_item_and_caches_nothing() {
     let (rm, calls, _) = LengthRm::boxed("length", 1.0);
     let mut pool = RmPool::new(vec![rm]).unwrap();

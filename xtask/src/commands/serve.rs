@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use reward_service::{Limits, Service, ServiceConfig, ServiceStrategy, build_parts};
+use answer_check::VerifierTask;
+use reward_service::{Learning, Limits, Service, ServiceConfig, ServiceStrategy, build_parts};
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -44,9 +45,24 @@ pub struct ServeArgs {
     /// Requests handled at once; more get 503 with Retry-After.
     #[arg(long, default_value_t = Limits::default().max_in_flight)]
     max_in_flight: usize,
+    /// Items one RM call combines from queued requests (micro-batching).
+    #[arg(long, default_value_t = Limits::default().max_batch_items)]
+    max_batch_items: usize,
     /// Snapshot the router after this many feedback calls (and on SIGTERM).
     #[arg(long, default_value_t = 100)]
     snapshot_every: u64,
+    /// Learn from a verifier: /route_pairs requests with a `label` reward the routed RM
+    /// with 1 when it preferred the response the verifier marks correct (gsm8k, mmlu,
+    /// exact, regex, synthetic).
+    #[arg(long, value_name = "TASK")]
+    verifier: Option<VerifierTask>,
+    /// The pattern of `--verifier regex`.
+    #[arg(long, value_name = "REGEX", requires = "verifier")]
+    verifier_pattern: Option<String>,
+    /// Share of routed pairs audited by every RM; the routed RM is rewarded for agreeing
+    /// with their majority (K× calls on those pairs).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    audit: f64,
 }
 
 /// Builds the service and serves until SIGTERM or Ctrl-C.
@@ -64,10 +80,16 @@ pub fn run(args: ServeArgs) -> Result<()> {
             max_items: args.max_items,
             max_body_bytes: args.max_body_bytes,
             max_in_flight: args.max_in_flight,
+            max_batch_items: args.max_batch_items,
             ..Limits::default()
         },
         state_dir: args.state,
         snapshot_every: args.snapshot_every,
+        learning: Learning {
+            verifier: args.verifier.map(|task| (task, args.verifier_pattern)),
+            audit_fraction: args.audit,
+            audit_seed: args.seed,
+        },
     };
     let service = Service::open(config, parts)?;
     eprintln!(
