@@ -3,7 +3,11 @@
 //!
 //! The log is JSONL, one reward per line: `{"arm": 2, "context": [..d numbers..],
 //! "reward": 0.73}`, where `arm` is an index or an arm name from the prior; blank lines are
-//! skipped; unknown fields are errors. Events are applied in file order, each as one
+//! skipped; unknown fields are errors. Rows of a routing log (the trainer's routing.jsonl
+//! written with `log_contexts`, or the reward service's) are read too: a line with a `judge`
+//! field is such a row, its `arm`, `context` and `reward` are used, its other fields ignored,
+//! and a row whose `reward` is null (no reward yet: a normaliser warming up, a pair not
+//! kept) is skipped. Events are applied in file order, each as one
 //! [`LinearBandit::update`].
 
 use std::fs::File;
@@ -24,6 +28,14 @@ struct RewardEvent {
     arm: ArmRef,
     context: Vec<f64>,
     reward: f64,
+}
+
+/// One row of a routing log (other fields ignored).
+#[derive(Debug, Deserialize)]
+struct RoutingRow {
+    arm: ArmRef,
+    context: Option<Vec<f64>>,
+    reward: Option<f64>,
 }
 
 /// An arm given by index or by name.
@@ -62,7 +74,29 @@ pub fn replay_reward_log(
         if line.trim().is_empty() {
             continue;
         }
-        let event: RewardEvent = serde_json::from_str(&line).map_err(|err| at(err.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&line).map_err(|err| at(err.to_string()))?;
+        let event = if value.get("judge").is_some() {
+            let row: RoutingRow =
+                serde_json::from_value(value).map_err(|err| at(err.to_string()))?;
+            let Some(reward) = row.reward else {
+                continue;
+            };
+            let context = row.context.ok_or_else(|| {
+                at(
+                    "a routing row without its context: the run was written without \
+                    log_contexts"
+                        .into(),
+                )
+            })?;
+            RewardEvent {
+                arm: row.arm,
+                context,
+                reward,
+            }
+        } else {
+            serde_json::from_value(value).map_err(|err| at(err.to_string()))?
+        };
         let arm = arm_index(&router, &event.arm).map_err(at)?;
         router
             .update(arm, &event.context, event.reward)
@@ -121,6 +155,32 @@ mod tests {
         let arm1 = &out["arms"][1];
         assert_eq!(arm1["precision"][1][1], 5.0);
         assert!((arm1["mean"][1].as_f64().unwrap() + 0.2).abs() < 1e-7);
+    }
+
+    #[test]
+    fn routing_rows_give_their_arm_context_and_reward() {
+        let (router, count) = replay(
+            "{\"judge\": \"math\", \"arm\": 0, \"context\": [1.0, 0.0], \"reward\": 1.0, \"loss\": 0.2, \"propensity\": 0.5}\n\
+             {\"judge\": \"chat\", \"arm\": 1, \"context\": [0.0, 2.0], \"reward\": null}\n\
+             {\"judge\": \"chat\", \"arm\": \"chat\", \"context\": [0.0, 2.0], \"reward\": -1.0}\n",
+        )
+        .unwrap();
+        assert_eq!(count, 2);
+        let (reference, _) = replay(
+            "{\"arm\": 0, \"context\": [1.0, 0.0], \"reward\": 1.0}\n\
+             {\"arm\": 1, \"context\": [0.0, 2.0], \"reward\": -1.0}\n",
+        )
+        .unwrap();
+        for arm in 0..2 {
+            assert_eq!(router.mean(arm).unwrap(), reference.mean(arm).unwrap());
+        }
+        let err = replay("{\"judge\": \"math\", \"arm\": 0, \"context\": null, \"reward\": 1.0}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("events.jsonl:1") && err.contains("log_contexts"),
+            "{err}"
+        );
     }
 
     #[test]

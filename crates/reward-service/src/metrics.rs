@@ -85,7 +85,10 @@ impl Metrics {
         let updates = IntGauge::new("rm_service_bandit_updates", "Bandit updates so far")
             .expect("valid metric");
         let rm_calls = IntCounterVec::new(
-            Opts::new("rm_service_rm_calls_total", "Backend calls per reward model"),
+            Opts::new(
+                "rm_service_rm_calls_total",
+                "Backend calls per reward model",
+            ),
             &["rm"],
         )
         .expect("valid metric");

@@ -13,9 +13,9 @@
 //! A combined call that fails is retried one request at a time, so that a bad item fails
 //! only the request that sent it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -29,10 +29,13 @@ use crate::metrics::Metrics;
 /// reopens for a trial call after its cooldown).
 const AVAILABILITY_REFRESH: Duration = Duration::from_millis(250);
 
+/// A worker's answer to one job: the scores in order, or why the RM failed.
+type Answer = std::result::Result<Vec<f32>, String>;
+
 /// Scores asked of one RM by one request, and where the answer goes.
 struct Job {
     items: Vec<ScoreItem>,
-    reply: Sender<std::result::Result<Vec<f32>, String>>,
+    reply: Sender<Answer>,
 }
 
 /// One RM behind its worker thread.
@@ -50,7 +53,8 @@ pub struct Scorer {
 
 /// A request's scores in flight: one answer per RM it was sent to.
 pub struct PendingScores {
-    parts: Vec<(usize, Vec<usize>, Receiver<std::result::Result<Vec<f32>, String>>)>,
+    /// Per RM asked: the arm, the request's item indices it scores, its answer.
+    parts: Vec<(usize, Vec<usize>, Receiver<Answer>)>,
     len: usize,
 }
 
@@ -153,7 +157,9 @@ impl PendingScores {
             let values = answer
                 .recv()
                 .map_err(|_| Error::Upstream(format!("reward model {name}'s worker has stopped")))?
-                .map_err(|reason| Error::Upstream(format!("reward model {name} failed: {reason}")))?;
+                .map_err(|reason| {
+                    Error::Upstream(format!("reward model {name} failed: {reason}"))
+                })?;
             for (&i, value) in members.iter().zip(values) {
                 scores[i] = f64::from(value);
             }
@@ -234,11 +240,7 @@ fn score_jobs(pool: &mut RmPool, jobs: Vec<Job>, metrics: &WorkerMetrics) {
     }
 }
 
-fn score_counted(
-    pool: &mut RmPool,
-    items: &[ScoreItem],
-    metrics: &WorkerMetrics,
-) -> std::result::Result<Vec<f32>, String> {
+fn score_counted(pool: &mut RmPool, items: &[ScoreItem], metrics: &WorkerMetrics) -> Answer {
     let before = pool.stats(0);
     let result = pool.score(0, items).map_err(|err| err.to_string());
     let after = pool.stats(0);

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use answer_check::Verifier;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,7 +14,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use answer_check::Verifier;
 use bandit::LinearBandit;
 use lm::ChatMessage;
 use rand::{RngExt, SeedableRng};
@@ -396,7 +396,10 @@ impl Service {
             .filter(|(_, [first, second])| first != second)
             .map(|(j, [first, second])| {
                 let majority = usize::from(second > first);
-                (j, f64::from(u8::from(judged[j].preferred == Some(majority))))
+                (
+                    j,
+                    f64::from(u8::from(judged[j].preferred == Some(majority))),
+                )
             })
             .collect();
         self.apply_derived(FeedbackSource::Audit, &rewards, judged)
@@ -434,7 +437,11 @@ impl Service {
     }
 
     /// Feedback into the router, with its metrics.
-    fn apply_feedback(&self, items: &[FeedbackItem], source: FeedbackSource) -> Result<FeedbackResponse> {
+    fn apply_feedback(
+        &self,
+        items: &[FeedbackItem],
+        source: FeedbackSource,
+    ) -> Result<FeedbackResponse> {
         let _timer = self.stage_timer("feedback");
         let mut core = lock(&self.core);
         let applied = core.feedback(items, source, self.config.snapshot_every)?;

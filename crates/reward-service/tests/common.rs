@@ -40,6 +40,17 @@ impl RewardModel for FnRm {
     }
 }
 
+impl FnRm {
+    /// An RM called `name` scoring with `score`, sleeping `delay` per call.
+    pub fn new(name: &str, score: fn(&str) -> f32, delay: Duration) -> Self {
+        Self {
+            name: name.into(),
+            score,
+            delay,
+        }
+    }
+}
+
 pub fn length(text: &str) -> f32 {
     text.len() as f32
 }
@@ -215,6 +226,13 @@ pub fn post_raw(
 pub fn post(agent: &ureq::Agent, url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
     let (status, json, _) = post_raw(agent, url, &body.to_string(), None);
     (status, json)
+}
+
+/// The value of a counter line in Prometheus text (0 when absent).
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
 }
 
 /// The bandit's posterior means, arm by arm.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bandit::{ArmMask, Feedback, Policy};
 use serde_json::json;
 
-use crate::common::{Server, client, digits, get_text, length, means, parts, post, vowels};
+use crate::common::{Server, client, digits, get_text, length, means, metric, parts, post, vowels};
 
 /// OpenRLHF's request shape: every reward is the routed RM's score of the response (the query
 /// minus its prompt), extra_logs carry the route ids, arms and propensities (1/3 under uniform
@@ -195,11 +195,4 @@ fn feedback_leaves_the_posterior_a_replay_gives() {
     assert_eq!(routed, 22, "{metrics}");
     assert_eq!(metric(&metrics, "rm_service_feedback_items_total"), 22);
     assert!(metrics.contains("rm_service_request_seconds_bucket"));
-}
-
-/// The value of a counter line in Prometheus text (0 when absent).
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
 }

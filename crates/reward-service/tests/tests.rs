@@ -5,5 +5,7 @@
 mod common;
 mod endpoints;
 mod kill9;
+mod learning;
 mod limits;
+mod micro_batching;
 mod python_clients;

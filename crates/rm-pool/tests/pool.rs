@@ -191,9 +191,7 @@ fn inputs_an_rm_cannot_score_are_refused_before_any_call() {
 #[test]
 fn a_bounded_cache_empties_when_full_and_still_answers_every_item() {
     let (rm, calls, scored) = LengthRm::boxed("length", 1.0);
-    let mut pool = RmPool::new(vec![rm])
-        .unwrap()
-        .with_cache_capacity(Some(3));
+    let mut pool = RmPool::new(vec![rm]).unwrap().with_cache_capacity(Some(3));
     assert_eq!(pool.score(0, &items(&["a", "bb"])).unwrap(), [1.0, 2.0]);
     // "a" is a hit, "ccc" and "dddd" would make 4 > 3 entries: the cache is emptied, yet
     // the hit's score still comes back.

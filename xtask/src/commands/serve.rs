@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use answer_check::VerifierTask;
 use anyhow::Result;
 use clap::Args;
-use answer_check::VerifierTask;
 use reward_service::{Learning, Limits, Service, ServiceConfig, ServiceStrategy, build_parts};
 
 /// Arguments of `serve`.
