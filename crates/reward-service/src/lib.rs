@@ -44,5 +44,5 @@ pub use crate::{
     routing_log::{ROUTING_LOG_FILE, RoutingLog, RoutingRow},
     scorer::{PendingScores, Scorer},
     server::{Service, ServiceParts, app, run, serve, shutdown_signal},
-    strategy::{ServiceStrategy, build_parts, build_parts_with_pool},
+    strategy::{RouterOptions, ServiceStrategy, build_parts, build_parts_with_pool},
 };

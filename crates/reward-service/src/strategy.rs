@@ -58,17 +58,27 @@ impl ServiceStrategy {
     }
 }
 
-/// The service's parts: the pool from `pool_file`, and for `strategy` the bandit (seeded
-/// with `seed`), its normaliser and — for strategies over pair contexts — the export at
-/// `router`'s prior and context function on the CPU.
+/// Settings of the service's bandit beyond its strategy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouterOptions {
+    /// The bandit's seed.
+    pub seed: u64,
+    /// Monte-Carlo draws behind each Thompson choice's propensities (the strategy's preset
+    /// when `None`: 1,000, the bulk of a route's cost; 0 logs no propensities).
+    pub propensity_draws: Option<usize>,
+}
+
+/// The service's parts: the pool from `pool_file`, and for `strategy` the bandit, its
+/// normaliser and — for strategies over pair contexts — the export at `router`'s prior and
+/// context function on the CPU.
 pub fn build_parts(
     pool_file: &Path,
     router: Option<&Path>,
     strategy: &ServiceStrategy,
-    seed: u64,
+    options: RouterOptions,
 ) -> Result<ServiceParts> {
     let pool = RmPool::from_config_file(pool_file)?;
-    build_parts_with_pool(pool, router, strategy, seed)
+    build_parts_with_pool(pool, router, strategy, options)
 }
 
 /// [`build_parts`] for a pool already built (e.g. programmatic RMs in tests).
@@ -76,7 +86,7 @@ pub fn build_parts_with_pool(
     pool: RmPool,
     router: Option<&Path>,
     strategy: &ServiceStrategy,
-    seed: u64,
+    options: RouterOptions,
 ) -> Result<ServiceParts> {
     let names = pool.names();
     let (prior, context_fn) = match (strategy.needs_export(), router) {
@@ -135,7 +145,11 @@ pub fn build_parts_with_pool(
             )
         }
     };
-    let bandit = LinearBandit::new(policy, prior, spec.params, seed)?;
+    let mut params = spec.params;
+    if let Some(draws) = options.propensity_draws {
+        params.propensity_draws = draws;
+    }
+    let bandit = LinearBandit::new(policy, prior, params, options.seed)?;
     Ok(ServiceParts {
         normalizer: Some(Normalizer::new(normalizer, names.len())?),
         pool,

@@ -7,6 +7,7 @@ mod bandit_ope_check;
 mod bandit_replay;
 pub mod bench;
 mod bench_bandit;
+mod bench_service;
 pub mod data;
 mod data_gsm8k_split;
 pub mod eval;
