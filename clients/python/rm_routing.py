@@ -4,10 +4,17 @@ service"): the pool and a router behind HTTP, for training engines that scale ou
 Standard library only. Three ways in:
 
 - ``RoutingClient``: the endpoints as methods (``get_reward``, ``route_pairs``, ``feedback``).
-- ``trl_reward_function(url)``: a TRL reward function, for ``GRPOTrainer(reward_funcs=[...])``
-  and the online-DPO trainer's reward function argument; TRL passes ``prompts`` and
-  ``completions`` (strings, or conversations as lists of ``{"role", "content"}`` messages)
-  and takes one float per completion.
+- ``trl_reward_function(url)``: a TRL reward function for ``GRPOTrainer(reward_funcs=[...])``;
+  TRL passes ``prompts`` and ``completions`` (strings, or conversations as lists of
+  ``{"role", "content"}`` messages) and takes one float per completion. Each completion is
+  routed on its own (``/get_reward``).
+- ``trl_pairwise_reward_function(url)``: the same for TRL's online DPO
+  (``OnlineDPOTrainer(reward_funcs=[...])``), which passes a batch of B prompts as 2B
+  completions, pair i being completions i and i + B. Each pair is routed to one RM
+  (``/route_pairs``), which scores both of its responses: the method's one RM call per pair.
+  A dataset column with the reference answer (``reference``, ``answer`` or ``solution``) and
+  one with the category travel with each pair, so a service started with ``--verifier``
+  learns from them.
 - ``compute_score``: a verl custom reward function
   (``custom_reward_function.path=clients/python/rm_routing.py``,
   ``custom_reward_function.name=compute_score``); the service's URL and token come from
@@ -75,14 +82,17 @@ class RoutingClient:
             body["labels"] = list(labels)
         return self._post("/get_reward", body)
 
-    def route_pairs(self, prompt, responses, pairs=None, label=None):
+    def route_pairs(self, prompt, responses, pairs=None, label=None, category=None):
         """One routed RM per pair of ``responses``; returns ``{"pairs": [...]}`` with route
-        ids, scores and the preferred response of each pair."""
+        ids, scores and the preferred response of each pair (and, where the service's
+        verifier or an audit rewarded the route, its ``reward``)."""
         body = {"prompt": prompt, "responses": list(responses)}
         if pairs is not None:
             body["pairs"] = [list(pair) for pair in pairs]
         if label is not None:
             body["label"] = label
+        if category is not None:
+            body["category"] = category
         return self._post("/route_pairs", body)
 
     def feedback(self, items):
@@ -99,6 +109,18 @@ def _text(value):
     return "".join(_text(message) for message in value)
 
 
+LABEL_COLUMNS = ("reference", "answer", "solution")
+
+
+def _column(kwargs, names, i):
+    """Entry ``i`` of the first dataset column among ``names`` that TRL passed, as text."""
+    for name in names:
+        values = kwargs.get(name)
+        if values is not None and values[i] is not None:
+            return str(values[i])
+    return None
+
+
 def trl_reward_function(url=DEFAULT_URL, token=None, timeout=180.0):
     """A TRL reward function calling the service: one float per completion, each scored by
     the RM the router picks for it."""
@@ -108,16 +130,50 @@ def trl_reward_function(url=DEFAULT_URL, token=None, timeout=180.0):
         prompt_texts = [_text(p) for p in prompts]
         completion_texts = [_text(c) for c in completions]
         queries = [p + c for p, c in zip(prompt_texts, completion_texts)]
-        labels = kwargs.get("solution") or kwargs.get("answer")
+        labels = [_column(kwargs, LABEL_COLUMNS, i) for i in range(len(queries))]
         answer = client.get_reward(
             queries,
             prompts=prompt_texts,
-            labels=[str(label) for label in labels] if labels is not None else None,
+            labels=labels if all(label is not None for label in labels) else None,
         )
         return [float(r) for r in answer["rewards"]]
 
     routed_reward.__name__ = "routed_reward"
     return routed_reward
+
+
+def trl_pairwise_reward_function(url=DEFAULT_URL, token=None, timeout=180.0):
+    """A reward function for TRL's online DPO: completions i and i + B of a 2B batch are one
+    candidate pair, routed to one RM, which scores both. Returns one float per completion."""
+    client = RoutingClient(url, token, timeout)
+
+    def routed_pair_reward(prompts, completions, **kwargs):
+        if len(completions) % 2:
+            raise ValueError(
+                f"online DPO passes pairs as 2B completions; got {len(completions)}"
+            )
+        half = len(completions) // 2
+        rewards = [0.0] * len(completions)
+        for i in range(half):
+            prompt = _text(prompts[i])
+            if _text(prompts[i + half]) != prompt:
+                raise ValueError(
+                    f"completions {i} and {i + half} answer different prompts: not TRL's "
+                    "online-DPO layout (use trl_reward_function for per-completion routing)"
+                )
+            answer = client.route_pairs(
+                prompt,
+                [_text(completions[i]), _text(completions[i + half])],
+                pairs=[(0, 1)],
+                label=_column(kwargs, LABEL_COLUMNS, i),
+                category=_column(kwargs, ("category",), i),
+            )
+            first, second = answer["pairs"][0]["scores"]
+            rewards[i], rewards[i + half] = float(first), float(second)
+        return rewards
+
+    routed_pair_reward.__name__ = "routed_pair_reward"
+    return routed_pair_reward
 
 
 def compute_score(data_source, solution_str, ground_truth, extra_info=None):

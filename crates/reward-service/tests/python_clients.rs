@@ -15,7 +15,8 @@ fn clients() -> PathBuf {
 }
 
 /// With every item routed to the `length` RM, TRL's reward function returns each
-/// completion's length (strings and conversations alike), verl's compute_score the
+/// completion's length (strings and conversations alike), the online-DPO one each pair's
+/// (completions i and i + B) and refuses another layout, verl's compute_score the
 /// solution's, and a pair routed, then fed back, updates the bandit; an unknown route id
 /// raises ServiceError with the service's status.
 #[test]
@@ -38,6 +39,17 @@ out["trl_chat"] = reward(
     prompts=[[{"role": "user", "content": "Q"}]],
     completions=[[{"role": "assistant", "content": "abc"}]],
 )
+out["trl_labelled"] = reward(prompts=["Q "], completions=["xy"], solution=["12"])
+pairwise = rm_routing.trl_pairwise_reward_function(url)
+out["trl_pairs"] = pairwise(
+    prompts=["Q", "R", "Q", "R"],
+    completions=["a", "bbbb", "ccc", "d"],
+    reference=["1", "2", "1", "2"],
+)
+try:
+    pairwise(prompts=["Q", "R"], completions=["a", "b"])
+except ValueError as err:
+    out["layout_error"] = str(err)
 out["verl"] = rm_routing.compute_score("synthetic", "twelve", "12", {"prompt": "P: "})
 client = rm_routing.RoutingClient(url)
 pairs = client.route_pairs("Say hi.", ["hi", "hello"])["pairs"]
@@ -66,6 +78,16 @@ print(json.dumps(out))
     let out: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(out["trl"], serde_json::json!([4.0, 7.0]));
     assert_eq!(out["trl_chat"], serde_json::json!([3.0]));
+    assert_eq!(out["trl_labelled"], serde_json::json!([2.0]));
+    // Pairs (0, 2) and (1, 3), each scored by its routed RM (length).
+    assert_eq!(out["trl_pairs"], serde_json::json!([1.0, 4.0, 3.0, 1.0]));
+    assert!(
+        out["layout_error"]
+            .as_str()
+            .unwrap()
+            .contains("different prompts"),
+        "{out}"
+    );
     assert_eq!(out["verl"], serde_json::json!(6.0));
     assert_eq!(out["preferred"], serde_json::json!(1));
     assert_eq!(out["feedback"]["consumed"], 1);
