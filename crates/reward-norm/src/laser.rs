@@ -33,10 +33,15 @@ impl LaserReward {
     /// LASeR's code: the raw −loss while fewer than 2 values are in the history, then the
     /// 20/80 clamp over the whole history.
     pub fn as_coded() -> Result<Self> {
+        Self::as_coded_with(QuantileClampParams::default())
+    }
+
+    /// [`LaserReward::as_coded`] with other history settings (its 2-value warm-up kept).
+    pub fn as_coded_with(params: QuantileClampParams) -> Result<Self> {
         Ok(Self {
             history: QuantileClamp::new(QuantileClampParams {
                 min_history: 2,
-                ..QuantileClampParams::default()
+                ..params
             })?,
             raw_warm_up: true,
         })

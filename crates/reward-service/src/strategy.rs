@@ -58,14 +58,27 @@ impl ServiceStrategy {
     }
 }
 
-/// Settings of the service's bandit beyond its strategy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Settings of the service's bandit and normaliser beyond its strategy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RouterOptions {
     /// The bandit's seed.
     pub seed: u64,
     /// Monte-Carlo draws behind each Thompson choice's propensities (the strategy's preset
     /// when `None`: 1,000, the bulk of a route's cost; 0 logs no propensities).
     pub propensity_draws: Option<usize>,
+    /// Newest values v5's quantile history keeps (the trainer keeps a run's whole history;
+    /// a service runs indefinitely).
+    pub normalizer_window: usize,
+}
+
+impl Default for RouterOptions {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            propensity_draws: None,
+            normalizer_window: 100_000,
+        }
+    }
 }
 
 /// The service's parts: the pool from `pool_file`, and for `strategy` the bandit, its
@@ -151,7 +164,11 @@ pub fn build_parts_with_pool(
     }
     let bandit = LinearBandit::new(policy, prior, params, options.seed)?;
     Ok(ServiceParts {
-        normalizer: Some(Normalizer::new(normalizer, names.len())?),
+        normalizer: Some(Normalizer::with_history_window(
+            normalizer,
+            names.len(),
+            options.normalizer_window,
+        )?),
         pool,
         bandit,
         context_fn,

@@ -58,6 +58,24 @@ impl Normalizer {
         })
     }
 
+    /// [`Normalizer::new`], except that a quantile history (v5's batch baseline, LASeR's
+    /// reward) keeps only its newest `window` values. The reference keeps a run's whole
+    /// history; a service that runs for months cannot (memory, snapshot size, and an O(n)
+    /// insertion per value). Normalisers without a history are as [`Normalizer::new`] makes
+    /// them.
+    pub fn with_history_window(kind: NormalizerKind, n_arms: usize, window: usize) -> Result<Self> {
+        let params = QuantileClampParams {
+            max_history: Some(window),
+            ..QuantileClampParams::default()
+        };
+        Ok(match kind {
+            NormalizerKind::BatchBaseline => Self::BatchBaseline(BatchBaseline::new(params)?),
+            NormalizerKind::Laser => Self::Laser(LaserReward::new(params)?),
+            NormalizerKind::LaserAsCoded => Self::Laser(LaserReward::as_coded_with(params)?),
+            other => Self::new(other, n_arms)?,
+        })
+    }
+
     /// Rewards for one step's pairs, in order (`None` where the normaliser has none yet).
     /// `groups[j]` is pair j's group: LASeR's reward is one per group (every pair of a group
     /// gets it), the others ignore groups. All losses must be finite; on error nothing changed.
@@ -99,5 +117,49 @@ impl Normalizer {
                     .collect())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history_len(normalizer: &Normalizer) -> usize {
+        match normalizer {
+            Normalizer::BatchBaseline(n) => n.history().len(),
+            Normalizer::Laser(n) => n.history().len(),
+            _ => 0,
+        }
+    }
+
+    /// A windowed history stops growing at its window; the reference one keeps everything.
+    #[test]
+    fn a_history_window_bounds_the_quantile_history() {
+        let batch: Vec<RoutedLoss> = (0..4)
+            .map(|j| RoutedLoss {
+                arm: 0,
+                loss: 0.1 * f64::from(j),
+            })
+            .collect();
+        let groups = [0, 1, 2, 3];
+        for kind in [
+            NormalizerKind::BatchBaseline,
+            NormalizerKind::Laser,
+            NormalizerKind::LaserAsCoded,
+        ] {
+            let mut windowed = Normalizer::with_history_window(kind, 2, 6).unwrap();
+            let mut whole = Normalizer::new(kind, 2).unwrap();
+            for _ in 0..5 {
+                windowed.rewards(&batch, &groups).unwrap();
+                whole.rewards(&batch, &groups).unwrap();
+            }
+            assert_eq!(history_len(&windowed), 6, "{kind:?}");
+            assert_eq!(history_len(&whole), 20, "{kind:?}");
+        }
+        // Normalisers without a history are unchanged.
+        assert_eq!(
+            Normalizer::with_history_window(NormalizerKind::EmaZscore, 2, 6).unwrap(),
+            Normalizer::new(NormalizerKind::EmaZscore, 2).unwrap()
+        );
     }
 }

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// standard error ≤ 1.6 points; the bulk of a route's cost; 0 logs none).
     #[arg(long, value_name = "N")]
     propensity_draws: Option<usize>,
+    /// Newest normalised advantages v5's quantile rescaling keeps (the trainer keeps a
+    /// run's whole history; a service runs indefinitely).
+    #[arg(long, value_name = "N", default_value_t = RouterOptions::default().normalizer_window)]
+    normalizer_window: usize,
     /// Items (responses, pairs, feedback entries) per request at most.
     #[arg(long, default_value_t = Limits::default().max_items)]
     max_items: usize,
@@ -81,6 +85,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let options = RouterOptions {
         seed: args.seed,
         propensity_draws: args.propensity_draws,
+        normalizer_window: args.normalizer_window,
     };
     let parts = build_parts(&args.pool, args.router.as_deref(), &strategy, options)?;
     let config = ServiceConfig {
