@@ -79,6 +79,12 @@ pub struct ServiceBench {
 
 /// Runs every level on a fresh service (state in a temporary folder) and reference server.
 pub fn run(config: &ServiceBenchConfig) -> anyhow::Result<ServiceBench> {
+    if !(config.seconds.is_finite() && config.seconds > 0.0) {
+        anyhow::bail!("seconds must be a positive number, got {}", config.seconds);
+    }
+    if config.clients.contains(&0) {
+        anyhow::bail!("every level needs at least one client");
+    }
     let state = tempfile::tempdir()?;
     let service = Service::open(
         ServiceConfig::local(0, state.path().to_path_buf()),
@@ -280,7 +286,7 @@ fn load(
     let warm_up = Duration::from_secs_f64(seconds / 4.0);
     let measured = Duration::from_secs_f64(seconds);
     let start = Instant::now();
-    let results: Vec<(Vec<f64>, usize)> = std::thread::scope(|scope| {
+    let results: Vec<(Vec<f64>, usize)> = std::thread::scope(|scope| -> anyhow::Result<_> {
         let handles: Vec<_> = (0..clients)
             .map(|client| {
                 let url = url.clone();
@@ -292,6 +298,7 @@ fn load(
                     let mut latencies = Vec::new();
                     let mut errors = 0;
                     let mut i = client * 1_000_000;
+                    // A request counts if it was sent inside the measured window.
                     while start.elapsed() < warm_up + measured {
                         let sent = Instant::now();
                         let ok = agent
@@ -317,9 +324,12 @@ fn load(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a client thread of the bench panicked"))
+            })
             .collect()
-    });
+    })?;
     let errors = results.iter().map(|(_, e)| e).sum();
     let mut latencies: Vec<f64> = results.into_iter().flat_map(|(l, _)| l).collect();
     if latencies.is_empty() {

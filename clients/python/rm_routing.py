@@ -32,6 +32,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -116,7 +117,11 @@ def _column(kwargs, names, i):
     """Entry ``i`` of the first dataset column among ``names`` that TRL passed, as text."""
     for name in names:
         values = kwargs.get(name)
-        if values is not None and values[i] is not None:
+        if values is None:
+            continue
+        if not isinstance(values, (list, tuple)):
+            raise TypeError(f"column {name!r} should hold one value per completion, got {values!r}")
+        if values[i] is not None:
             return str(values[i])
     return None
 
@@ -142,9 +147,10 @@ def trl_reward_function(url=DEFAULT_URL, token=None, timeout=180.0):
     return routed_reward
 
 
-def trl_pairwise_reward_function(url=DEFAULT_URL, token=None, timeout=180.0):
+def trl_pairwise_reward_function(url=DEFAULT_URL, token=None, timeout=180.0, concurrency=8):
     """A reward function for TRL's online DPO: completions i and i + B of a 2B batch are one
-    candidate pair, routed to one RM, which scores both. Returns one float per completion."""
+    candidate pair, routed to one RM, which scores both. Returns one float per completion.
+    Up to ``concurrency`` pairs are in flight at once (the service micro-batches them)."""
     client = RoutingClient(url, token, timeout)
 
     def routed_pair_reward(prompts, completions, **kwargs):
@@ -153,23 +159,27 @@ def trl_pairwise_reward_function(url=DEFAULT_URL, token=None, timeout=180.0):
                 f"online DPO passes pairs as 2B completions; got {len(completions)}"
             )
         half = len(completions) // 2
-        rewards = [0.0] * len(completions)
         for i in range(half):
-            prompt = _text(prompts[i])
-            if _text(prompts[i + half]) != prompt:
+            if _text(prompts[i + half]) != _text(prompts[i]):
                 raise ValueError(
                     f"completions {i} and {i + half} answer different prompts: not TRL's "
                     "online-DPO layout (use trl_reward_function for per-completion routing)"
                 )
+
+        def judge(i):
             answer = client.route_pairs(
-                prompt,
+                _text(prompts[i]),
                 [_text(completions[i]), _text(completions[i + half])],
                 pairs=[(0, 1)],
                 label=_column(kwargs, LABEL_COLUMNS, i),
                 category=_column(kwargs, ("category",), i),
             )
-            first, second = answer["pairs"][0]["scores"]
-            rewards[i], rewards[i + half] = float(first), float(second)
+            return answer["pairs"][0]["scores"]
+
+        rewards = [0.0] * len(completions)
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            for i, (first, second) in enumerate(pool.map(judge, range(half))):
+                rewards[i], rewards[i + half] = float(first), float(second)
         return rewards
 
     routed_pair_reward.__name__ = "routed_pair_reward"

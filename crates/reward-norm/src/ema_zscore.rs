@@ -93,6 +93,11 @@ impl EmaZScore {
         })
     }
 
+    /// The settings.
+    pub fn params(&self) -> &EmaZScoreParams {
+        &self.params
+    }
+
     /// Number of arms tracked.
     pub fn n_arms(&self) -> usize {
         self.arms.len()

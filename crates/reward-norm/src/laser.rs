@@ -47,6 +47,11 @@ impl LaserReward {
         })
     }
 
+    /// Whether it runs as LASeR's code does (raw −loss during a 2-value warm-up).
+    pub fn is_as_coded(&self) -> bool {
+        self.raw_warm_up
+    }
+
     /// The negated losses' history.
     pub fn history(&self) -> &QuantileClamp {
         &self.history

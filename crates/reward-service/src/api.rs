@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::journal::FeedbackSource;
-
 /// `POST /get_reward`, OpenRLHF's remote reward-model request: `query[i]` is prompt + response
 /// as the policy's tokenizer decodes them, `prompts[i]` the prompt (a prefix of the query,
 /// stripped to get the response), `labels[i]` a reference answer.
@@ -121,6 +119,30 @@ pub struct FeedbackItem {
     /// A reward in the bandit's units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reward: Option<f64>,
+}
+
+/// Where a feedback event's rewards came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackSource {
+    /// A client's `POST /feedback` (losses or rewards).
+    #[default]
+    Client,
+    /// The service's verifier, on pairs whose request carried a label it decides.
+    Verifier,
+    /// An audit: every RM scored the pair; the reward is agreement with their majority.
+    Audit,
+}
+
+impl FeedbackSource {
+    /// The name used in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Verifier => "verifier",
+            Self::Audit => "audit",
+        }
+    }
 }
 
 /// The answer to [`FeedbackRequest`].

@@ -20,12 +20,13 @@ pub struct Limits {
     /// Seconds a 503 asks the client to wait.
     pub retry_after_s: u64,
     /// Routes awaiting feedback kept at most; the oldest are dropped beyond it (a client
-    /// that never sends feedback cannot grow the state without bound).
+    /// that never sends feedback cannot grow the state without bound). Each holds its
+    /// context: memory ≈ max_pending × d × 8 bytes (65,536 × 576 ≈ 300 MB at most).
     pub max_pending: usize,
     /// Most items one backend call of an RM combines from queued requests
     /// (micro-batching; a single larger request is still scored whole).
     pub max_batch_items: usize,
-    /// Scores each RM keeps cached (the cache is emptied when full).
+    /// Scores each RM keeps cached (the cache is emptied when a call would overflow it).
     pub cache_items: usize,
 }
 
@@ -36,7 +37,7 @@ impl Default for Limits {
             max_items: 1024,
             max_in_flight: 64,
             retry_after_s: 1,
-            max_pending: 1 << 20,
+            max_pending: 1 << 16,
             max_batch_items: 256,
             cache_items: 1 << 16,
         }
@@ -53,10 +54,11 @@ pub struct Learning {
     /// routed RM with 1 if that RM preferred the correct response, else 0 (a tie is not a
     /// preference), at once. Undecided pairs stay open for client feedback.
     pub verifier: Option<(answer_check::VerifierTask, Option<String>)>,
-    /// Share of routed pairs audited, in [0, 1]: every available RM also scores the pair,
-    /// and the routed RM is rewarded with 1 if its verdict equals the majority's, 0 if not
-    /// (a tied majority decides nothing). Costs K× RM calls on the audited pairs. Which
-    /// pairs are audited is a seeded function of the route id (reproducible).
+    /// Share of routed pairs audited, in [0, 1]: every other available RM also scores the
+    /// pair, and the routed RM is rewarded with 1 if its verdict equals their majority
+    /// verdict, 0 if not (a tie among them, or no other RM, decides nothing). Costs K× RM
+    /// calls on the audited pairs. Which pairs are audited is a seeded function of the route
+    /// id (reproducible).
     pub audit_fraction: f64,
     /// Seed of the audit draw.
     pub audit_seed: u64,

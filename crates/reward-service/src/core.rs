@@ -9,9 +9,9 @@ use reward_norm::RoutedLoss;
 use rlhf_trainer::Normalizer;
 use serde::{Deserialize, Serialize};
 
-use crate::api::FeedbackItem;
+use crate::api::{FeedbackItem, FeedbackSource};
 use crate::error::{Error, Result};
-use crate::journal::{Event, FeedbackSource, Journal, RoutedItem, SNAPSHOT_DIR};
+use crate::journal::{Event, Journal, RoutedItem, SNAPSHOT_DIR};
 use crate::routing_log::{RoutingLog, rows_of};
 
 /// The snapshot's format name and version.
@@ -21,7 +21,10 @@ const SNAPSHOT_VERSION: u32 = 2;
 const ROUTER_FILE: &str = "router.json";
 const SERVICE_FILE: &str = "service.json";
 
-/// Everything of the service's state but the bandit (service.json in a snapshot).
+/// Everything of the service's state but the bandit and the pending routes (service.json
+/// in a snapshot). The pending routes are rebuilt from the journal at start: they can be
+/// many (each holds a d-wide context), and the journal holds them anyway. (Version 1 also
+/// held them; its other fields read the same, so a v1 snapshot still loads.)
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct ServiceState {
     format: String,
@@ -31,7 +34,6 @@ struct ServiceState {
     next_route: u64,
     updates: u64,
     normalizer: Option<Normalizer>,
-    pending: BTreeMap<u64, RoutedItem>,
 }
 
 /// One routed item of a request.
@@ -75,9 +77,10 @@ pub struct RouterCore {
 
 impl RouterCore {
     /// The state in `state_dir`: the snapshot there (else `bandit` and `normalizer` as
-    /// given, fresh) with every later journal event replayed, and routing.jsonl rebuilt
-    /// from the journal. Errors if the snapshot's router does not fit `bandit` (arms,
-    /// context width) or a replayed event does not reproduce its journaled arm or reward.
+    /// given, fresh) with every later journal event replayed, the pending routes and
+    /// routing.jsonl rebuilt from the whole journal. Errors if the snapshot's router does not
+    /// fit `bandit` (arms, context width), its normaliser has other settings than
+    /// `normalizer`, or a replayed event does not reproduce its journaled arm or reward.
     pub fn open(
         state_dir: &Path,
         bandit: LinearBandit,
@@ -85,8 +88,8 @@ impl RouterCore {
         max_pending: usize,
     ) -> Result<Self> {
         let (journal, events) = Journal::open(state_dir)?;
-        let routing_log =
-            RoutingLog::rebuild(state_dir, &events, bandit.prior().names(), max_pending)?;
+        let routing_log = RoutingLog::rebuild(state_dir, &events, bandit.prior().names())?;
+        let configured = normalizer.clone();
         let mut core = Self {
             bandit,
             normalizer,
@@ -102,9 +105,24 @@ impl RouterCore {
             poisoned: None,
         };
         core.restore_snapshot()?;
+        let same = match (&configured, &core.normalizer) {
+            (Some(a), Some(b)) => a.same_settings(b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            return Err(Error::Config(format!(
+                "{}: the state's normaliser was made with other settings (kind or \
+                 --normalizer-window) than this service's; start with those settings or \
+                 another state folder",
+                state_dir.display()
+            )));
+        }
+        let snapshot_events = core.events;
         let mut replayed = 0;
         for event in events {
-            if event.seq() <= core.events {
+            if event.seq() <= snapshot_events {
+                core.track_pending(&event);
                 continue;
             }
             core.replay(&event)?;
@@ -129,9 +147,9 @@ impl RouterCore {
             return Ok(());
         }
         let state: ServiceState = atomic_write::read_json(&service_path)?;
-        if state.format != SNAPSHOT_FORMAT || state.version != SNAPSHOT_VERSION {
+        if state.format != SNAPSHOT_FORMAT || !(1..=SNAPSHOT_VERSION).contains(&state.version) {
             return Err(Error::Config(format!(
-                "{}: a {} v{} file, expected {SNAPSHOT_FORMAT} v{SNAPSHOT_VERSION}",
+                "{}: a {} v{} file, expected {SNAPSHOT_FORMAT} v1 to v{SNAPSHOT_VERSION}",
                 service_path.display(),
                 state.format,
                 state.version
@@ -143,11 +161,27 @@ impl RouterCore {
             self.bandit.dim(),
         )?;
         self.normalizer = state.normalizer;
-        self.pending = state.pending;
         self.next_route = state.next_route;
         self.updates = state.updates;
         self.events = state.events;
         Ok(())
+    }
+
+    /// Keeps the pending routes in step with an event the snapshot already includes: its
+    /// routes become pending, its feedback closes them (as when it was first applied).
+    fn track_pending(&mut self, event: &Event) {
+        match event {
+            Event::Route { items, .. } => {
+                for item in items {
+                    self.remember(item.clone());
+                }
+            }
+            Event::Feedback { items, .. } => {
+                for item in items {
+                    self.pending.remove(&item.route_id);
+                }
+            }
+        }
     }
 
     /// Redoes one journaled event.
@@ -331,7 +365,7 @@ impl RouterCore {
             source,
             items,
             &applied.rewards,
-            &routes,
+            |id| routes.get(&id),
             self.bandit.prior().names(),
         );
         if let Err(err) = self.routing_log.append(&rows) {
@@ -435,8 +469,8 @@ impl RouterCore {
         })
     }
 
-    /// Writes snapshot/ whole (the router, the normaliser, the pending routes, how many
-    /// journal events it includes) after syncing the journal.
+    /// Writes snapshot/ whole (the router, the normaliser, how many journal events it
+    /// includes) after syncing the journal.
     pub fn snapshot(&mut self) -> Result<()> {
         self.journal.sync()?;
         let state = ServiceState {
@@ -446,7 +480,6 @@ impl RouterCore {
             next_route: self.next_route,
             updates: self.updates,
             normalizer: self.normalizer.clone(),
-            pending: self.pending.clone(),
         };
         let bandit = &self.bandit;
         atomic_write::replace_folder(&self.state_dir.join(SNAPSHOT_DIR), |staging| {

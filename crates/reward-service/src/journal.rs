@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::FeedbackItem;
+use crate::api::{FeedbackItem, FeedbackSource};
 use crate::error::{Error, Result};
 
 /// The journal's file name in the state folder.
@@ -35,30 +35,6 @@ pub struct RoutedItem {
     pub propensity_draws: Option<usize>,
     /// The context it was routed on, `[d]`.
     pub context: Vec<f64>,
-}
-
-/// Where a feedback event's rewards came from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeedbackSource {
-    /// A client's `POST /feedback` (losses or rewards).
-    #[default]
-    Client,
-    /// The service's verifier, on pairs whose request carried a label it decides.
-    Verifier,
-    /// An audit: every RM scored the pair; the reward is agreement with their majority.
-    Audit,
-}
-
-impl FeedbackSource {
-    /// The name used in logs and metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Client => "client",
-            Self::Verifier => "verifier",
-            Self::Audit => "audit",
-        }
-    }
 }
 
 /// One line of the journal.

@@ -36,10 +36,11 @@ mod server;
 mod strategy;
 
 pub use crate::{
+    api::FeedbackSource,
     config::{Learning, Limits, ServiceConfig},
     core::{Applied, Routed, RouterCore},
     error::{Error, Result},
-    journal::{Event, FeedbackSource, JOURNAL_FILE, Journal, RoutedItem, SNAPSHOT_DIR},
+    journal::{Event, JOURNAL_FILE, Journal, RoutedItem, SNAPSHOT_DIR},
     metrics::Metrics,
     routing_log::{ROUTING_LOG_FILE, RoutingLog, RoutingRow},
     scorer::{PendingScores, Scorer},

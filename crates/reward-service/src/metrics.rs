@@ -37,6 +37,8 @@ pub struct Metrics {
     /// Rewards the service derived itself (`verifier` or `audit` learning), by source and
     /// value.
     pub derived_rewards: IntCounterVec,
+    /// Audits that failed (an RM call failed; the pairs stayed open).
+    pub audit_failures: IntCounter,
 }
 
 impl Metrics {
@@ -123,6 +125,11 @@ impl Metrics {
             &["source", "value"],
         )
         .expect("valid metric");
+        let audit_failures = IntCounter::new(
+            "rm_service_audit_failures_total",
+            "Audits that failed (their pairs stay open for feedback)",
+        )
+        .expect("valid metric");
         let registry = Registry::new();
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -138,6 +145,7 @@ impl Metrics {
             Box::new(rm_batch_items.clone()),
             Box::new(stage_seconds.clone()),
             Box::new(derived_rewards.clone()),
+            Box::new(audit_failures.clone()),
         ] {
             registry.register(collector).expect("names are unique");
         }
@@ -156,6 +164,7 @@ impl Metrics {
             rm_batch_items,
             stage_seconds,
             derived_rewards,
+            audit_failures,
         }
     }
 

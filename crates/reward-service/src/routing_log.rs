@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::FeedbackItem;
+use crate::api::{FeedbackItem, FeedbackSource};
 use crate::error::Result;
-use crate::journal::{Event, FeedbackSource, RoutedItem};
+use crate::journal::{Event, RoutedItem};
 
 /// The routing log's file name in the state folder.
 pub const ROUTING_LOG_FILE: &str = "routing.jsonl";
@@ -46,20 +46,22 @@ pub struct RoutingRow {
     pub source: FeedbackSource,
 }
 
-/// The rows of one feedback event, from the routes it refers to.
-pub fn rows_of(
+/// The rows of one feedback event, from the routes it refers to (`route` looks one up by
+/// id). `rewards` are the rewards applied per item; a journal written before they were
+/// recorded has none, and then a reward the client gave directly is the applied one.
+pub fn rows_of<'a>(
     seq: u64,
     source: FeedbackSource,
     items: &[FeedbackItem],
     rewards: &[Option<f64>],
-    routes: &BTreeMap<u64, RoutedItem>,
+    route: impl Fn(u64) -> Option<&'a RoutedItem>,
     names: &[String],
 ) -> Vec<RoutingRow> {
     items
         .iter()
         .enumerate()
         .filter_map(|(j, item)| {
-            let route = routes.get(&item.route_id)?;
+            let route = route(item.route_id)?;
             Some(RoutingRow {
                 seq,
                 route_id: item.route_id,
@@ -70,7 +72,11 @@ pub fn rows_of(
                 propensity_draws: route.propensity_draws,
                 context: route.context.clone(),
                 loss: item.loss,
-                reward: rewards.get(j).copied().flatten(),
+                reward: if rewards.is_empty() {
+                    item.reward
+                } else {
+                    rewards.get(j).copied().flatten()
+                },
                 source,
             })
         })
@@ -85,25 +91,16 @@ pub struct RoutingLog {
 
 impl RoutingLog {
     /// Rewrites `state_dir`/routing.jsonl (atomically) from the journal's `events` and opens
-    /// it for appending. Routes beyond `max_pending` awaiting feedback are forgotten oldest
-    /// first, as the service forgets them.
-    pub fn rebuild(
-        state_dir: &Path,
-        events: &[Event],
-        names: &[String],
-        max_pending: usize,
-    ) -> Result<Self> {
+    /// it for appending.
+    pub fn rebuild(state_dir: &Path, events: &[Event], names: &[String]) -> Result<Self> {
         let path = state_dir.join(ROUTING_LOG_FILE);
-        let mut routes: BTreeMap<u64, RoutedItem> = BTreeMap::new();
+        let mut routes: BTreeMap<u64, &RoutedItem> = BTreeMap::new();
         let mut rows = Vec::new();
         for event in events {
             match event {
                 Event::Route { items, .. } => {
                     for item in items {
-                        routes.insert(item.id, item.clone());
-                        while routes.len() > max_pending {
-                            routes.pop_first();
-                        }
+                        routes.insert(item.id, item);
                     }
                 }
                 Event::Feedback {
@@ -112,7 +109,8 @@ impl RoutingLog {
                     items,
                     rewards,
                 } => {
-                    rows.extend(rows_of(*seq, *source, items, rewards, &routes, names));
+                    let route = |id| routes.get(&id).copied();
+                    rows.extend(rows_of(*seq, *source, items, rewards, route, names));
                     for item in items {
                         routes.remove(&item.route_id);
                     }

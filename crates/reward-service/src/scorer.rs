@@ -10,8 +10,9 @@
 //!                 max_batch_items)
 //! ```
 //!
-//! A combined call that fails is retried one request at a time, so that a bad item fails
-//! only the request that sent it.
+//! A combined call that fails on an item (the RM refused it, or scored it NaN) is retried one
+//! request at a time, so that a bad item fails only the request that sent it; any other
+//! failure (the RM is down) goes to every request of the call at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use prometheus::{Histogram, IntCounter};
+use rm_pool::Error as PoolError;
 use rm_pool::{RmPool, ScoreItem};
 
 use crate::error::{Error, Result};
@@ -158,7 +160,10 @@ impl PendingScores {
                 .recv()
                 .map_err(|_| Error::Upstream(format!("reward model {name}'s worker has stopped")))?
                 .map_err(|reason| {
-                    Error::Upstream(format!("reward model {name} failed: {reason}"))
+                    Error::Upstream(format!(
+                        "reward model {name} failed on the items routed to it (numbered among \
+                         those): {reason}"
+                    ))
                 })?;
             for (&i, value) in members.iter().zip(values) {
                 scores[i] = f64::from(value);
@@ -180,9 +185,20 @@ impl Drop for Scorer {
     }
 }
 
-/// A worker's loop: wait for a job, take every job queued behind it (up to `max_batch`
-/// items), score them in one call, answer each; re-read availability after each call and
-/// whenever idle for [`AVAILABILITY_REFRESH`].
+/// Marks its RM unavailable when dropped: a worker that stops (its queue closed, or a
+/// panic in a backend) must not leave the router sending requests to it.
+struct MarkUnavailableOnExit<'a>(&'a AtomicBool);
+
+impl Drop for MarkUnavailableOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A worker's loop: wait for a job, take every job queued behind it (until the batch holds
+/// `max_batch` items or more: a soft limit, the last job is never split), score them in
+/// one call, answer each; re-read availability after each call and whenever idle for
+/// [`AVAILABILITY_REFRESH`].
 fn work(
     mut pool: RmPool,
     queue: &Receiver<Job>,
@@ -190,6 +206,7 @@ fn work(
     max_batch: usize,
     metrics: &WorkerMetrics,
 ) {
+    let _exit = MarkUnavailableOnExit(available);
     loop {
         let first = match queue.recv_timeout(AVAILABILITY_REFRESH) {
             Ok(job) => job,
@@ -215,8 +232,9 @@ fn work(
     }
 }
 
-/// Scores `jobs` as one backend call and answers each; if that call fails and there were
-/// several jobs, each is retried alone so that the failure reaches only its own request.
+/// Scores `jobs` as one backend call and answers each; if that call fails on an item and
+/// there were several jobs, each is retried alone so that the failure reaches only its own
+/// request.
 fn score_jobs(pool: &mut RmPool, jobs: Vec<Job>, metrics: &WorkerMetrics) {
     let combined: Vec<ScoreItem> = jobs.iter().flat_map(|j| j.items.iter().cloned()).collect();
     match score_counted(pool, &combined, metrics) {
@@ -229,20 +247,29 @@ fn score_jobs(pool: &mut RmPool, jobs: Vec<Job>, metrics: &WorkerMetrics) {
                 let _ = job.reply.send(Ok(mine.to_vec()));
             }
         }
-        Err(reason) if jobs.len() == 1 => {
-            let _ = jobs[0].reply.send(Err(reason));
-        }
-        Err(_) => {
+        Err(PoolError::Input { .. } | PoolError::NonFinite { .. }) if jobs.len() > 1 => {
             for job in jobs {
-                let _ = job.reply.send(score_counted(pool, &job.items, metrics));
+                let answer = score_counted(pool, &job.items, metrics).map_err(|e| e.to_string());
+                let _ = job.reply.send(answer);
+            }
+        }
+        Err(err) => {
+            let reason = err.to_string();
+            for job in jobs {
+                let _ = job.reply.send(Err(reason.clone()));
             }
         }
     }
 }
 
-fn score_counted(pool: &mut RmPool, items: &[ScoreItem], metrics: &WorkerMetrics) -> Answer {
+/// RM 0 of `pool` scores `items`; its backend calls and items are counted.
+fn score_counted(
+    pool: &mut RmPool,
+    items: &[ScoreItem],
+    metrics: &WorkerMetrics,
+) -> std::result::Result<Vec<f32>, PoolError> {
     let before = pool.stats(0);
-    let result = pool.score(0, items).map_err(|err| err.to_string());
+    let result = pool.score(0, items);
     let after = pool.stats(0);
     let calls = after.calls - before.calls;
     if calls > 0 {

@@ -25,13 +25,12 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::api::{
-    ErrorBody, FeedbackItem, FeedbackRequest, FeedbackResponse, GetRewardRequest,
+    ErrorBody, FeedbackItem, FeedbackRequest, FeedbackResponse, FeedbackSource, GetRewardRequest,
     GetRewardResponse, Health, JudgedPair, RouteInfo, RoutePairsRequest, RoutePairsResponse,
 };
 use crate::config::ServiceConfig;
 use crate::core::{Routed, RouterCore};
 use crate::error::{Error, Result};
-use crate::journal::FeedbackSource;
 use crate::metrics::Metrics;
 use crate::scorer::Scorer;
 
@@ -263,13 +262,17 @@ impl Service {
     /// `/route_pairs`: each pair routed to one RM, which scores both responses.
     fn route_pairs(&self, request: RoutePairsRequest) -> Result<RoutePairsResponse> {
         let n = request.responses.len();
+        // The pair count is checked before any pair is built (n responses give n(n−1)/2).
+        self.check_items(match &request.pairs {
+            Some(pairs) => pairs.len(),
+            None => n.saturating_mul(n.saturating_sub(1)) / 2,
+        })?;
         let pairs: Vec<(usize, usize)> = match &request.pairs {
             Some(pairs) => pairs.iter().map(|&[a, b]| (a, b)).collect(),
             None => (0..n)
                 .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
                 .collect(),
         };
-        self.check_items(pairs.len())?;
         if pairs.is_empty() {
             return Err(Error::BadRequest(
                 "no pair to route: give two responses or more, or `pairs`".into(),
@@ -316,7 +319,12 @@ impl Service {
             })
             .collect();
         self.learn_from_verifier(&request, &mut judged)?;
-        self.learn_from_audits(&items, &mut judged)?;
+        // Audits are extra RM calls for the router's sake: one that fails costs the client
+        // nothing (its pairs stay open for feedback).
+        if let Err(err) = self.learn_from_audits(&items, &mut judged) {
+            tracing::warn!(%err, "an audit failed; its pairs stay open");
+            self.metrics.audit_failures.inc();
+        }
         Ok(RoutePairsResponse { pairs: judged })
     }
 
@@ -348,8 +356,8 @@ impl Service {
     }
 
     /// Audit learning: on the audited pairs not yet rewarded, every other available RM
-    /// scores both responses; the routed RM gets 1 when its verdict equals the majority's
-    /// (its own vote included), 0 when not; a tied majority decides nothing.
+    /// scores both responses; the routed RM gets 1 when its verdict equals their majority
+    /// verdict, 0 when not; a tie among them (or no other RM) decides nothing.
     fn learn_from_audits(&self, items: &[ScoreItem], judged: &mut [JudgedPair]) -> Result<()> {
         let learning = &self.config.learning;
         if learning.audit_fraction <= 0.0 {
@@ -380,12 +388,6 @@ impl Service {
         }
         let scores = self.score_routed(&audit_items, &audit_arms)?;
         let mut votes: BTreeMap<usize, [usize; 2]> = BTreeMap::new();
-        for &j in &audited {
-            let own = votes.entry(j).or_default();
-            if let Some(side) = judged[j].preferred {
-                own[side] += 1;
-            }
-        }
         for (&j, s) in slots.iter().zip(scores.chunks(2)) {
             if let Some(side) = winner(Verdict::from_scores(s[0] as f32, s[1] as f32, 0.0)) {
                 votes.entry(j).or_default()[side] += 1;

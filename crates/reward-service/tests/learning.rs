@@ -156,9 +156,12 @@ fn the_verifier_rewards_the_routed_rm_on_decided_pairs() {
 }
 
 /// With every pair audited, the routed RM is rewarded for agreeing with the majority of the
-/// three RMs: on ("aaa", "b12345") length and digits prefer the second, vowels the first.
+/// other two RMs. On ("aaa", "b12345") length and digits prefer the second, vowels the
+/// first: routed to vowels, the others agree against it (reward 0); routed to length or
+/// digits, the others split (no reward, the route stays open). On ("a", "aaa111") all three
+/// prefer the second: reward 1 whoever judged.
 #[test]
-fn audits_reward_agreement_with_the_majority() {
+fn audits_reward_agreement_with_the_other_rms_majority() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(
         parts(Policy::Uniform, Duration::ZERO, 9),
@@ -168,24 +171,48 @@ fn audits_reward_agreement_with_the_majority() {
         },
     );
     let agent = client();
-    let mut routed = [0_u64; 3];
-    for _ in 0..12 {
+    let mut rewards = [0_u64; 2];
+    let mut open = 0;
+    for round in 0..24 {
+        let contested = round % 2 == 0;
+        let responses = if contested {
+            ["aaa", "b12345"]
+        } else {
+            ["a", "aaa111"]
+        };
         let (status, answer) = post(
             &agent,
             &server.url("/route_pairs"),
-            &json!({"prompt": "Say something.", "responses": ["aaa", "b12345"]}),
+            &json!({"prompt": "Say something.", "responses": responses}),
         );
         assert_eq!(status, 200, "{answer}");
         let pair = &answer["pairs"][0];
         let arm = pair["arm"].as_u64().unwrap() as usize;
-        routed[arm] += 1;
-        let agrees = arm != 1;
-        assert_eq!(pair["reward"], json!(f64::from(u8::from(agrees))), "{pair}");
-        assert_eq!(pair["reward_source"], "audit");
+        let expected = match (contested, arm) {
+            (false, _) => Some(1.0),
+            (true, 1) => Some(0.0),
+            (true, _) => None,
+        };
+        match expected {
+            Some(reward) => {
+                assert_eq!(pair["reward"], json!(reward), "{pair}");
+                assert_eq!(pair["reward_source"], "audit");
+                rewards[reward as usize] += 1;
+            }
+            None => {
+                assert!(pair.get("reward").is_none(), "{pair}");
+                open += 1;
+            }
+        }
     }
-    assert_eq!(server.service.core().updates(), 12);
-    // Each audit scores the pair with the two other RMs: 3 RMs × 12 pairs, 2 items each,
-    // all but the first of each RM's calls served from its cache.
+    assert!(
+        rewards[0] > 0 && rewards[1] > 0 && open > 0,
+        "{rewards:?} {open}"
+    );
+    assert_eq!(server.service.core().updates(), rewards[0] + rewards[1]);
+    assert_eq!(server.service.core().pending() as u64, open);
+    // Each audit scores the pair with the two other RMs: every RM sees each of the two
+    // requests' 4 distinct responses once, the rest from its cache.
     let (_, metrics) = get_text(&agent, &server.url("/metrics"));
     let items: u64 = ["length", "vowels", "digits"]
         .iter()
@@ -196,12 +223,59 @@ fn audits_reward_agreement_with_the_majority() {
             )
         })
         .sum();
-    assert_eq!(items, 6, "{metrics}");
+    assert_eq!(items, 12, "{metrics}");
     assert_eq!(
         metric(
             &metrics,
             "rm_service_derived_rewards_total{source=\"audit\",value=\"0\"}"
         ),
-        routed[1]
+        rewards[0]
     );
+}
+
+/// A state folder whose snapshot holds a normaliser with other settings (here a bounded
+/// quantile history) is refused with a message naming the setting, not replayed into a
+/// confusing mismatch.
+#[test]
+fn a_snapshot_with_other_normaliser_settings_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let server = Server::start(
+            parts(Policy::Thompson, Duration::ZERO, 5),
+            dir.path(),
+            |config| config.snapshot_every = 1,
+        );
+        let (_, answer) = post(
+            &client(),
+            &server.url("/get_reward"),
+            &json!({"query": ["a", "bb"]}),
+        );
+        let items: Vec<_> = answer["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| json!({"route_id": r["route_id"], "loss": 0.5}))
+            .collect();
+        let (status, _) = post(
+            &client(),
+            &server.url("/feedback"),
+            &json!({"items": items}),
+        );
+        assert_eq!(status, 200);
+    }
+    let mut windowed = parts(Policy::Thompson, Duration::ZERO, 5);
+    windowed.normalizer = Some(
+        rlhf_trainer::Normalizer::with_history_window(
+            rlhf_trainer::NormalizerKind::BatchBaseline,
+            3,
+            10,
+        )
+        .unwrap(),
+    );
+    let config = reward_service::ServiceConfig::local(0, dir.path().to_path_buf());
+    let err = reward_service::Service::open(config, windowed)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("--normalizer-window"), "{err}");
 }

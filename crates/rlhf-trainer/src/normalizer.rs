@@ -76,6 +76,22 @@ impl Normalizer {
         })
     }
 
+    /// Whether `other` is the same kind with the same settings (its state aside): what a
+    /// restored normaliser must share with the one configured.
+    pub fn same_settings(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::EmaZscore(a), Self::EmaZscore(b)) => a.params() == b.params(),
+            (Self::BatchBaseline(a), Self::BatchBaseline(b)) => {
+                a.history().params() == b.history().params()
+            }
+            (Self::BatchAdvantage(_), Self::BatchAdvantage(_)) => true,
+            (Self::Laser(a), Self::Laser(b)) => {
+                a.history().params() == b.history().params() && a.is_as_coded() == b.is_as_coded()
+            }
+            _ => false,
+        }
+    }
+
     /// Rewards for one step's pairs, in order (`None` where the normaliser has none yet).
     /// `groups[j]` is pair j's group: LASeR's reward is one per group (every pair of a group
     /// gets it), the others ignore groups. All losses must be finite; on error nothing changed.
@@ -156,6 +172,16 @@ mod tests {
             assert_eq!(history_len(&windowed), 6, "{kind:?}");
             assert_eq!(history_len(&whole), 20, "{kind:?}");
         }
+        assert!(
+            !Normalizer::with_history_window(NormalizerKind::BatchBaseline, 2, 6)
+                .unwrap()
+                .same_settings(&Normalizer::new(NormalizerKind::BatchBaseline, 2).unwrap())
+        );
+        assert!(
+            !Normalizer::new(NormalizerKind::Laser, 2)
+                .unwrap()
+                .same_settings(&Normalizer::new(NormalizerKind::LaserAsCoded, 2).unwrap())
+        );
         // Normalisers without a history are unchanged.
         assert_eq!(
             Normalizer::with_history_window(NormalizerKind::EmaZscore, 2, 6).unwrap(),

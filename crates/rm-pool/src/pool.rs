@@ -146,10 +146,12 @@ impl RmPool {
         })
     }
 
-    /// Bounds each RM's score cache to `capacity` items: when a call would grow it beyond,
-    /// the cache is emptied first (a long-running service sees few repeated items, so
-    /// memory matters more than old entries). `None` keeps every score (the trainer's
-    /// default, which the score files rely on).
+    /// Bounds each RM's score cache near `capacity` items: when a call would grow it beyond,
+    /// the cache is emptied first (a long-running service sees few repeated items, so memory
+    /// matters more than old entries; one call larger than `capacity` still caches all its
+    /// items). Items scored again after a clear count again in the score statistics and are
+    /// appended again to a score file. `None` keeps every score (the trainer's default, which
+    /// the score files rely on).
     pub fn with_cache_capacity(mut self, capacity: Option<usize>) -> Self {
         self.cache_capacity = capacity;
         self

@@ -55,9 +55,15 @@ pub struct ServeArgs {
     /// Requests handled at once; more get 503 with Retry-After.
     #[arg(long, default_value_t = Limits::default().max_in_flight)]
     max_in_flight: usize,
-    /// Items one RM call combines from queued requests (micro-batching).
+    /// Items one RM call combines from queued requests (micro-batching; a soft limit).
     #[arg(long, default_value_t = Limits::default().max_batch_items)]
     max_batch_items: usize,
+    /// Routes awaiting feedback kept (oldest dropped first); each holds its context.
+    #[arg(long, default_value_t = Limits::default().max_pending)]
+    max_pending: usize,
+    /// Scores each RM keeps cached.
+    #[arg(long, default_value_t = Limits::default().cache_items)]
+    cache_items: usize,
     /// Snapshot the router after this many feedback calls (and on SIGTERM).
     #[arg(long, default_value_t = 100)]
     snapshot_every: u64,
@@ -96,6 +102,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
             max_body_bytes: args.max_body_bytes,
             max_in_flight: args.max_in_flight,
             max_batch_items: args.max_batch_items,
+            max_pending: args.max_pending,
+            cache_items: args.cache_items,
             ..Limits::default()
         },
         state_dir: args.state,
