@@ -48,8 +48,8 @@ pub use crate::{
     gsm8k_split::{Gsm8kSplitFiles, Gsm8kSplitSizes, split_gsm8k},
     pipeline::{Event, Options, Outcome, run_experiment},
     results::{
-        Ablation, DomainScores, OfflineRouterTable, Results, RmAccuracy, RoutingRow, RunResult,
-        Summary, Timings,
+        Ablation, DomainScores, ImplicitMargin, MarginStats, OfflineRouterTable, Results,
+        RmAccuracy, RoutingRow, RunResult, Summary, Timings,
     },
     tokenizer::{IM_END, IM_START, PAD, train_tokenizer},
 };

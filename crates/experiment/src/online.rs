@@ -30,7 +30,7 @@ use crate::offline::Condition;
 use crate::panel::{Panel, PanelPoint, score_router};
 use crate::policy;
 use crate::premise::Moments;
-use crate::results::{DomainScores, RunResult};
+use crate::results::{DomainScores, ImplicitMargin, MarginStats, RunResult};
 
 /// The file a finished run leaves.
 pub const RESULT_FILE: &str = "result.json";
@@ -160,6 +160,8 @@ pub struct PanelWorld {
     pub pair_contexts: BTreeMap<Condition, Vec<Vec<f64>>>,
     /// Per panel prompt: its tokens as the trainer feeds them (chat template applied).
     pub prompt_tokens: Vec<Vec<u32>>,
+    /// Per panel pair: the right and the wrong response's tokens (end-of-turn included).
+    pub right_wrong_tokens: Vec<[Vec<u32>; 2]>,
     /// Iterations after which routers are scored (0: before training).
     pub checkpoints: Vec<usize>,
 }
@@ -198,12 +200,45 @@ impl PanelWorld {
             .iter()
             .map(|p| policy::prompt_tokens(tokenizer, p))
             .collect::<Result<_>>()?;
+        let right_wrong_tokens = panel
+            .pairs
+            .iter()
+            .map(|p| {
+                let (right, wrong) = if p.right_is_a {
+                    (&p.a, &p.b)
+                } else {
+                    (&p.b, &p.a)
+                };
+                Ok([
+                    policy::response_tokens(tokenizer, right)?,
+                    policy::response_tokens(tokenizer, wrong)?,
+                ])
+            })
+            .collect::<Result<_>>()?;
         Ok(Self {
             panel,
             pair_contexts,
             prompt_tokens,
+            right_wrong_tokens,
             checkpoints,
         })
+    }
+
+    /// m = Δ(right) − Δ(wrong) of every panel pair under `trainer`'s policy now
+    /// ([`Trainer::implicit_rewards`]).
+    fn implicit_margins(&self, trainer: &Trainer) -> Result<Vec<f64>> {
+        let sequences: Vec<(Vec<u32>, Vec<u32>)> = self
+            .panel
+            .pairs
+            .iter()
+            .zip(&self.right_wrong_tokens)
+            .flat_map(|(pair, responses)| {
+                let prompt = &self.prompt_tokens[pair.prompt];
+                responses.iter().map(|r| (prompt.clone(), r.clone()))
+            })
+            .collect();
+        let rewards = trainer.implicit_rewards(&sequences)?;
+        Ok(rewards.chunks(2).map(|d| d[0] - d[1]).collect())
     }
 
     /// The panel's contexts for the router of `trainer` running `job`, `[pairs, d]`; `None`
@@ -392,20 +427,35 @@ pub fn run_job(
         world.iterations,
         trainer.pool().names(),
         policy_accuracy,
+        world.trainer.dpo.beta,
     )?;
     result.panel = panel_points;
+    // The premise strategies' final policies on the panel (check (b)'s why; the other
+    // strategies would add a panel forward pass per run for a diagnostic).
+    if let Some(margin) = result.implicit_margin.as_mut()
+        && let Some(panel) = &world.panel
+        && MARGIN_STRATEGIES.contains(&job.label.as_str())
+    {
+        margin.panel = MarginStats::of(&panel.implicit_margins(&trainer)?);
+    }
     let text = serde_json::to_string_pretty(&result).expect("results serialise") + "\n";
     atomic_write::replace_file(&result_file, text.as_bytes())?;
     Ok(result)
 }
 
-/// A run's metrics from its logs.
+/// The strategies whose final policies are scored on the panel's implicit-reward margin:
+/// check (b)'s strategy and the oracle to contrast it with.
+pub const MARGIN_STRATEGIES: [&str; 2] = [crate::premise::UNBIASED_ROUTING, "oracle"];
+
+/// A run's metrics from its logs; `beta` is the run's DPO β (to read margins back from
+/// losses).
 fn summarise(
     job: &Job,
     run: &Path,
     iterations: usize,
     rm_names: Vec<String>,
     policy_accuracy: DomainScores,
+    beta: f64,
 ) -> Result<RunResult> {
     let routing: Vec<RoutingRecord> = atomic_write::read_jsonl(&run.join(ROUTING_FILE))?;
     let metrics: Vec<serde_json::Value> =
@@ -437,6 +487,15 @@ fn summarise(
                 .push(reward, correct);
         }
     }
+    let on_policy: Vec<f64> = routing
+        .iter()
+        .filter(decided)
+        .filter(|r| r.iteration >= 1)
+        .filter_map(|r| {
+            let margin = chosen_margin(r.loss?, beta)?;
+            Some(if r.chosen == r.truth { margin } else { -margin })
+        })
+        .collect();
     let label_accuracy_by_iteration = (0..iterations)
         .map(|i| {
             let hits: Vec<bool> = routing
@@ -476,12 +535,24 @@ fn summarise(
         labels_correct,
         reward_label,
         panel: Vec::new(),
+        implicit_margin: Some(ImplicitMargin {
+            on_policy: MarginStats::of(&on_policy),
+            panel: None,
+        }),
         label_accuracy_by_iteration,
         arm_share_by_iteration,
         rm_calls,
         pairs_judged: routing.iter().filter(|r| r.visited).count() as u64,
         pairs_kept: routing.iter().filter(|r| r.kept).count() as u64,
     })
+}
+
+/// Δ(chosen) − Δ(rejected) of a pair whose DPO loss was `loss` nats at β = `beta`:
+/// ℓ = −log σ(βx) gives βx = −ln(e^ℓ − 1). `None` for a loss of 0 (x infinite) or a
+/// non-positive β.
+fn chosen_margin(loss: f64, beta: f64) -> Option<f64> {
+    let x = -loss.exp_m1().ln() / beta;
+    (beta > 0.0 && x.is_finite()).then_some(x)
 }
 
 /// Writes the online prompts file the trainer reads (`prompt`, `category`, `reference`).
@@ -560,7 +631,7 @@ mod tests {
             per_domain: BTreeMap::new(),
             count: 2,
         };
-        let result = summarise(&job, dir.path(), 3, vec!["rm".into()], policy).unwrap();
+        let result = summarise(&job, dir.path(), 3, vec!["rm".into()], policy, 0.5).unwrap();
         assert_eq!((result.labels_decided, result.labels_correct), (4, 3));
         assert_eq!(result.label_accuracy_micro(), Some(0.75));
         // Stratified: add 2 of 3, sort 1 of 1 → (2/3 + 1)/2.
@@ -570,5 +641,25 @@ mod tests {
         assert!((add.sum_x - 1.0).abs() < 1e-12 && (add.sum_xy - 0.8).abs() < 1e-12);
         assert_eq!(result.reward_label["sort"].n, 1);
         assert_eq!(result.rm_calls, 12);
+        // Every decided pair from iteration 1 has loss 0.6: |m| = −ln(e^0.6 − 1)/0.5, positive
+        // for the 2 right labels, negative for the wrong one.
+        let x = -(0.6_f64.exp() - 1.0).ln() / 0.5;
+        let on_policy = result.implicit_margin.unwrap().on_policy.unwrap();
+        assert_eq!(on_policy.pairs, 3);
+        assert!((on_policy.mean - x / 3.0).abs() < 1e-12, "{on_policy:?}");
+        // x > 0 here (0.6 < ln 2): the right labels' margins are the positive ones.
+        assert!(x > 0.0);
+        assert!((on_policy.positive - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    /// The margin read back from a loss is the one the loss was computed from.
+    #[test]
+    fn a_margin_is_read_back_from_its_dpo_loss() {
+        for (x, beta) in [(0.3_f64, 0.1_f64), (-2.0, 0.5), (5.0, 1.0)] {
+            let loss: f64 = -(1.0 / (1.0 + (-beta * x).exp())).ln();
+            let back = chosen_margin(loss, beta).unwrap();
+            assert!((back - x).abs() < 1e-9, "{x} {beta} → {back}");
+        }
+        assert_eq!(chosen_margin(0.0, 0.1), None);
     }
 }

@@ -15,6 +15,13 @@
 //!   (what a router that knew each domain's best RM would get) and their gap.
 //!
 //! The premise holds when the intervals of (a) and of (b) pooled lie above 0.
+//!
+//! Beside (b), its why: the DPO implicit reward's preference for the right response
+//! (m = Δ(right) − Δ(wrong), nats) of the `random` and `oracle` runs, on their own samples
+//! (whose sign is (b)'s) and on the panel's SFT samples under their final policies. A
+//! negative m on a run's own samples with a positive m on the panel says the policy did move
+//! toward right answers and the reward points the wrong way only because the policy samples
+//! the wrong answers it was pushed toward (docs/RESULTS.md).
 
 use std::collections::BTreeMap;
 
@@ -22,9 +29,10 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::online::MARGIN_STRATEGIES;
 use crate::panel::BEST_PER_DOMAIN;
 use crate::report::mean_ci95;
-use crate::results::{Results, RunResult, Summary};
+use crate::results::{MarginStats, Results, RunResult, Summary};
 
 /// Bootstrap resamples of the correlation intervals.
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;
@@ -119,6 +127,54 @@ pub struct RmSpread {
     pub gap: f64,
 }
 
+/// The implicit-reward margin of one strategy's runs, measured two ways.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MarginSummary {
+    /// Runs that measured it.
+    pub runs: usize,
+    /// Per-run mean m on the runs' own decided pairs, nats: mean ± 95% CI over runs.
+    pub on_policy: Option<Summary>,
+    /// Share of those pairs with m > 0, pooled over runs.
+    pub on_policy_positive: Option<f64>,
+    /// Per-run mean m on the panel under the final policy, nats.
+    pub panel: Option<Summary>,
+    /// Share of panel pairs with m > 0, pooled over runs.
+    pub panel_positive: Option<f64>,
+}
+
+impl MarginSummary {
+    /// The summary of `runs`' margins (`None` when none measured any).
+    fn of(runs: &[&RunResult]) -> Option<Self> {
+        let margins: Vec<_> = runs.iter().filter_map(|r| r.implicit_margin).collect();
+        if margins.is_empty() {
+            return None;
+        }
+        let pooled = |stats: Vec<MarginStats>| -> (Option<Summary>, Option<f64>) {
+            if stats.is_empty() {
+                return (None, None);
+            }
+            let means: Vec<f64> = stats.iter().map(|s| s.mean).collect();
+            let pairs: u64 = stats.iter().map(|s| s.pairs).sum();
+            let positive = stats
+                .iter()
+                .map(|s| s.positive * s.pairs as f64)
+                .sum::<f64>()
+                / pairs.max(1) as f64;
+            (Some(mean_ci95(&means)), Some(positive))
+        };
+        let (on_policy, on_policy_positive) =
+            pooled(margins.iter().filter_map(|m| m.on_policy).collect());
+        let (panel, panel_positive) = pooled(margins.iter().filter_map(|m| m.panel).collect());
+        Some(Self {
+            runs: margins.len(),
+            on_policy,
+            on_policy_positive,
+            panel,
+            panel_positive,
+        })
+    }
+}
+
 /// The three checks and the verdict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PremiseChecks {
@@ -133,6 +189,9 @@ pub struct PremiseChecks {
     pub reward_correctness_by_domain: BTreeMap<String, Correlation>,
     /// (c).
     pub rm_spread: Option<RmSpread>,
+    /// (b)'s why, per strategy of [`MARGIN_STRATEGIES`] that measured it.
+    #[serde(default)]
+    pub implicit_margins: BTreeMap<String, MarginSummary>,
     /// Whether (a) and (b) pooled hold; `None` when either could not be measured.
     pub holds: Option<bool>,
 }
@@ -175,6 +234,13 @@ impl PremiseChecks {
             })
             .collect();
         let rm_spread = rm_spread(results);
+        let implicit_margins = MARGIN_STRATEGIES
+            .iter()
+            .filter_map(|&strategy| {
+                let runs: Vec<&RunResult> = results.runs_for(strategy, &condition).collect();
+                MarginSummary::of(&runs).map(|m| (strategy.to_string(), m))
+            })
+            .collect();
         let lower_above_zero = |low: Option<f64>| low.map(|l| l > 0.0);
         let a = oracle_gain.and_then(|s| lower_above_zero(s.ci95.map(|h| s.mean - h)));
         let b = reward_correctness
@@ -191,6 +257,7 @@ impl PremiseChecks {
             reward_correctness,
             reward_correctness_by_domain,
             rm_spread,
+            implicit_margins,
             holds,
         }
     }
@@ -396,6 +463,40 @@ mod tests {
         assert!((spread.gap - 0.05).abs() < 1e-12);
         // (a)'s interval excludes 0; the verdict follows (b)'s bootstrap.
         assert_eq!(checks.holds, Some(low > 0.0));
+    }
+
+    /// Margins pool per strategy: per-run means with a t interval, shares weighted by pairs.
+    #[test]
+    fn implicit_margins_summarise_the_premise_strategies() {
+        use crate::results::{ImplicitMargin, MarginStats};
+        let mut results = example();
+        let stats = |pairs, mean, positive| MarginStats {
+            pairs,
+            mean,
+            positive,
+        };
+        for (seed, own, panel) in [
+            (0, stats(100, -0.2, 0.4), Some(stats(50, 0.1, 0.6))),
+            (1, stats(300, -0.1, 0.2), None),
+        ] {
+            let mut run = random_run(seed, "math", &[(0.5, true)]);
+            run.implicit_margin = Some(ImplicitMargin {
+                on_policy: Some(own),
+                panel,
+            });
+            results.runs.push(run);
+        }
+        let checks = PremiseChecks::measure(&results);
+        assert_eq!(checks.implicit_margins.len(), 1, "only random measured it");
+        let random = &checks.implicit_margins[UNBIASED_ROUTING];
+        assert_eq!(random.runs, 2);
+        let own = random.on_policy.unwrap();
+        assert!((own.mean + 0.15).abs() < 1e-12 && own.n == 2);
+        // (0.4·100 + 0.2·300) / 400.
+        assert!((random.on_policy_positive.unwrap() - 0.25).abs() < 1e-12);
+        let panel = random.panel.unwrap();
+        assert!((panel.mean - 0.1).abs() < 1e-12 && panel.ci95.is_none());
+        assert!((random.panel_positive.unwrap() - 0.6).abs() < 1e-12);
     }
 
     #[test]

@@ -137,6 +137,11 @@ pub struct RunResult {
     /// strategies without a router, or without a panel).
     #[serde(default)]
     pub panel: Vec<PanelPoint>,
+    /// Why check (b) comes out as it does: the DPO implicit reward's preference for the
+    /// right response, on the run's own samples and on the panel's (`None` for runs that
+    /// did not measure it).
+    #[serde(default)]
+    pub implicit_margin: Option<ImplicitMargin>,
     /// Label accuracy per iteration; `None` where the verifier could decide no kept pair.
     pub label_accuracy_by_iteration: Vec<Option<f64>>,
     /// Per iteration: domain → share of that domain's judged pairs sent to each arm (arm order =
@@ -148,6 +153,46 @@ pub struct RunResult {
     pub pairs_judged: u64,
     /// Preference pairs kept for training over the run.
     pub pairs_kept: u64,
+}
+
+/// m = Δ(right) − Δ(wrong) over verifier-decided pairs, where Δ(y) = log π(y|x) −
+/// log π_ref(y|x) summed over the response (the DPO implicit reward, nats): positive when
+/// the policy moved toward the right response more than toward the wrong one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MarginStats {
+    /// Pairs measured.
+    pub pairs: u64,
+    /// Mean m, nats.
+    pub mean: f64,
+    /// Share of pairs with m > 0, a fraction.
+    pub positive: f64,
+}
+
+impl MarginStats {
+    /// The statistics of `margins` (`None` when empty).
+    pub fn of(margins: &[f64]) -> Option<Self> {
+        if margins.is_empty() {
+            return None;
+        }
+        let n = margins.len() as f64;
+        Some(Self {
+            pairs: margins.len() as u64,
+            mean: margins.iter().sum::<f64>() / n,
+            positive: margins.iter().filter(|&&m| m > 0.0).count() as f64 / n,
+        })
+    }
+}
+
+/// The implicit-reward margin of one run, measured two ways (docs/RESULTS.md, "The selection
+/// reading, checked").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ImplicitMargin {
+    /// On the run's own kept, verifier-decided pairs from iteration 1 on (sampled from the
+    /// policy of that moment), read back from their logged losses: its sign is the sign of
+    /// check (b).
+    pub on_policy: Option<MarginStats>,
+    /// On the routing panel's pairs (SFT samples no policy chose) under the final policy.
+    pub panel: Option<MarginStats>,
 }
 
 /// A measure taken with and without one component, over seeds.
@@ -360,6 +405,7 @@ pub fn example() -> Results {
                     labels_correct: (label * 500.0).round() as u64 + seed,
                     reward_label: BTreeMap::new(),
                     panel: Vec::new(),
+                    implicit_margin: None,
                     label_accuracy_by_iteration: (0..iterations)
                         .map(|i| (i != 0 || seed != 0).then_some(label - 0.02 + 0.01 * i as f64))
                         .collect(),

@@ -255,7 +255,7 @@ pub fn dpo_step(
 }
 
 /// A 1-D tensor's values as f64.
-fn to_f64(tensor: Tensor<1>) -> Vec<f64> {
+pub(crate) fn to_f64(tensor: Tensor<1>) -> Vec<f64> {
     tensor
         .try_into_vec_as::<f64>()
         .expect("a float tensor converts to f64")

@@ -125,6 +125,41 @@ fn one_iteration_by_hand() {
         checked += 1;
     }
     assert!(checked > 0);
+    // The DPO implicit reward Δ = log π − log π_ref of the policy now (a diagnostic the
+    // experiment reads), against the same by hand.
+    let now = trainer.policy().valid();
+    let r = second.routing.iter().find(|r| r.kept).unwrap();
+    let question = prompts[r.prompt_id]["prompt"].as_str().unwrap();
+    let text = tokenizer
+        .apply_chat_template(&[lm::ChatMessage::user(question)], true)
+        .unwrap();
+    let prompt = tokenizer.encode(&text, false).unwrap();
+    let pairs: Vec<(Vec<u32>, Vec<u32>)> = responses[&r.prompt_id]
+        .1
+        .iter()
+        .map(|tokens| (prompt.clone(), tokens.clone()))
+        .collect();
+    let logps = |model: &lm::CausalLm| -> Vec<f64> {
+        sequence_logprobs(model, &pairs, 0, &device)
+            .unwrap()
+            .sum
+            .try_into_vec_as::<f64>()
+            .unwrap()
+    };
+    let (policy, reference) = (logps(&now), logps(&reference));
+    let ours = trainer.implicit_rewards(&pairs).unwrap();
+    assert_eq!(ours.len(), pairs.len());
+    for ((ours, p), r) in ours.iter().zip(&policy).zip(&reference) {
+        assert!(
+            (ours - (p - r)).abs() < LOGP_TOLERANCE,
+            "{ours} vs {}",
+            p - r
+        );
+    }
+    assert!(
+        ours.iter().any(|d| d.abs() > 1e-6),
+        "two steps moved the policy"
+    );
     // The logged metrics are the reported ones, timing included.
     let logged = read_jsonl(&run.join(rlhf_trainer::METRICS_FILE));
     assert_eq!(logged.len(), 2);

@@ -128,6 +128,46 @@ pub(super) fn section(md: &mut String, checks: &PremiseChecks) {
         }
         md.push_str(&table.render());
     }
+    if !checks.implicit_margins.is_empty() {
+        md.push_str(
+            "\n(b)'s why — the DPO implicit reward's preference for the right response, m = \
+             Δ(right) − Δ(wrong) (Δ = log π − log π_ref over the response, nats): on the run's \
+             own decided pairs (sampled from its policy; the sign of (b)) and on the panel's \
+             SFT samples under the final policy. Own samples < 0 with panel > 0: the policy \
+             moved toward right answers, and the reward points the wrong way because the \
+             wrong answers it samples are those it was pushed toward.\n\n",
+        );
+        let mut table = Table::new(&[
+            ("Strategy", Align::Left),
+            ("Own samples: m", Align::Right),
+            ("m > 0", Align::Right),
+            ("Panel: m", Align::Right),
+            ("m > 0", Align::Right),
+            ("Runs", Align::Right),
+        ]);
+        let nats = |s: &Option<crate::results::Summary>| {
+            s.map_or_else(
+                || MISSING.to_string(),
+                |s| match s.ci95 {
+                    Some(h) => format!("{:+.3} ± {h:.3}", s.mean),
+                    None => format!("{:+.3}", s.mean),
+                },
+            )
+        };
+        let share =
+            |p: Option<f64>| p.map_or_else(|| MISSING.to_string(), |p| format!("{}%", pct(p)));
+        for (strategy, m) in &checks.implicit_margins {
+            table.row(vec![
+                cell(strategy),
+                nats(&m.on_policy),
+                share(m.on_policy_positive),
+                nats(&m.panel),
+                share(m.panel_positive),
+                m.runs.to_string(),
+            ]);
+        }
+        md.push_str(&table.render());
+    }
     md.push('\n');
 }
 

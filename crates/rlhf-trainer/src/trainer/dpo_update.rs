@@ -1,7 +1,7 @@
 //! The DPO step of an iteration: the kept pairs as token pairs, one optimiser step on them,
 //! and each pair's loss for the normaliser.
 
-use crate::dpo::{DpoMetrics, Objective, TokenPair, dpo_step};
+use crate::dpo::{DpoMetrics, Objective, TokenPair, dpo_step, to_f64};
 use crate::error::Result;
 
 use super::labelling::Outcomes;
@@ -57,5 +57,30 @@ impl Trainer {
                 "DPO update skipped; its pairs reach neither the normaliser nor the bandit");
         }
         Ok(step.metrics)
+    }
+}
+
+/// Sequences per forward pass of [`Trainer::implicit_rewards`].
+const IMPLICIT_REWARD_BATCH: usize = 64;
+
+impl Trainer {
+    /// The DPO implicit reward of each `(prompt tokens, response tokens)` under the policy
+    /// now: Δ = log π(response | prompt) − log π_ref(response | prompt), summed over the
+    /// response tokens, nats (β·Δ is DPO's reward; a pair's loss is −log σ(β(Δ_chosen −
+    /// Δ_rejected))). Evaluation only: no step is taken. Responses carry their end-of-turn
+    /// token, as the trainer's samples do.
+    pub fn implicit_rewards(&self, sequences: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<f64>> {
+        let mut rewards = Vec::with_capacity(sequences.len());
+        for chunk in sequences.chunks(IMPLICIT_REWARD_BATCH) {
+            let (policy, reference) = lm::policy_and_reference_logprobs(
+                (&self.policy, &self.train_device),
+                (&self.reference, &self.device),
+                chunk,
+                self.pad_id,
+            )?;
+            let (policy, reference) = (to_f64(policy.sum), to_f64(reference.sum));
+            rewards.extend(policy.iter().zip(&reference).map(|(p, r)| p - r));
+        }
+        Ok(rewards)
     }
 }
