@@ -238,9 +238,13 @@ quantile_rescaling = {}
                 r.strategy == run.strategy && r.condition == run.condition && r.seed == run.seed
             })
             .unwrap_or_else(|| panic!("no smoke run {} / {}", run.strategy, run.condition));
-        // A given world has no routing panel (yet): everything else is equal.
+        // A given world has no routing panel (yet), so neither the router's panel points nor
+        // the panel's implicit-reward margin: everything else is equal.
         let mut twin = twin.clone();
         twin.panel.clear();
+        if let Some(margin) = twin.implicit_margin.as_mut() {
+            margin.panel = None;
+        }
         assert_eq!(run, &twin, "{} / {}", run.strategy, run.condition);
     }
     let report = std::fs::read_to_string(outcome.report).unwrap();
