@@ -1,13 +1,15 @@
-//! Synthetic tasks with exactly checkable answers, in four domains ([`Domain`]): a response is
-//! correct when its canonical form ([`canonical`]) equals the reference's.
+//! Synthetic tasks with exactly checkable answers, in five domains ([`Domain`]): a response is
+//! correct when its canonical form ([`canonical`]) equals the reference's, except in `shuffle`,
+//! the domain with many right answers, where any rearrangement of the reference's letters is
+//! correct.
 //!
 //! # Canonical forms
 //! Whitespace (Unicode `White_Space`, as [`str::trim`]) is trimmed at both ends first. Then:
 //! - `add` and `count`: a decimal integer without a sign, in ASCII digits only, with no
 //!   leading zeros except `0` itself (`"0132"` and `"+5"` are malformed). The canonical form is
 //!   the digits.
-//! - `reverse`: ASCII lowercase letters only (`a`–`z`), at least one. The canonical form is
-//!   the letters.
+//! - `reverse` and `shuffle`: ASCII lowercase letters only (`a`–`z`), at least one. The
+//!   canonical form is the letters.
 //! - `sort`: one or more single ASCII digits separated by whitespace, e.g. `1 2 5 9`. Runs of
 //!   whitespace between digits are accepted and collapsed; anything else (`1,2`, `12 5`, an
 //!   empty answer) is malformed. The canonical form is the digits joined by single spaces.
@@ -35,19 +37,34 @@ pub enum Domain {
     Sort,
     /// Count a letter's occurrences in a string: `count a in abcab` → `2`.
     Count,
+    /// Rearrange a string's letters in any order: `shuffle kqzt` → `zktq`, `tqkz`, … (every
+    /// permutation is right, the string itself included).
+    Shuffle,
 }
 
 impl Domain {
     /// Every domain, in declaration order.
-    pub const ALL: [Domain; 4] = [Domain::Add, Domain::Reverse, Domain::Sort, Domain::Count];
+    pub const ALL: [Domain; 5] = [
+        Domain::Add,
+        Domain::Reverse,
+        Domain::Sort,
+        Domain::Count,
+        Domain::Shuffle,
+    ];
 
-    /// The domain's name: `add`, `reverse`, `sort` or `count` (its serde name too).
+    /// Whether a prompt of this domain has more than one right answer (only `shuffle`).
+    pub fn has_many_answers(&self) -> bool {
+        matches!(self, Domain::Shuffle)
+    }
+
+    /// The domain's name: `add`, `reverse`, `sort`, `count` or `shuffle` (its serde name too).
     pub fn name(&self) -> &'static str {
         match self {
             Domain::Add => "add",
             Domain::Reverse => "reverse",
             Domain::Sort => "sort",
             Domain::Count => "count",
+            Domain::Shuffle => "shuffle",
         }
     }
 }
@@ -79,7 +96,7 @@ pub fn canonical(domain: Domain, text: &str) -> Option<String> {
     let text = text.trim();
     match domain {
         Domain::Add | Domain::Count => canonical_integer(text),
-        Domain::Reverse => {
+        Domain::Reverse | Domain::Shuffle => {
             let well_formed = !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase());
             well_formed.then(|| text.to_string())
         }
@@ -95,12 +112,23 @@ pub fn canonical(domain: Domain, text: &str) -> Option<String> {
 }
 
 /// Whether `response` is a correct answer of `domain`: both it and `reference` are
-/// well-formed and their canonical forms are equal.
+/// well-formed and their canonical forms are equal — in `shuffle`, equal once each one's
+/// letters are sorted (the same letters, each as often).
 pub fn is_correct(domain: Domain, response: &str, reference: &str) -> bool {
     match (canonical(domain, response), canonical(domain, reference)) {
+        (Some(response), Some(reference)) if domain == Domain::Shuffle => {
+            sorted_letters(&response) == sorted_letters(&reference)
+        }
         (Some(response), Some(reference)) => response == reference,
         _ => false,
     }
+}
+
+/// The bytes of `text` in ascending order.
+fn sorted_letters(text: &str) -> Vec<u8> {
+    let mut letters = text.as_bytes().to_vec();
+    letters.sort_unstable();
+    letters
 }
 
 /// A sign-free decimal integer in ASCII digits without leading zeros (other than `0`).
@@ -161,12 +189,34 @@ mod tests {
     }
 
     #[test]
-    fn reversals_are_lowercase_ascii_letters() {
-        accepts(Domain::Reverse, "tzqk", "tzqk");
-        accepts(Domain::Reverse, "  a ", "a");
-        for bad in ["", "  ", "Tzqk", "tz qk", "tzqk.", "tz1k", "é", "tzqk!"] {
-            rejects(Domain::Reverse, bad);
+    fn reversals_and_shuffles_are_lowercase_ascii_letters() {
+        for domain in [Domain::Reverse, Domain::Shuffle] {
+            accepts(domain, "tzqk", "tzqk");
+            accepts(domain, "  a ", "a");
+            for bad in ["", "  ", "Tzqk", "tz qk", "tzqk.", "tz1k", "é", "tzqk!"] {
+                rejects(domain, bad);
+            }
         }
+    }
+
+    #[test]
+    fn a_shuffle_is_right_in_any_order_of_the_same_letters() {
+        for right in ["zktq", "kqzt", " tqkz\n"] {
+            assert!(is_correct(Domain::Shuffle, right, "kqzt"), "{right:?}");
+        }
+        // A letter dropped, added, repeated instead of another, or changed.
+        for wrong in ["zkt", "zktqq", "zktt", "zktx", "ZKTQ", ""] {
+            assert!(!is_correct(Domain::Shuffle, wrong, "kqzt"), "{wrong:?}");
+        }
+        assert!(is_correct(Domain::Shuffle, "aab", "aba"));
+        assert!(!is_correct(Domain::Shuffle, "abb", "aba"));
+        // Only shuffle has many right answers.
+        assert!(!is_correct(Domain::Reverse, "zktq", "kqzt"));
+        let many: Vec<Domain> = Domain::ALL
+            .into_iter()
+            .filter(Domain::has_many_answers)
+            .collect();
+        assert_eq!(many, [Domain::Shuffle]);
     }
 
     #[test]
@@ -209,6 +259,9 @@ mod tests {
         }
         let message = "Add".parse::<Domain>().unwrap_err().to_string();
         assert!(message.contains("`Add`"), "{message}");
-        assert!(message.contains("add, reverse, sort, count"), "{message}");
+        assert!(
+            message.contains("add, reverse, sort, count, shuffle"),
+            "{message}"
+        );
     }
 }

@@ -544,6 +544,32 @@ mod tests {
         assert_eq!(*full, default);
     }
 
+    /// The many-answers world is the default's plus `shuffle`: only the name, the suite's
+    /// domains and the specialists' pairing differ.
+    #[test]
+    fn with_shuffle_is_the_default_world_plus_one_domain() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../configs/experiment/with-shuffle.toml");
+        let Experiment::Suite(shuffled) = Experiment::read(&path).unwrap() else {
+            panic!("with-shuffle.toml is an embedded-kind world");
+        };
+        assert_eq!(shuffled.suite.domains.last(), Some(&Domain::Shuffle));
+        assert!(
+            shuffled
+                .reward_models
+                .rm
+                .iter()
+                .filter(|rm| rm.domains.contains(&Domain::Shuffle))
+                .count()
+                >= 2
+        );
+        let mut default = ExperimentConfig::embedded();
+        default.name = shuffled.name.clone();
+        default.suite.domains = shuffled.suite.domains.clone();
+        default.reward_models.rm = shuffled.reward_models.rm.clone();
+        assert_eq!(*shuffled, default);
+    }
+
     #[test]
     fn bad_values_are_named() {
         let text = DEFAULT_CONFIG.replace("seeds = 3", "seeds = 0");

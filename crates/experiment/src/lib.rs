@@ -2,8 +2,8 @@
 //! every model is trained by this workspace and the ground truth is checkable.
 //!
 //! Stages (each cached by the hash of what it reads, see [`StageCache`]):
-//! 1. the task suite (synthetic-tasks: four domains with verifiers, disjoint splits) and a
-//!    byte-level BPE tokenizer trained on it ([`train_tokenizer`]);
+//! 1. the task suite (synthetic-tasks: the configured domains with their verifiers, disjoint
+//!    splits) and a byte-level BPE tokenizer trained on it ([`train_tokenizer`]);
 //! 2. a tiny Llama policy, seeded and warm-started by supervised fine-tuning ([`policy`]);
 //! 3. learned reward models: classifiers on the SFT decoder trained with a Bradley–Terry loss
 //!    on different domain subsets, plus one length-biased ([`reward_models`]);

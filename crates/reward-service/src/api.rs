@@ -65,7 +65,7 @@ pub struct RoutePairsRequest {
     /// A reference answer for RMs that use one (and for the service's verifier).
     #[serde(default)]
     pub label: Option<String>,
-    /// The prompt's category (the synthetic verifier's domain: add, reverse, sort, count).
+    /// The prompt's category (the synthetic verifier's domain: add, reverse, sort, count, shuffle).
     #[serde(default)]
     pub category: Option<String>,
 }

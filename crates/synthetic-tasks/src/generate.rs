@@ -9,10 +9,13 @@
 //! | `reverse` | `reverse kqzt`     | `tzqk`    |
 //! | `sort`    | `sort 5 2 9 1`     | `1 2 5 9` |
 //! | `count`   | `count a in abcab` | `2`       |
+//! | `shuffle` | `shuffle kqzt`     | `zktq`    |
 //!
-//! Answers are in the canonical form of [`answer_check::synthetic::canonical`].
+//! A `shuffle` prompt has many right answers (every ordering of its letters); its task
+//! carries one of them, drawn uniformly. Answers are in the canonical form of [`answer_check::synthetic::canonical`].
 
 use answer_check::synthetic::Domain;
+use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +32,7 @@ pub struct Task {
     pub domain: Domain,
     /// What the policy is asked, e.g. `add 47 85`.
     pub prompt: String,
-    /// The canonical correct answer, e.g. `132`.
+    /// The canonical correct answer, e.g. `132`; for `shuffle`, one right answer of many.
     pub answer: String,
 }
 
@@ -41,6 +44,8 @@ pub struct Task {
 /// - `sort`: `sort_len` digits 0–9; the answer is them in ascending order.
 /// - `count`: a letter of `count_alphabet` and a string of `count_len` letters of
 ///   `count_alphabet`; the answer is how often the letter occurs in the string (may be 0).
+/// - `shuffle`: a string of `shuffle_len` letters of `shuffle_alphabet`; the answer is a
+///   uniformly drawn permutation of its letters (possibly the string itself).
 ///
 /// # Panics
 /// When `params` fail [`SuiteParams::check`].
@@ -80,6 +85,13 @@ pub fn generate<R: Rng + ?Sized>(domain: Domain, params: &SuiteParams, rng: &mut
             let text = letters(&params.count_alphabet, params.count_len, rng);
             let count = text.chars().filter(|&c| c == letter).count();
             (format!("count {letter} in {text}"), count.to_string())
+        }
+        Domain::Shuffle => {
+            let text = letters(&params.shuffle_alphabet, params.shuffle_len, rng);
+            let mut shuffled = text.clone().into_bytes();
+            shuffled.shuffle(rng);
+            let shuffled = String::from_utf8(shuffled).expect("ASCII letters");
+            (format!("shuffle {text}"), shuffled)
         }
     };
     Task {
@@ -163,7 +175,41 @@ mod tests {
             assert!(["a", "b", "c"].contains(&letter), "{count:?}");
             assert!((4..=8).contains(&text.len()), "{count:?}");
             assert_eq!(count.answer, text.matches(letter).count().to_string());
+
+            let shuffle = generate(Domain::Shuffle, &params, &mut rng);
+            let text = shuffle.prompt.strip_prefix("shuffle ").unwrap();
+            assert!((3..=5).contains(&text.len()), "{shuffle:?}");
+            let mut letters: Vec<u8> = text.bytes().collect();
+            let mut answer: Vec<u8> = shuffle.answer.bytes().collect();
+            letters.sort_unstable();
+            answer.sort_unstable();
+            assert_eq!(answer, letters, "{shuffle:?}");
         }
+    }
+
+    #[test]
+    fn a_shuffle_prompt_gets_different_right_answers() {
+        // 27 prompts in all, so each is drawn many times.
+        let params = SuiteParams {
+            shuffle_len: [3, 3],
+            shuffle_alphabet: "abc".into(),
+            ..SuiteParams::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut answers: std::collections::HashMap<String, std::collections::HashSet<String>> =
+            std::collections::HashMap::new();
+        for _ in 0..2000 {
+            let task = generate(Domain::Shuffle, &params, &mut rng);
+            answers.entry(task.prompt).or_default().insert(task.answer);
+        }
+        // `shuffle abc` has 6 right answers, and the draws find them all.
+        assert_eq!(
+            answers["shuffle abc"].len(),
+            6,
+            "{:?}",
+            answers["shuffle abc"]
+        );
+        assert_eq!(answers["shuffle aaa"].len(), 1);
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The task suite of the miniature RLHF experiment: short prompts in four domains whose
+//! The task suite of the miniature RLHF experiment: short prompts in five domains whose
 //! answers can be checked exactly, so that verifiers can label data and score evaluations.
+//! Four have one right answer per prompt; `shuffle` has many (opt-in: the default suite is
+//! the four).
 //!
 //! | domain    | prompt             | answer    |
 //! |-----------|--------------------|-----------|
@@ -7,6 +9,7 @@
 //! | `reverse` | `reverse kqzt`     | `tzqk`    |
 //! | `sort`    | `sort 5 2 9 1`     | `1 2 5 9` |
 //! | `count`   | `count a in abcab` | `2`       |
+//! | `shuffle` | `shuffle kqzt`     | `zktq`, `tqkz`, … (any order of the letters) |
 //!
 //! - [`SuiteParams`]: the difficulty knobs per domain (operand digits, lengths, alphabets).
 //! - [`generate`]: one seeded task; [`near_miss`]: a plausible wrong answer to it (the

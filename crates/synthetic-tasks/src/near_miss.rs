@@ -15,6 +15,10 @@ use crate::generate::{Task, spaced};
 /// - `sort`: two adjacent differing digits swapped or one digit changed, each half of the
 ///   time (always a digit changed when all the digits are equal), so that a wrong answer is
 ///   not always out of order.
+/// - `shuffle`: the answer with one letter dropped, or with one letter written over by
+///   another of its letters, each half of the time (a one-letter answer, or one of a single
+///   repeated letter, gets a letter changed to another of `a`–`z` instead): the letters a
+///   small model loses or repeats.
 ///
 /// # Panics
 /// When `task.answer` is not a well-formed answer of `task.domain` ([`canonical`] is `None`);
@@ -45,7 +49,28 @@ pub fn near_miss<R: Rng + ?Sized>(task: &Task, rng: &mut R) -> String {
             }
             spaced(&wrong)
         }
+        Domain::Shuffle => shuffle_near_miss(&answer, rng),
     }
+}
+
+/// A rearrangement's near miss: a letter dropped or repeated in place of another.
+fn shuffle_near_miss<R: Rng + ?Sized>(answer: &str, rng: &mut R) -> String {
+    let mut letters = answer.as_bytes().to_vec();
+    let differing: Vec<(usize, usize)> = (0..letters.len())
+        .flat_map(|i| (0..letters.len()).map(move |j| (i, j)))
+        .filter(|&(i, j)| letters[i] != letters[j])
+        .collect();
+    if letters.len() > 1 && rng.random_bool(0.5) {
+        letters.remove(rng.random_range(0..letters.len()));
+    } else if differing.is_empty() {
+        let at = rng.random_range(0..letters.len());
+        let others: Vec<u8> = (b'a'..=b'z').filter(|&b| b != letters[at]).collect();
+        letters[at] = others[rng.random_range(0..others.len())];
+    } else {
+        let (from, to) = differing[rng.random_range(0..differing.len())];
+        letters[to] = letters[from];
+    }
+    String::from_utf8(letters).expect("ASCII letters")
 }
 
 /// A sign-free integer's near miss: ±1..=3 or one digit changed.
@@ -174,6 +199,20 @@ mod tests {
         );
         misses(&task(Domain::Sort, "sort 3 3", "3 3"));
         misses(&task(Domain::Sort, "sort 7", "7"));
+    }
+
+    #[test]
+    fn shuffles_lose_or_repeat_a_letter() {
+        let near = misses(&task(Domain::Shuffle, "shuffle kqzt", "zktq"));
+        assert!(near.iter().any(|m| m.len() == 3), "{near:?}");
+        assert!(
+            near.iter()
+                .any(|m| m.len() == 4 && m.bytes().all(|b| b"kqzt".contains(&b))),
+            "{near:?}"
+        );
+        let same = misses(&task(Domain::Shuffle, "shuffle aaa", "aaa"));
+        assert!(same.iter().any(|m| m == "aa"), "{same:?}");
+        misses(&task(Domain::Shuffle, "shuffle q", "q"));
     }
 
     #[test]

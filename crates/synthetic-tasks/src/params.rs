@@ -17,7 +17,8 @@ pub const MAX_ADD_DIGITS: u32 = 18;
 #[serde(default, deny_unknown_fields)]
 pub struct SuiteParams {
     /// The domains to draw from, in the order [`sample`](crate::sample) lists their tasks;
-    /// nonempty, without repeats. Default: all four (`add`, `reverse`, `sort`, `count`).
+    /// nonempty, without repeats. Default: [`SuiteParams::DEFAULT_DOMAINS`], the four with
+    /// one right answer per prompt (`shuffle`, which has many, is opt-in).
     pub domains: Vec<Domain>,
     /// Digits per `add` operand, 1..=[`MAX_ADD_DIGITS`]: each operand is uniform over the
     /// integers with exactly that many digits (0–9 for one digit, so `0` can appear).
@@ -33,23 +34,33 @@ pub struct SuiteParams {
     pub count_len: [usize; 2],
     /// The letters of `count` strings, and of the letter counted. Default: `"abc"`.
     pub count_alphabet: String,
+    /// Letters in a `shuffle` string, `[min, max]` with 1 ≤ min ≤ max. Default: `[3, 5]`.
+    pub shuffle_len: [usize; 2],
+    /// The letters of `shuffle` strings. Default: `"abcdefghij"`.
+    pub shuffle_alphabet: String,
 }
 
 impl Default for SuiteParams {
     fn default() -> Self {
         Self {
-            domains: Domain::ALL.to_vec(),
+            domains: Self::DEFAULT_DOMAINS.to_vec(),
             add_digits: 2,
             reverse_len: [3, 5],
             reverse_alphabet: "abcdefghij".into(),
             sort_len: [3, 5],
             count_len: [4, 8],
             count_alphabet: "abc".into(),
+            shuffle_len: [3, 5],
+            shuffle_alphabet: "abcdefghij".into(),
         }
     }
 }
 
 impl SuiteParams {
+    /// The domains drawn when a config names none: `add`, `reverse`, `sort`, `count`.
+    pub const DEFAULT_DOMAINS: [Domain; 4] =
+        [Domain::Add, Domain::Reverse, Domain::Sort, Domain::Count];
+
     /// Validates every field; the error names the first bad one.
     pub fn check(&self) -> Result<()> {
         if self.domains.is_empty() {
@@ -72,6 +83,8 @@ impl SuiteParams {
         length_range("sort_len", self.sort_len)?;
         length_range("count_len", self.count_len)?;
         alphabet("count_alphabet", &self.count_alphabet)?;
+        length_range("shuffle_len", self.shuffle_len)?;
+        alphabet("shuffle_alphabet", &self.shuffle_alphabet)?;
         Ok(())
     }
 }
@@ -139,7 +152,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_by_name() {
-        let cases: [(&str, SuiteParams); 9] = [
+        let cases: [(&str, SuiteParams); 11] = [
             (
                 "domains",
                 SuiteParams {
@@ -200,6 +213,20 @@ mod tests {
                 "count_alphabet",
                 SuiteParams {
                     count_alphabet: "aba".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "shuffle_len",
+                SuiteParams {
+                    shuffle_len: [2, 1],
+                    ..Default::default()
+                },
+            ),
+            (
+                "shuffle_alphabet",
+                SuiteParams {
+                    shuffle_alphabet: "a b".into(),
                     ..Default::default()
                 },
             ),

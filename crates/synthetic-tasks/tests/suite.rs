@@ -14,7 +14,8 @@ use synthetic_tasks::{
 
 /// The answer to a suite prompt, computed from the prompt text alone: `add A B`,
 /// `reverse TEXT`, `sort D D …` (digits, answered space-separated in ascending order),
-/// `count L in TEXT`. `None` for a prompt outside that grammar.
+/// `count L in TEXT`, `shuffle TEXT` (many right answers: this gives the sorted letters).
+/// `None` for a prompt outside that grammar.
 fn solve(prompt: &str) -> Option<String> {
     let (verb, rest) = prompt.split_once(' ')?;
     match verb {
@@ -40,7 +41,24 @@ fn solve(prompt: &str) -> Option<String> {
             };
             Some(text.chars().filter(|&c| c == letter).count().to_string())
         }
+        "shuffle" => Some(sorted_letters(rest)),
         _ => None,
+    }
+}
+
+/// `text`'s letters in ascending order.
+fn sorted_letters(text: &str) -> String {
+    let mut letters: Vec<char> = text.chars().collect();
+    letters.sort_unstable();
+    letters.into_iter().collect()
+}
+
+/// What the solver says a task's answer is: itself, or for `shuffle` its sorted letters.
+fn solved_form(domain: Domain, answer: &str) -> String {
+    if domain.has_many_answers() {
+        sorted_letters(answer)
+    } else {
+        answer.to_string()
     }
 }
 
@@ -50,6 +68,7 @@ fn the_solver_knows_the_grammar() {
     assert_eq!(solve("reverse abc").as_deref(), Some("cba"));
     assert_eq!(solve("sort 3 1 2 1").as_deref(), Some("1 1 2 3"));
     assert_eq!(solve("count a in banana").as_deref(), Some("3"));
+    assert_eq!(solve("shuffle kqzt").as_deref(), Some("kqtz"));
     assert_eq!(solve("sort 3 x"), None);
     assert_eq!(solve("multiply 2 3"), None);
 }
@@ -66,10 +85,21 @@ fn params() -> impl Strategy<Value = SuiteParams> {
         alphabet.clone(),
         range(12),
         range(12),
+        alphabet.clone(),
+        range(12),
         alphabet,
     )
         .prop_map(
-            |(add_digits, reverse_len, reverse_alphabet, sort_len, count_len, count_alphabet)| {
+            |(
+                add_digits,
+                reverse_len,
+                reverse_alphabet,
+                sort_len,
+                count_len,
+                count_alphabet,
+                shuffle_len,
+                shuffle_alphabet,
+            )| {
                 SuiteParams {
                     domains: Domain::ALL.to_vec(),
                     add_digits,
@@ -78,6 +108,8 @@ fn params() -> impl Strategy<Value = SuiteParams> {
                     sort_len: [sort_len.0, sort_len.1],
                     count_len: [count_len.0, count_len.1],
                     count_alphabet,
+                    shuffle_len: [shuffle_len.0, shuffle_len.1],
+                    shuffle_alphabet,
                 }
             },
         )
@@ -96,7 +128,9 @@ proptest! {
                 prop_assert_eq!(task.domain, domain);
                 prop_assert!(task.prompt.starts_with(domain.name()), "{:?}", task);
                 // The answer solves the prompt, and is already in canonical form.
-                prop_assert_eq!(solve(&task.prompt), Some(task.answer.clone()), "{:?}", task);
+                prop_assert_eq!(
+                    solve(&task.prompt), Some(solved_form(domain, &task.answer)), "{:?}", task
+                );
                 let canonical_answer = canonical(domain, &task.answer);
                 prop_assert_eq!(canonical_answer.as_deref(), Some(&*task.answer));
                 prop_assert!(is_correct(domain, &task.answer, &task.answer), "{:?}", task);
@@ -128,7 +162,9 @@ proptest! {
                 let domain = params.domains[i / 10];
                 prop_assert_eq!(task.domain, domain);
                 prop_assert_eq!(&task.id, &format!("{}-{}-{:04}", split, domain, i % 10));
-                prop_assert_eq!(solve(&task.prompt), Some(task.answer.clone()), "{:?}", task);
+                prop_assert_eq!(
+                    solve(&task.prompt), Some(solved_form(domain, &task.answer)), "{:?}", task
+                );
             }
             for task in tasks.iter().chain(&more) {
                 prop_assert_eq!(Split::of(&task.prompt), split);
