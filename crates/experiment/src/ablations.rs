@@ -10,6 +10,10 @@
 //! - σ² = 1 (the reference) vs σ² matched to v5's rewards (`bayesian-v5-sigma2-matched`,
 //!   `[ablations] sigma2_matched`): routed-label accuracy, mean over seeds.
 //!
+//! - reward from the DPO losses (the method) vs from the verifier: bayesian-v5 vs
+//!   `bayesian-v5-verifier-reward` (`[ablations] verifier_reward`): routed-label accuracy,
+//!   mean over seeds — how much the online stage gives away by learning from the losses.
+//!
 //! - quantile rescaling on vs off: bayesian-v5 vs the same runs with raw batch advantages
 //!   as rewards (`bayesian-v5-no-quantile`). The paper claims +22% stability; our
 //!   stability measure is the same seed-to-seed spread of routed-label accuracy (lower is
@@ -106,6 +110,11 @@ pub fn measure(all: &[RunResult], conditions: &[Condition]) -> Vec<Ablation> {
                 "σ² 1 (reference) vs matched to the rewards",
                 "the reference's σ² = 1 is the right observation noise for v5's [0, 1] rewards",
                 crate::online::SIGMA2_MATCHED,
+            ),
+            (
+                "reward from the DPO losses (the method) vs from the verifier",
+                "a lower DPO loss on a pair means its routed RM was right (premise (b))",
+                crate::online::VERIFIER_REWARD_V5,
             ),
         ];
         for (name, claim, other) in label_ablations {

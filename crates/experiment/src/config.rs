@@ -165,6 +165,12 @@ pub struct AblationsConfig {
     /// than a model of those rewards would.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sigma2_matched: Option<f64>,
+    /// Run bayesian-v5 and online-only-v5 (those of them the strategies name) once more
+    /// learning from the verifier's verdict on each routed label instead of the DPO losses
+    /// (`rlhf_trainer::RewardSource::Verifier`), as `…-verifier-reward`: what the online
+    /// stage learns when its reward is right, beside premise check (b).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verifier_reward: bool,
 }
 
 impl Default for AblationsConfig {
@@ -172,6 +178,7 @@ impl Default for AblationsConfig {
         Self {
             quantile_rescaling: true,
             sigma2_matched: None,
+            verifier_reward: false,
         }
     }
 }

@@ -17,7 +17,8 @@ use burn::prelude::*;
 use lm::DeviceSpec;
 use rlhf_trainer::{
     ContextKind, DataConfig, DpoConfig, NormalizerKind, PairsConfig, PolicyConfig, ROUTING_FILE,
-    RoutingRecord, SamplingConfig, StrategyConfig, Trainer, TrainerConfig, mean_prompt_embedding,
+    RewardSource, RoutingRecord, SamplingConfig, StrategyConfig, Trainer, TrainerConfig,
+    mean_prompt_embedding,
 };
 use rm_pool::RmSpec;
 use router_export::{PairRef, RouterExport};
@@ -44,6 +45,8 @@ pub struct Job {
     pub strategy: StrategyConfig,
     /// A normaliser replacing the strategy's own (ablations).
     pub normalizer: Option<NormalizerKind>,
+    /// What its router learns from (the method's DPO losses, or the verifier: an ablation).
+    pub reward: RewardSource,
     /// The offline router it reads (`None`: the strategy does not read one, and its result
     /// stands for both conditions).
     pub condition: Option<Condition>,
@@ -74,19 +77,31 @@ pub const NO_QUANTILE: &str = "bayesian-v5-no-quantile";
 /// The label of bayesian-v5 with σ² matched to its rewards' variance (the ablation's runs).
 pub const SIGMA2_MATCHED: &str = "bayesian-v5-sigma2-matched";
 
+/// The suffix of a learning router's label when it learns from the verifier instead of the
+/// DPO losses (`bayesian-v5-verifier-reward`, `online-only-v5-verifier-reward`).
+pub const VERIFIER_REWARD_SUFFIX: &str = "-verifier-reward";
+
+/// The routers `[ablations] verifier_reward` runs once more with the verifier's reward.
+const VERIFIER_REWARD_ROUTERS: [&str; 2] = ["bayesian-v5", "online-only-v5"];
+
+/// The label of bayesian-v5 learning from the verifier (the ablation's runs).
+pub const VERIFIER_REWARD_V5: &str = "bayesian-v5-verifier-reward";
+
 /// Every job of `strategies` × `seeds` (× both conditions for strategies that read the
 /// offline router), in report order; when bayesian-v5 is among them, the ablations'
 /// variants of it: raw batch advantages as rewards ([`NO_QUANTILE`]) and a matched σ²
-/// ([`SIGMA2_MATCHED`]).
+/// ([`SIGMA2_MATCHED`]); and bayesian-v5 and online-only-v5 learning from the verifier
+/// ([`VERIFIER_REWARD_SUFFIX`]) where `ablations.verifier_reward` asks.
 pub fn jobs(
     strategies: &[StrategyConfig],
     seeds: usize,
     conditions: &[Condition],
     ablations: &AblationsConfig,
 ) -> Vec<Job> {
-    let mut runs: Vec<(String, StrategyConfig, Option<NormalizerKind>)> = strategies
+    let method = RewardSource::DpoLoss;
+    let mut runs: Vec<(String, StrategyConfig, Option<NormalizerKind>, RewardSource)> = strategies
         .iter()
-        .map(|s| (s.name(), s.clone(), None))
+        .map(|s| (s.name(), s.clone(), None, method))
         .collect();
     if let Some(v5) = strategies.iter().find(|s| s.name() == "bayesian-v5") {
         if ablations.quantile_rescaling {
@@ -94,6 +109,7 @@ pub fn jobs(
                 NO_QUANTILE.to_string(),
                 v5.clone(),
                 Some(NormalizerKind::BatchAdvantage),
+                method,
             ));
         }
         if let (Some(sigma2), StrategyConfig::Bayesian { preset, bandit, .. }) =
@@ -104,11 +120,20 @@ pub fn jobs(
                 bandit: bandit.clone(),
                 sigma2: Some(sigma2),
             };
-            runs.push((SIGMA2_MATCHED.to_string(), matched, None));
+            runs.push((SIGMA2_MATCHED.to_string(), matched, None, method));
+        }
+    }
+    if ablations.verifier_reward {
+        for router in strategies
+            .iter()
+            .filter(|s| VERIFIER_REWARD_ROUTERS.contains(&s.name().as_str()))
+        {
+            let label = format!("{}{VERIFIER_REWARD_SUFFIX}", router.name());
+            runs.push((label, router.clone(), None, RewardSource::Verifier));
         }
     }
     let mut jobs = Vec::new();
-    for (label, strategy, normalizer) in runs {
+    for (label, strategy, normalizer, reward) in runs {
         let strategy = &strategy;
         let per_condition: Vec<Option<Condition>> = if reads_router(strategy) {
             conditions.iter().copied().map(Some).collect()
@@ -121,6 +146,7 @@ pub fn jobs(
                     label: label.clone(),
                     strategy: strategy.clone(),
                     normalizer,
+                    reward,
                     condition,
                     seed,
                 });
@@ -309,6 +335,7 @@ pub fn suite_trainer_template(
         },
         strategy: StrategyConfig::Random,
         normalizer: None,
+        reward: RewardSource::DpoLoss,
         sampling: SamplingConfig {
             prompts_per_batch: o.prompts_per_batch,
             samples_per_prompt: o.samples_per_prompt,
@@ -357,6 +384,7 @@ pub fn job_config(world: &World, job: &Job, dir: &Path) -> Result<TrainerConfig>
     config.output = dir.join("run");
     config.strategy = job.strategy.clone();
     config.normalizer = job.normalizer;
+    config.reward = job.reward;
     config.data.router = router;
     config.validate()?;
     Ok(config)
@@ -623,6 +651,7 @@ mod tests {
             label: "random".into(),
             strategy: StrategyConfig::Random,
             normalizer: None,
+            reward: RewardSource::DpoLoss,
             condition: None,
             seed: 3,
         };
@@ -650,6 +679,43 @@ mod tests {
         // x > 0 here (0.6 < ln 2): the right labels' margins are the positive ones.
         assert!(x > 0.0);
         assert!((on_policy.positive - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    /// `[ablations] verifier_reward` runs the learning routers the strategies name once more
+    /// with the verifier's reward, under the labels the report reads, and no other job.
+    #[test]
+    fn the_verifier_reward_ablation_adds_one_job_per_learning_router() {
+        let strategies: Vec<StrategyConfig> = ["bayesian-v5", "online-only-v5", "random"]
+            .map(|name| name.parse().unwrap())
+            .to_vec();
+        let conditions = [Condition::InDistribution];
+        let plain = AblationsConfig {
+            quantile_rescaling: false,
+            ..AblationsConfig::default()
+        };
+        let with = AblationsConfig {
+            verifier_reward: true,
+            ..plain.clone()
+        };
+        let before = jobs(&strategies, 2, &conditions, &plain);
+        let after = jobs(&strategies, 2, &conditions, &with);
+        assert!(before.iter().all(|j| j.reward == RewardSource::DpoLoss));
+        let added: Vec<&Job> = after
+            .iter()
+            .filter(|j| j.reward == RewardSource::Verifier)
+            .collect();
+        let labels: std::collections::BTreeSet<&str> =
+            added.iter().map(|j| j.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [VERIFIER_REWARD_V5, "online-only-v5-verifier-reward"].into()
+        );
+        assert_eq!(added.len(), 2 * 2);
+        assert_eq!(after.len(), before.len() + added.len());
+        assert!(added.iter().all(|j| j.normalizer.is_none()));
+        // Without the routers it applies to, it adds nothing.
+        let random = ["random".parse().unwrap()];
+        assert_eq!(jobs(&random, 2, &conditions, &with).len(), 2);
     }
 
     /// The margin read back from a loss is the one the loss was computed from.

@@ -62,6 +62,10 @@ pub struct TrainerConfig {
     /// Loss → reward normaliser (default: the strategy's own, see [`StrategyConfig`]).
     #[serde(default)]
     pub normalizer: Option<NormalizerKind>,
+    /// What the router learns from: the method's normalised DPO losses (the default), or
+    /// the `[oracle]` verifier (an ablation: see [`RewardSource`]).
+    #[serde(default, skip_serializing_if = "RewardSource::is_dpo_loss")]
+    pub reward: RewardSource,
     /// Response sampling.
     #[serde(default)]
     pub sampling: SamplingConfig,
@@ -94,6 +98,29 @@ mod device_name {
     pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<DeviceSpec, D::Error> {
         let name = String::deserialize(input)?;
         name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the router's bandit learns from, per kept pair.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RewardSource {
+    /// The method (METHOD.md §4): the pair's DPO loss before the step, through the
+    /// normaliser; a lower loss is a higher reward.
+    #[default]
+    DpoLoss,
+    /// The `[oracle]` verifier: 1 when the routed judge chose the response the verifier
+    /// prefers, 0 when it chose the other, and no update where the verifier ties (both right
+    /// or both wrong). The normaliser is not consulted. An ablation that asks what the online
+    /// stage learns when its reward is right; the reward service's `--verifier` mode learns
+    /// the same way.
+    Verifier,
+}
+
+impl RewardSource {
+    /// Whether this is the method's reward (configs leave the default out).
+    pub fn is_dpo_loss(&self) -> bool {
+        *self == Self::DpoLoss
     }
 }
 
@@ -581,6 +608,9 @@ impl TrainerConfig {
         if matches!(self.strategy, StrategyConfig::Oracle) && self.oracle.is_none() {
             return Err("strategy `oracle` needs an `[oracle]` verifier".into());
         }
+        if self.reward == RewardSource::Verifier && self.oracle.is_none() {
+            return Err("`reward = \"verifier\"` needs an `[oracle]` verifier".into());
+        }
         Ok(())
     }
 }
@@ -748,6 +778,31 @@ kind = "random"
             .unwrap_err()
             .to_string();
         assert!(err.contains("gpu") && err.contains("t.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_verifier_reward_needs_a_verifier() {
+        let config =
+            TrainerConfig::from_toml(MINIMAL, Path::new("t.toml"), &Overrides::default()).unwrap();
+        assert_eq!(config.reward, RewardSource::DpoLoss);
+        // The default is left out of written configs, so older run folders still resume.
+        assert!(!config.to_toml().unwrap().contains("reward"));
+        let text = MINIMAL.replace("seed = 1\n", "seed = 1\nreward = \"verifier\"\n");
+        let err = TrainerConfig::from_toml(&text, Path::new("t.toml"), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("reward") && err.contains("[oracle]"), "{err}");
+        let text =
+            format!("{text}[oracle]\nname = \"judge\"\nkind = \"verifier\"\ntask = \"exact\"\n");
+        let config =
+            TrainerConfig::from_toml(&text, Path::new("t.toml"), &Overrides::default()).unwrap();
+        assert_eq!(config.reward, RewardSource::Verifier);
+        assert!(config.to_toml().unwrap().contains("reward = \"verifier\""));
+        let text = MINIMAL.replace("seed = 1\n", "seed = 1\nreward = \"loss\"\n");
+        let err = TrainerConfig::from_toml(&text, Path::new("t.toml"), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("loss") && err.contains("t.toml"), "{err}");
     }
 
     /// Every shipped trainer config parses and checks.

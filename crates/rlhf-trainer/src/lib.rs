@@ -8,7 +8,8 @@
 //! embedded once) → one RM per pair ([`Strategy`]: Thompson with the offline prior, LinUCB,
 //! …) → lazy judging ([`LazyDraw`]: up to `pairs_per_prompt` non-tied pairs per prompt,
 //! without replacement, scoring only what the draw visits) → a DPO step on the kept pairs
-//! ([`dpo_step`]) → per-pair losses → the normaliser ([`Normalizer`]) → the bandit update.
+//! ([`dpo_step`]) → per-pair losses → the normaliser ([`Normalizer`]) → the bandit update
+//! (or, as an ablation, the verifier's verdict on each routed label: [`RewardSource`]).
 //!
 //! Outputs (the run folder): `metrics.jsonl`, `routing.jsonl`, `samples.jsonl`
 //! ([`RoutingRecord`], [`SampleRecord`]), checkpoints, and `final/` (the policy as a Hugging
@@ -37,7 +38,7 @@ pub use crate::{
         BANDIT_STATE_FILE, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, OPTIMIZER_FILE,
     },
     config::{
-        BayesianPreset, DataConfig, DpoConfig, Overrides, PairsConfig, PolicyConfig,
+        BayesianPreset, DataConfig, DpoConfig, Overrides, PairsConfig, PolicyConfig, RewardSource,
         SamplingConfig, StrategyConfig, TrainerConfig, first_difference,
     },
     dpo::{DpoLoss, DpoMetrics, DpoStep, Objective, TokenPair, dpo_loss, dpo_step},

@@ -258,3 +258,43 @@ fn bayesian_feedback_is_what_the_log_says() {
         }
     }
 }
+
+/// `reward = "verifier"`: each kept pair's reward is the verifier's verdict on its routed
+/// label (1 right, 0 wrong, none where the verifier ties), the losses are still logged, and
+/// the bandit is updated once per rewarded pair.
+#[test]
+fn verifier_rewards_are_the_verdicts_on_routed_labels() {
+    const ITERATIONS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "kind = \"bayesian\"\npreset = \"v5\"",
+        "reward = \"verifier\"\n[oracle]\nname = \"yes\"\nkind = \"verifier\"\n\
+         task = \"regex\"\npattern = \"(Yes)\"\n",
+    );
+    let rms = fn_rms();
+    let mut trainer = trainer(&path, &Overrides::default(), &rms, false);
+    let mut records = Vec::new();
+    for _ in 0..ITERATIONS {
+        records.extend(trainer.step().unwrap().routing);
+    }
+    let kept: Vec<&RoutingRecord> = records.iter().filter(|r| r.kept).collect();
+    assert!(!kept.is_empty());
+    for r in &kept {
+        let expected = r.truth.map(|t| if r.chosen == Some(t) { 1.0 } else { 0.0 });
+        assert_eq!(r.reward, expected, "{r:?}");
+        assert!(r.loss.is_some(), "{r:?}");
+    }
+    let rewarded: Vec<&&RoutingRecord> = kept.iter().filter(|r| r.reward.is_some()).collect();
+    assert!(
+        rewarded.iter().any(|r| r.reward == Some(1.0))
+            && rewarded.iter().any(|r| r.reward == Some(0.0)),
+        "the test needs right and wrong labels: {} rewarded pairs",
+        rewarded.len()
+    );
+    let router = trainer.bandit().unwrap();
+    for k in 0..3 {
+        let updates = rewarded.iter().filter(|r| r.arm == Some(k)).count() as u64;
+        assert_eq!(router.updates(k).unwrap(), updates, "arm {k}");
+    }
+}

@@ -1,11 +1,13 @@
 //! Feedback: per-pair losses → the run's normaliser → rewards → the bandit update for the
-//! arm that judged each pair (METHOD.md §4–§5).
+//! arm that judged each pair (METHOD.md §4–§5); with `reward = "verifier"` (an ablation) the
+//! rewards are the verifier's verdicts on the routed labels instead.
 
 use std::collections::HashSet;
 
 use bandit::Feedback;
 use reward_norm::RoutedLoss;
 
+use crate::config::RewardSource;
 use crate::error::Result;
 use crate::labels::Route;
 use crate::strategy::ContextKind;
@@ -15,7 +17,7 @@ use super::routing::Contexts;
 use super::state::Trainer;
 
 impl Trainer {
-    /// Normalises the kept pairs' losses into `outcomes.rewards` and, for learning
+    /// Turns the kept pairs' losses (or verdicts) into `outcomes.rewards` and, for learning
     /// strategies, updates the router with them.
     pub(super) fn feedback(
         &mut self,
@@ -23,7 +25,10 @@ impl Trainer {
         routes: &[Vec<Route>],
         outcomes: &mut Outcomes,
     ) -> Result<()> {
-        self.normalise(routes, outcomes)?;
+        match self.config.reward {
+            RewardSource::DpoLoss => self.normalise(routes, outcomes)?,
+            RewardSource::Verifier => verdict_rewards(outcomes),
+        }
         if !self.strategy.learns() {
             return Ok(());
         }
@@ -84,5 +89,16 @@ impl Trainer {
             outcomes.rewards[j] = reward;
         }
         Ok(())
+    }
+}
+
+/// The verifier's verdict on every kept pair's label as its reward: 1 when the judge chose
+/// the response the verifier prefers, 0 when it chose the other, `None` where the verifier
+/// ties (no update).
+fn verdict_rewards(outcomes: &mut Outcomes) {
+    for (j, key) in outcomes.kept.iter().enumerate() {
+        let truth = outcomes.truth.get(key).copied().flatten();
+        let chosen = outcomes.judged[key].winner;
+        outcomes.rewards[j] = truth.map(|t| if chosen == Some(t) { 1.0 } else { 0.0 });
     }
 }
