@@ -109,7 +109,9 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
     }
     println!(
         "\n{} online runs, {:.0} s in all ({}). Report: {}",
-        outcome.results.runs.len(),
+        // One timing per run; `results.runs` lists a run that reads no router once per
+        // condition.
+        outcome.timings.runs.len(),
         outcome.timings.total_s,
         outcome.timings.cpu,
         outcome.report.display()
