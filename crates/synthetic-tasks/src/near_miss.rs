@@ -56,13 +56,15 @@ pub fn near_miss<R: Rng + ?Sized>(task: &Task, rng: &mut R) -> String {
 /// A rearrangement's near miss: a letter dropped or repeated in place of another.
 fn shuffle_near_miss<R: Rng + ?Sized>(answer: &str, rng: &mut R) -> String {
     let mut letters = answer.as_bytes().to_vec();
+    if letters.len() > 1 && rng.random_bool(0.5) {
+        letters.remove(rng.random_range(0..letters.len()));
+        return String::from_utf8(letters).expect("ASCII letters");
+    }
     let differing: Vec<(usize, usize)> = (0..letters.len())
         .flat_map(|i| (0..letters.len()).map(move |j| (i, j)))
         .filter(|&(i, j)| letters[i] != letters[j])
         .collect();
-    if letters.len() > 1 && rng.random_bool(0.5) {
-        letters.remove(rng.random_range(0..letters.len()));
-    } else if differing.is_empty() {
+    if differing.is_empty() {
         let at = rng.random_range(0..letters.len());
         let others: Vec<u8> = (b'a'..=b'z').filter(|&b| b != letters[at]).collect();
         letters[at] = others[rng.random_range(0..others.len())];
