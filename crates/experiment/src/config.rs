@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use answer_check::synthetic::Domain;
-use rlhf_trainer::StrategyConfig;
+use rlhf_trainer::{Generator, StrategyConfig};
 use serde::{Deserialize, Serialize};
 use synthetic_tasks::SuiteParams;
 
@@ -320,6 +320,19 @@ pub struct OnlineConfig {
     pub rpo_alpha: f64,
     /// Score differences below this are ties (dropped).
     pub tie_eps: f32,
+    /// Which model samples the candidates: `policy` (online DPO, the default) or
+    /// `reference` (with `reference_sync_every`, semi-online DPO); the trainer's `[sampling]
+    /// generator`.
+    #[serde(default, skip_serializing_if = "Generator::is_policy")]
+    pub generator: Generator,
+    /// Copy the policy into the DPO reference before every this many iterations (0: the SFT
+    /// policy stays the reference); the trainer's `[dpo] reference_sync_every`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reference_sync_every: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 /// `[eval]`: held-out greedy accuracy.

@@ -341,6 +341,7 @@ pub fn suite_trainer_template(
             samples_per_prompt: o.samples_per_prompt,
             temperature: o.temperature,
             max_new_tokens: o.max_new_tokens,
+            generator: o.generator,
             ..SamplingConfig::default()
         },
         pairs: PairsConfig {
@@ -351,6 +352,7 @@ pub fn suite_trainer_template(
             beta: o.beta,
             lr: o.lr,
             rpo_alpha: o.rpo_alpha,
+            reference_sync_every: o.reference_sync_every,
             ..DpoConfig::default()
         },
         oracle: Some(RmSpec::Verifier {

@@ -3,7 +3,9 @@
 //! `checkpoints/iter-00000010/` holds `state.json` (iteration, prompt schedule, normaliser,
 //! optimiser step count, the logs' lengths, the pool's score statistics), `router.json`
 //! (the bandit with both of its random streams), `optimizer.safetensors` (AdamW moments) and
-//! the policy: `adapter/` (PEFT) under LoRA, else `model/` (a Hugging Face folder). A
+//! the policy: `adapter/` (PEFT) under LoRA, else `model/` (a Hugging Face folder); and,
+//! when the run copies its policy into the DPO reference (`[dpo] reference_sync_every`), that
+//! reference as `reference/` (a Hugging Face folder, adapters merged). A
 //! checkpoint is assembled in a staging folder and renamed into place, so a crash leaves the
 //! previous checkpoint intact; the two newest are kept.
 
@@ -34,6 +36,7 @@ pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const STATE_FILE: &str = "state.json";
 const ADAPTER_DIR: &str = "adapter";
 const MODEL_DIR: &str = "model";
+const REFERENCE_DIR: &str = "reference";
 const CHECKPOINTS_DIR: &str = "checkpoints";
 /// Checkpoints kept (the newest ones).
 const KEEP: usize = 2;
@@ -86,10 +89,13 @@ impl Checkpoint {
 }
 
 /// Writes a checkpoint of the run in `run_dir` at `state.iteration`.
+/// `reference` is the DPO reference when the run updates it (else the initial policy, which
+/// a resumption reloads from its path).
 pub fn save(
     run_dir: &Path,
     state: &Checkpoint,
     policy: (&CausalLm, &DecoderConfig),
+    reference: Option<&CausalLm>,
     router: Option<&LinearBandit>,
     optimizer: &Optimizer,
 ) -> Result<()> {
@@ -103,6 +109,9 @@ pub fn save(
             save_adapter(&dir.join(ADAPTER_DIR), &plain, "policy")?;
         } else {
             lm::save_pretrained(&dir.join(MODEL_DIR), &plain, decoder, None)?;
+        }
+        if let Some(reference) = reference {
+            lm::save_pretrained(&dir.join(REFERENCE_DIR), reference, decoder, None)?;
         }
         optimizer.save_state(&dir.join(OPTIMIZER_FILE))?;
         if let Some(router) = router {
@@ -156,6 +165,22 @@ pub fn load_policy(dir: &Path, base_path: &Path, lora: bool, device: &Device) ->
     } else {
         Ok(load_causal_lm(&dir.join(MODEL_DIR), device, WeightDType::F32)?.1)
     }
+}
+
+/// The DPO reference saved in checkpoint `dir` on `device` (runs that update their
+/// reference save it); an error names the checkpoint when it has none.
+pub fn load_reference(dir: &Path, device: &Device) -> Result<CausalLm> {
+    let path = dir.join(REFERENCE_DIR);
+    if !path.is_dir() {
+        return Err(Error::Resume {
+            dir: dir.to_path_buf(),
+            reason: format!(
+                "the run updates its DPO reference (`dpo.reference_sync_every`) but this \
+                 checkpoint has no `{REFERENCE_DIR}/` folder to restore it from"
+            ),
+        });
+    }
+    Ok(load_causal_lm(&path, device, WeightDType::F32)?.1)
 }
 
 fn checkpoint_dirs(root: &Path) -> Result<Vec<PathBuf>> {

@@ -370,6 +370,37 @@ pub struct SamplingConfig {
     pub top_k: usize,
     /// Most new tokens per response.
     pub max_new_tokens: usize,
+    /// Which model samples the candidates: the policy being trained (online DPO, the
+    /// default) or the DPO reference (with `[dpo] reference_sync_every`, semi-online DPO).
+    #[serde(skip_serializing_if = "Generator::is_policy")]
+    pub generator: Generator,
+}
+
+/// The model that samples each iteration's candidate responses.
+///
+/// Sampling from the policy (online DPO) biases the DPO loss the router learns from: a
+/// response is sampled more often the more its log-ratio log π − log π_ref has grown, so on
+/// the policy's own samples the log-ratios carry what the policy was pushed toward, wrong
+/// labels included (docs/RESULTS.md, "The selection reading, checked"). Samples of the
+/// reference carry no such tilt: under them a pair's loss measures only what the policy
+/// learned since the reference was taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Generator {
+    /// The current policy (online DPO; METHOD.md §5).
+    #[default]
+    Policy,
+    /// The DPO reference: the initial policy, or its latest copy when `[dpo]
+    /// reference_sync_every` is set (semi-online DPO, the generator synced every s
+    /// iterations).
+    Reference,
+}
+
+impl Generator {
+    /// Whether this is the default (configs leave it out).
+    pub fn is_policy(&self) -> bool {
+        *self == Self::Policy
+    }
 }
 
 impl Default for SamplingConfig {
@@ -381,6 +412,7 @@ impl Default for SamplingConfig {
             top_p: 1.0,
             top_k: 0,
             max_new_tokens: 256,
+            generator: Generator::Policy,
         }
     }
 }
@@ -421,6 +453,15 @@ pub struct DpoConfig {
     /// Weight α of the chosen response's per-token NLL added to the DPO loss (iterative
     /// RPO; TRL's `rpo_alpha`); 0 is plain DPO.
     pub rpo_alpha: f64,
+    /// Copy the policy into the DPO reference before every this many iterations (a hard
+    /// reference update, as in TR-DPO; with `[sampling] generator = "reference"` this is
+    /// semi-online DPO); 0 keeps the initial policy as the reference throughout.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reference_sync_every: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 impl Default for DpoConfig {
@@ -432,6 +473,7 @@ impl Default for DpoConfig {
             accumulation: 1,
             weight_decay: 0.0,
             rpo_alpha: 0.0,
+            reference_sync_every: 0,
         }
     }
 }

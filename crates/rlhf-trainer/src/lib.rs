@@ -38,8 +38,8 @@ pub use crate::{
         BANDIT_STATE_FILE, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, OPTIMIZER_FILE,
     },
     config::{
-        BayesianPreset, DataConfig, DpoConfig, Overrides, PairsConfig, PolicyConfig, RewardSource,
-        SamplingConfig, StrategyConfig, TrainerConfig, first_difference,
+        BayesianPreset, DataConfig, DpoConfig, Generator, Overrides, PairsConfig, PolicyConfig,
+        RewardSource, SamplingConfig, StrategyConfig, TrainerConfig, first_difference,
     },
     dpo::{DpoLoss, DpoMetrics, DpoStep, Objective, TokenPair, dpo_loss, dpo_step},
     draw::{LazyDraw, candidate_pairs, visiting_order},

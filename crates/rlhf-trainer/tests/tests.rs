@@ -11,5 +11,6 @@ mod iteration;
 mod learning;
 mod objective;
 mod ope;
+mod reference;
 mod resume;
 mod strategies;

@@ -1,8 +1,9 @@
 //! The online DPO loop with routing (METHOD.md §5): [`Trainer`] owns the policy, the frozen
 //! reference, the pool, the strategy and the run folder, and runs one iteration at a time.
 //!
-//! One iteration, one file per phase: draw B prompts → sample n responses each
-//! ([`sampling`]) → form the n(n−1)/2 candidate pairs, their contexts (one batched call) and
+//! One iteration, one file per phase: copy the policy into the reference when due
+//! ([`reference`]) → draw B prompts → sample n responses each from the policy or the
+//! reference ([`sampling`]) → form the n(n−1)/2 candidate pairs, their contexts (one batched call) and
 //! every pair's route ([`routing`]) → label lazily, round by round, until each prompt has its
 //! pairs, and the oracle's truth for the kept ones ([`labelling`]) → DPO step on the kept
 //! pairs ([`dpo_update`]) → per-pair losses → normaliser → bandit update ([`feedback`]) →
@@ -16,6 +17,7 @@ mod dpo_update;
 mod feedback;
 mod labelling;
 mod persistence;
+mod reference;
 mod report;
 mod routing;
 mod sampling;
@@ -28,6 +30,7 @@ use bandit::ArmMask;
 use burn::prelude::*;
 use serde_json::{Map, Value, json};
 
+use crate::config::Generator;
 use crate::error::Result;
 use crate::labels::NoLabeller;
 use crate::logs::{RoutingRecord, SampleRecord};
@@ -85,6 +88,11 @@ impl Trainer {
             self.strategy.bandit.clone(),
             self.normalizer.clone(),
         );
+        let reference_before = self.reference_due(iteration).then(|| {
+            let previous = self.reference.clone();
+            self.sync_reference();
+            previous
+        });
         let batch = self
             .schedule
             .next_batch(self.config.sampling.prompts_per_batch);
@@ -92,6 +100,9 @@ impl Trainer {
             Ok(report) => report,
             Err(err) => {
                 (self.schedule, self.strategy.bandit, self.normalizer) = before;
+                if let Some(reference) = reference_before {
+                    self.reference = reference;
+                }
                 return Err(err);
             }
         };
@@ -123,7 +134,11 @@ impl Trainer {
         let mut timer = Timer::start();
         // The policy's current weights without a graph, for sampling and LASeR's contexts.
         let current = self.policy.valid();
-        let drawn = self.sample(&current, iteration, batch)?;
+        let generator = match self.config.sampling.generator {
+            Generator::Policy => &current,
+            Generator::Reference => &self.reference,
+        };
+        let drawn = self.sample(generator, iteration, batch)?;
         let generate_s = timer.lap("generate", &mut metrics);
         metrics.insert(
             "tokens/s".into(),

@@ -41,6 +41,7 @@ impl Trainer {
             &self.dir,
             &state,
             (&self.policy, &self.decoder),
+            (self.config.dpo.reference_sync_every > 0).then_some(&self.reference),
             self.strategy.bandit.as_ref(),
             &self.optimizer,
         )
@@ -54,6 +55,9 @@ impl Trainer {
             self.config.policy.lora.is_some(),
             &self.train_device,
         )?;
+        if self.config.dpo.reference_sync_every > 0 {
+            self.reference = checkpoint::load_reference(dir, &self.device)?;
+        }
         self.optimizer
             .load_state(&dir.join(checkpoint::OPTIMIZER_FILE), state.optimizer_steps)?;
         if let Some(current) = self.strategy.bandit.as_mut() {

@@ -1,4 +1,5 @@
-//! Sampling: n responses per prompt of the batch from the current policy, with seeds that
+//! Sampling: n responses per prompt of the batch from the generator (the current policy, or
+//! the DPO reference under `[sampling] generator = "reference"`), with seeds that
 //! depend only on (run seed, iteration, prompt, sample), and the batch's candidate pairs.
 
 use lm::{CausalLm, GenerationRequest, SamplingParams};
@@ -52,10 +53,10 @@ impl Drawn {
 }
 
 impl Trainer {
-    /// n responses per prompt of `batch` from `policy` (the current one, without a graph).
+    /// n responses per prompt of `batch` from `generator` (a model without a graph).
     pub(super) fn sample(
         &self,
-        policy: &CausalLm,
+        generator: &CausalLm,
         iteration: usize,
         batch: &[usize],
     ) -> Result<Drawn> {
@@ -66,7 +67,7 @@ impl Trainer {
             .map(|(p, k)| self.request(iteration, p, k))
             .collect();
         let generations = lm::generate(
-            policy,
+            generator,
             &requests,
             self.pad_id,
             Some(&self.tokenizer),
