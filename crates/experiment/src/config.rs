@@ -590,6 +590,24 @@ mod tests {
         assert_eq!(*shuffled, default);
     }
 
+    /// The semi-online world is the default's with its candidates sampled from a reference
+    /// synced every 24 iterations: only the name and those two keys differ.
+    #[test]
+    fn semi_online_is_the_default_world_sampled_from_the_reference() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/experiment/semi-online.toml");
+        let Experiment::Suite(semi) = Experiment::read(&path).unwrap() else {
+            panic!("semi-online.toml is an embedded-kind world");
+        };
+        assert_eq!(semi.online.generator, Generator::Reference);
+        assert_eq!(semi.online.reference_sync_every, 24);
+        let mut default = ExperimentConfig::embedded();
+        default.name = semi.name.clone();
+        default.online.generator = Generator::Reference;
+        default.online.reference_sync_every = 24;
+        assert_eq!(*semi, default);
+    }
+
     #[test]
     fn bad_values_are_named() {
         let text = DEFAULT_CONFIG.replace("seeds = 3", "seeds = 0");
