@@ -20,8 +20,9 @@
 //! (m = Δ(right) − Δ(wrong), nats) of the `random` and `oracle` runs, on their own samples
 //! (whose sign is (b)'s) and on the panel's SFT samples under their final policies. A
 //! negative m on a run's own samples with a positive m on the panel says the policy did move
-//! toward right answers and the reward points the wrong way only because the policy samples
-//! the wrong answers it was pushed toward (docs/RESULTS.md).
+//! toward right answers and the reward points the wrong way on the pairs it trained on:
+//! because the policy samples the wrong answers it was pushed toward (on-policy sampling), or
+//! because it learned a bias its RMs share (docs/RESULTS.md).
 
 use std::collections::BTreeMap;
 

@@ -132,10 +132,12 @@ pub(super) fn section(md: &mut String, checks: &PremiseChecks) {
         md.push_str(
             "\n(b)'s why — the DPO implicit reward's preference for the right response, m = \
              Δ(right) − Δ(wrong) (Δ = log π − log π_ref over the response, nats): on the run's \
-             own decided pairs (sampled from its policy; the sign of (b)) and on the panel's \
-             SFT samples under the final policy. Own samples < 0 with panel > 0: the policy \
-             moved toward right answers, and the reward points the wrong way because the \
-             wrong answers it samples are those it was pushed toward.\n\n",
+             own decided pairs (the candidates it trained on, sampled by the policy or, under \
+             `generator = \"reference\"`, by the reference; the sign of (b)) and on the \
+             panel's SFT samples under the final policy. Own samples < 0 with panel > 0: the \
+             policy moved toward right answers, and the reward points the wrong way, because \
+             the wrong answers it samples are those it was pushed toward (on-policy sampling) \
+             or because it learned a bias its RMs share.\n\n",
         );
         let mut table = Table::new(&[
             ("Strategy", Align::Left),
