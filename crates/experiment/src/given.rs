@@ -255,6 +255,7 @@ pub fn run_given_world(
         rm_names: config.rm_names()?,
         seeds: config.seeds,
         iterations: world.iterations,
+        sampling: Some(world.trainer.sampling_regime()),
         sft_accuracy: start_accuracy,
         rm_accuracy: Vec::new(),
         offline_router: Vec::new(),

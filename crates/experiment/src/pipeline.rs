@@ -221,6 +221,7 @@ pub fn run_experiment(
         rm_names: rm_names(c),
         seeds: c.seeds,
         iterations: c.online.iterations,
+        sampling: Some(world.trainer.sampling_regime()),
         sft_accuracy,
         rm_accuracy: rms.value,
         offline_router: offline.value,

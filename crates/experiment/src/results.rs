@@ -35,6 +35,10 @@ pub struct Results {
     pub seeds: usize,
     /// Online DPO iterations per run.
     pub iterations: usize,
+    /// Where each iteration's candidates were sampled from
+    /// ([`rlhf_trainer::TrainerConfig::sampling_regime`]; absent in older results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<String>,
     /// The starting (SFT) policy's held-out greedy accuracy.
     pub sft_accuracy: DomainScores,
     /// Each reward model's held-out pairwise accuracy per domain.
@@ -461,6 +465,7 @@ pub fn example() -> Results {
         rm_names,
         seeds: seeds as usize,
         iterations,
+        sampling: Some("the policy (online DPO), frozen reference".into()),
         sft_accuracy: scores(0.42, 200),
         offline_router,
         runs,

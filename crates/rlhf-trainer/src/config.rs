@@ -587,6 +587,23 @@ impl TrainerConfig {
         })
     }
 
+    /// Where the candidates come from and what the reference is, in words for reports:
+    /// online DPO (the policy samples) or sampling from the reference, frozen or copied
+    /// from the policy every `reference_sync_every` iterations.
+    pub fn sampling_regime(&self) -> String {
+        let every = self.dpo.reference_sync_every;
+        match (self.sampling.generator, every) {
+            (Generator::Policy, 0) => "the policy (online DPO), frozen reference".into(),
+            (Generator::Policy, s) => {
+                format!("the policy (online DPO), reference copied from it every {s} iterations")
+            }
+            (Generator::Reference, 0) => "the frozen reference (the starting policy)".into(),
+            (Generator::Reference, s) => format!(
+                "the reference, copied from the policy every {s} iterations (semi-online DPO)"
+            ),
+        }
+    }
+
     /// The normaliser this run uses.
     pub fn normalizer_kind(&self) -> NormalizerKind {
         self.normalizer
@@ -845,6 +862,41 @@ kind = "random"
             .unwrap_err()
             .to_string();
         assert!(err.contains("loss") && err.contains("t.toml"), "{err}");
+    }
+
+    /// The sampler and the reference's copies: defaults left out of written configs (older
+    /// run folders still resume), set values written, read and described.
+    #[test]
+    fn the_generator_and_reference_sync_round_trip() {
+        let origin = Path::new("t.toml");
+        let config = TrainerConfig::from_toml(MINIMAL, origin, &Overrides::default()).unwrap();
+        assert_eq!(config.sampling.generator, Generator::Policy);
+        assert_eq!(config.dpo.reference_sync_every, 0);
+        let written = config.to_toml().unwrap();
+        assert!(!written.contains("generator") && !written.contains("reference_sync_every"));
+        assert_eq!(
+            config.sampling_regime(),
+            "the policy (online DPO), frozen reference"
+        );
+        let text = format!(
+            "{MINIMAL}[sampling]\ngenerator = \"reference\"\n[dpo]\nreference_sync_every = 24\n"
+        );
+        let semi = TrainerConfig::from_toml(&text, origin, &Overrides::default()).unwrap();
+        assert_eq!(semi.sampling.generator, Generator::Reference);
+        assert_eq!(semi.dpo.reference_sync_every, 24);
+        let again =
+            TrainerConfig::from_toml(&semi.to_toml().unwrap(), origin, &Overrides::default())
+                .unwrap();
+        assert_eq!(again, semi);
+        assert_eq!(
+            semi.sampling_regime(),
+            "the reference, copied from the policy every 24 iterations (semi-online DPO)"
+        );
+        let text = format!("{MINIMAL}[sampling]\ngenerator = \"sft\"\n");
+        let err = TrainerConfig::from_toml(&text, origin, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sft") && err.contains("t.toml"), "{err}");
     }
 
     /// Every shipped trainer config parses and checks.

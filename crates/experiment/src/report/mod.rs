@@ -97,6 +97,9 @@ mod tests {
             assert!(md.contains(strategy), "{strategy}");
         }
         assert!(md.contains("Δ policy vs bayesian-v5"));
+        assert!(
+            md.contains("- Candidates sampled from: the policy (online DPO), frozen reference")
+        );
         for name in &names[1..] {
             assert!(md.contains(&format!("]({name})")), "report links {name}");
         }

@@ -145,6 +145,9 @@ fn header(md: &mut String, results: &Results) {
     let _ = writeln!(md, "- Config hash: `{}`", results.config_hash);
     let _ = writeln!(md, "- Seeds: {}", results.seeds);
     let _ = writeln!(md, "- Iterations: {}", results.iterations);
+    if let Some(sampling) = &results.sampling {
+        let _ = writeln!(md, "- Candidates sampled from: {sampling}");
+    }
     let _ = writeln!(md, "- Domains: {}", results.domains.join(", "));
     let _ = writeln!(md, "- Reward models: {}\n", results.rm_names.join(", "));
 }
