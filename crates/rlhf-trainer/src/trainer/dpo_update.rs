@@ -66,9 +66,9 @@ const IMPLICIT_REWARD_BATCH: usize = 64;
 impl Trainer {
     /// The DPO implicit reward of each `(prompt tokens, response tokens)` under the policy
     /// now: Δ = log π(response | prompt) − log π_ref(response | prompt), summed over the
-    /// response tokens, nats, against the reference now (the latest copy of the policy when
-    /// the run syncs it) (β·Δ is DPO's reward; a pair's loss is −log σ(β(Δ_chosen −
-    /// Δ_rejected))). Evaluation only: no step is taken. Responses carry their end-of-turn
+    /// response tokens, nats (β·Δ is DPO's reward; a pair's loss is −log σ(β(Δ_chosen −
+    /// Δ_rejected))). π_ref is the reference now: the latest copy of the policy when the run
+    /// syncs it. Evaluation only: no step is taken. Responses carry their end-of-turn
     /// token, as the trainer's samples do.
     pub fn implicit_rewards(&self, sequences: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<f64>> {
         let mut rewards = Vec::with_capacity(sequences.len());

@@ -1,10 +1,11 @@
-//! The online DPO loop with routing (METHOD.md §5): [`Trainer`] owns the policy, the frozen
-//! reference, the pool, the strategy and the run folder, and runs one iteration at a time.
+//! The online DPO loop with routing (METHOD.md §5): [`Trainer`] owns the policy, the DPO
+//! reference (frozen unless the config copies the policy into it), the pool, the strategy and
+//! the run folder, and runs one iteration at a time.
 //!
 //! One iteration, one file per phase: copy the policy into the reference when due
 //! ([`reference`]) → draw B prompts → sample n responses each from the policy or the
-//! reference ([`sampling`]) → form the n(n−1)/2 candidate pairs, their contexts (one batched call) and
-//! every pair's route ([`routing`]) → label lazily, round by round, until each prompt has its
+//! reference ([`sampling`]) → form the n(n−1)/2 candidate pairs, their contexts (one batched
+//! call) and every pair's route ([`routing`]) → label lazily, round by round, until each prompt has its
 //! pairs, and the oracle's truth for the kept ones ([`labelling`]) → DPO step on the kept
 //! pairs ([`dpo_update`]) → per-pair losses → normaliser → bandit update ([`feedback`]) →
 //! logs and metrics ([`report`]). An iteration that cannot be labelled (no RM left) is
