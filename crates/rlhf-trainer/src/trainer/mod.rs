@@ -5,10 +5,10 @@
 //! One iteration, one file per phase: copy the policy into the reference when due
 //! ([`reference`]) → draw B prompts → sample n responses each from the policy or the
 //! reference ([`sampling`]) → form the n(n−1)/2 candidate pairs, their contexts (one batched
-//! call) and every pair's route ([`routing`]) → label lazily, round by round, until each prompt has its
-//! pairs, and the oracle's truth for the kept ones ([`labelling`]) → DPO step on the kept
-//! pairs ([`dpo_update`]) → per-pair losses → normaliser → bandit update ([`feedback`]) →
-//! logs and metrics ([`report`]). An iteration that cannot be labelled (no RM left) is
+//! call) and every pair's route ([`routing`]) → label lazily, round by round, until each
+//! prompt has its pairs, and the oracle's truth for the kept ones ([`labelling`]) → DPO step
+//! on the kept pairs ([`dpo_update`]) → per-pair losses → normaliser → bandit update
+//! ([`feedback`]) → logs and metrics ([`report`]). An iteration that cannot be labelled (no RM left) is
 //! skipped with a warning and changes no state but the prompt cursor. What a run holds is in
 //! [`state`]; building a run in [`setup`]; checkpoints, resumption and `final/` in
 //! [`persistence`]. The files depend one way: each phase on the state and on the phases
