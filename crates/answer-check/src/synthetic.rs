@@ -1,4 +1,4 @@
-//! Synthetic tasks with exactly checkable answers, in five domains ([`Domain`]): a response is
+//! Synthetic tasks with exactly checkable answers, in seven domains ([`Domain`]): a response is
 //! correct when its canonical form ([`canonical`]) equals the reference's, except in `shuffle`,
 //! the domain with many right answers, where any rearrangement of the reference's letters is
 //! correct.
@@ -8,8 +8,8 @@
 //! - `add` and `count`: a decimal integer without a sign, in ASCII digits only, with no
 //!   leading zeros except `0` itself (`"0132"` and `"+5"` are malformed). The canonical form is
 //!   the digits.
-//! - `reverse` and `shuffle`: ASCII lowercase letters only (`a`–`z`), at least one. The
-//!   canonical form is the letters.
+//! - `reverse`, `shuffle`, `rotate` and `next`: ASCII lowercase letters only (`a`–`z`), at
+//!   least one. The canonical form is the letters.
 //! - `sort`: one or more single ASCII digits separated by whitespace, e.g. `1 2 5 9`. Runs of
 //!   whitespace between digits are accepted and collapsed; anything else (`1,2`, `12 5`, an
 //!   empty answer) is malformed. The canonical form is the digits joined by single spaces.
@@ -40,16 +40,22 @@ pub enum Domain {
     /// Rearrange a string's letters in any order: `shuffle kqzt` → `zktq`, `tqkz`, … (every
     /// permutation is right, the string itself included).
     Shuffle,
+    /// Move a string's first letter to its end: `rotate kqzt` → `qztk`.
+    Rotate,
+    /// Replace each letter by the next one of the alphabet: `next kqa` → `lrb`.
+    Next,
 }
 
 impl Domain {
     /// Every domain, in declaration order.
-    pub const ALL: [Domain; 5] = [
+    pub const ALL: [Domain; 7] = [
         Domain::Add,
         Domain::Reverse,
         Domain::Sort,
         Domain::Count,
         Domain::Shuffle,
+        Domain::Rotate,
+        Domain::Next,
     ];
 
     /// Whether a prompt of this domain has more than one right answer (only `shuffle`).
@@ -57,7 +63,8 @@ impl Domain {
         matches!(self, Domain::Shuffle)
     }
 
-    /// The domain's name: `add`, `reverse`, `sort`, `count` or `shuffle` (its serde name too).
+    /// The domain's name: `add`, `reverse`, `sort`, `count`, `shuffle`, `rotate` or `next`
+    /// (its serde name too).
     pub fn name(&self) -> &'static str {
         match self {
             Domain::Add => "add",
@@ -65,6 +72,8 @@ impl Domain {
             Domain::Sort => "sort",
             Domain::Count => "count",
             Domain::Shuffle => "shuffle",
+            Domain::Rotate => "rotate",
+            Domain::Next => "next",
         }
     }
 }
@@ -96,7 +105,7 @@ pub fn canonical(domain: Domain, text: &str) -> Option<String> {
     let text = text.trim();
     match domain {
         Domain::Add | Domain::Count => canonical_integer(text),
-        Domain::Reverse | Domain::Shuffle => {
+        Domain::Reverse | Domain::Shuffle | Domain::Rotate | Domain::Next => {
             let well_formed = !text.is_empty() && text.bytes().all(|b| b.is_ascii_lowercase());
             well_formed.then(|| text.to_string())
         }
@@ -189,8 +198,13 @@ mod tests {
     }
 
     #[test]
-    fn reversals_and_shuffles_are_lowercase_ascii_letters() {
-        for domain in [Domain::Reverse, Domain::Shuffle] {
+    fn letter_answers_are_lowercase_ascii_letters() {
+        for domain in [
+            Domain::Reverse,
+            Domain::Shuffle,
+            Domain::Rotate,
+            Domain::Next,
+        ] {
             accepts(domain, "tzqk", "tzqk");
             accepts(domain, "  a ", "a");
             for bad in ["", "  ", "Tzqk", "tz qk", "tzqk.", "tz1k", "é", "tzqk!"] {
@@ -241,6 +255,10 @@ mod tests {
         assert!(is_correct(Domain::Reverse, "tzqk\n", "tzqk"));
         assert!(!is_correct(Domain::Reverse, "kqzt", "tzqk"));
         assert!(is_correct(Domain::Count, "0", "0"));
+        assert!(is_correct(Domain::Rotate, " qztk", "qztk"));
+        assert!(!is_correct(Domain::Rotate, "kqzt", "qztk"));
+        assert!(is_correct(Domain::Next, "lrb", "lrb"));
+        assert!(!is_correct(Domain::Next, "kqa", "lrb"));
         // A malformed reference never matches, not even itself.
         assert!(!is_correct(Domain::Count, "x", "x"));
         assert!(!is_correct(Domain::Add, "", ""));
@@ -260,7 +278,7 @@ mod tests {
         let message = "Add".parse::<Domain>().unwrap_err().to_string();
         assert!(message.contains("`Add`"), "{message}");
         assert!(
-            message.contains("add, reverse, sort, count, shuffle"),
+            message.contains("add, reverse, sort, count, shuffle, rotate, next"),
             "{message}"
         );
     }

@@ -7,8 +7,9 @@
 //! - `regex`: the pattern's first capture group (or whole match) in the response equals the
 //!   trimmed reference;
 //! - `synthetic`: the response's canonical answer equals the reference's in the item's
-//!   [`Domain`] (`add`, `reverse`, `sort`, `count`, `shuffle`; [`crate::synthetic`]). It needs the item's
-//!   category, so only [`Verifier::is_correct_in`] can say yes.
+//!   [`Domain`] (`add`, `reverse`, `sort`, `count`, `shuffle`, `rotate`, `next`;
+//!   [`crate::synthetic`]). It needs the item's category, so only
+//!   [`Verifier::is_correct_in`] can say yes.
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -126,8 +127,8 @@ impl Verifier {
     /// Whether `response` answers with `reference` for an item in `category`.
     ///
     /// For `synthetic`, `category` must be a [`Domain`]'s exact name (`add`, `reverse`,
-    /// `sort`, `count`, `shuffle`); a missing or unknown category is never correct. Every other task
-    /// ignores `category` and equals [`Verifier::is_correct`].
+    /// `sort`, `count`, `shuffle`, `rotate`, `next`); a missing or unknown category is never
+    /// correct. Every other task ignores `category` and equals [`Verifier::is_correct`].
     pub fn is_correct_in(&self, response: &str, reference: &str, category: Option<&str>) -> bool {
         match self.task {
             VerifierTask::Synthetic => category

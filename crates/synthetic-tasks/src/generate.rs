@@ -10,6 +10,8 @@
 //! | `sort`    | `sort 5 2 9 1`     | `1 2 5 9` |
 //! | `count`   | `count a in abcab` | `2`       |
 //! | `shuffle` | `shuffle kqzt`     | `zktq`    |
+//! | `rotate`  | `rotate kqzt`      | `qztk`    |
+//! | `next`    | `next kqa`         | `lrb`     |
 //!
 //! A `shuffle` prompt has many right answers (every ordering of its letters); its task
 //! carries one of them, drawn uniformly. Answers are in the canonical form of [`answer_check::synthetic::canonical`].
@@ -46,6 +48,10 @@ pub struct Task {
 ///   `count_alphabet`; the answer is how often the letter occurs in the string (may be 0).
 /// - `shuffle`: a string of `shuffle_len` letters of `shuffle_alphabet`; the answer is a
 ///   uniformly drawn permutation of its letters (possibly the string itself).
+/// - `rotate`: a string of `rotate_len` letters of `rotate_alphabet`; the answer is it with
+///   its first letter moved to the end.
+/// - `next`: a string of `next_len` letters of `next_alphabet`; the answer replaces each
+///   letter by the one after it in `a`–`z`.
 ///
 /// # Panics
 /// When `params` fail [`SuiteParams::check`].
@@ -92,6 +98,16 @@ pub fn generate<R: Rng + ?Sized>(domain: Domain, params: &SuiteParams, rng: &mut
             shuffled.shuffle(rng);
             let shuffled = String::from_utf8(shuffled).expect("ASCII letters");
             (format!("shuffle {text}"), shuffled)
+        }
+        Domain::Rotate => {
+            let text = letters(&params.rotate_alphabet, params.rotate_len, rng);
+            let rotated = format!("{}{}", &text[1..], &text[..1]);
+            (format!("rotate {text}"), rotated)
+        }
+        Domain::Next => {
+            let text = letters(&params.next_alphabet, params.next_len, rng);
+            let next: String = text.bytes().map(|b| char::from(b + 1)).collect();
+            (format!("next {text}"), next)
         }
     };
     Task {
@@ -184,6 +200,19 @@ mod tests {
             letters.sort_unstable();
             answer.sort_unstable();
             assert_eq!(answer, letters, "{shuffle:?}");
+
+            let rotate = generate(Domain::Rotate, &params, &mut rng);
+            let text = rotate.prompt.strip_prefix("rotate ").unwrap();
+            assert!((3..=5).contains(&text.len()), "{rotate:?}");
+            assert_eq!(rotate.answer.len(), text.len());
+            assert_eq!(format!("{}{}", &text[1..], &text[..1]), rotate.answer);
+
+            let next = generate(Domain::Next, &params, &mut rng);
+            let text = next.prompt.strip_prefix("next ").unwrap();
+            assert!((3..=5).contains(&text.len()), "{next:?}");
+            assert!(text.bytes().all(|b| (b'a'..=b'i').contains(&b)), "{next:?}");
+            let back: String = next.answer.bytes().map(|b| char::from(b - 1)).collect();
+            assert_eq!(back, text, "{next:?}");
         }
     }
 

@@ -1,7 +1,8 @@
-//! The task suite of the miniature RLHF experiment: short prompts in five domains whose
+//! The task suite of the miniature RLHF experiment: short prompts in seven domains whose
 //! answers can be checked exactly, so that verifiers can label data and score evaluations.
-//! Four have one right answer per prompt; `shuffle` has many (opt-in: the default suite is
-//! the four).
+//! Six have one right answer per prompt; `shuffle` has many. The default suite is the first
+//! four; `shuffle`, and `rotate` and `next` (which a small reward model can check by
+//! comparing letters in place), are opt-in.
 //!
 //! | domain    | prompt             | answer    |
 //! |-----------|--------------------|-----------|
@@ -10,6 +11,8 @@
 //! | `sort`    | `sort 5 2 9 1`     | `1 2 5 9` |
 //! | `count`   | `count a in abcab` | `2`       |
 //! | `shuffle` | `shuffle kqzt`     | `zktq`, `tqkz`, … (any order of the letters) |
+//! | `rotate`  | `rotate kqzt`      | `qztk`    |
+//! | `next`    | `next kqa`         | `lrb`     |
 //!
 //! - [`SuiteParams`]: the difficulty knobs per domain (operand digits, lengths, alphabets).
 //! - [`generate`]: one seeded task; [`near_miss`]: a plausible wrong answer to it (the

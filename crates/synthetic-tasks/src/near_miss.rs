@@ -19,6 +19,12 @@ use crate::generate::{Task, spaced};
 ///   another of its letters, each half of the time (a one-letter answer, or one of a single
 ///   repeated letter, gets a letter changed to another of `a`–`z` instead): the letters a
 ///   small model loses or repeats.
+/// - `rotate`: the prompt's string itself (not rotated) or it rotated the other way (last
+///   letter first), each half of the time, whichever differs from the answer; when neither
+///   does (one repeated letter), one letter replaced by another of `a`–`z`.
+/// - `next`: the prompt's string itself (copied, not advanced) half of the time; otherwise
+///   the answer with one letter moved one step too far or left as it was (`lrb` → `lsb` or
+///   `lqb`).
 ///
 /// # Panics
 /// When `task.answer` is not a well-formed answer of `task.domain` ([`canonical`] is `None`);
@@ -50,7 +56,47 @@ pub fn near_miss<R: Rng + ?Sized>(task: &Task, rng: &mut R) -> String {
             spaced(&wrong)
         }
         Domain::Shuffle => shuffle_near_miss(&answer, rng),
+        Domain::Rotate => {
+            let text = task.prompt.strip_prefix("rotate ").unwrap_or(&answer);
+            let (init, last) = text.split_at(text.len() - 1);
+            let the_other_way = format!("{last}{init}");
+            let mut candidates: Vec<&str> = [text, the_other_way.as_str()]
+                .into_iter()
+                .filter(|candidate| *candidate != answer)
+                .collect();
+            candidates.dedup();
+            if candidates.is_empty() {
+                letters_near_miss(&answer, rng)
+            } else {
+                candidates[rng.random_range(0..candidates.len())].to_string()
+            }
+        }
+        Domain::Next => {
+            let copied = task
+                .prompt
+                .strip_prefix("next ")
+                .and_then(|text| canonical(Domain::Next, text))
+                .filter(|text| *text != answer);
+            match copied {
+                Some(copied) if rng.random_bool(0.5) => copied,
+                _ => next_near_miss(&answer, rng),
+            }
+        }
     }
+}
+
+/// An advanced string's near miss: one letter a step too far or not advanced (a letter
+/// that cannot move, `a` back or `z` on, moves the only way it can).
+fn next_near_miss<R: Rng + ?Sized>(answer: &str, rng: &mut R) -> String {
+    let mut letters = answer.as_bytes().to_vec();
+    let at = rng.random_range(0..letters.len());
+    letters[at] = match letters[at] {
+        b'a' => b'b',
+        b'z' => b'y',
+        letter if rng.random_bool(0.5) => letter + 1,
+        letter => letter - 1,
+    };
+    String::from_utf8(letters).expect("ASCII letters")
 }
 
 /// A rearrangement's near miss: a letter dropped or repeated in place of another.
@@ -215,6 +261,38 @@ mod tests {
         let same = misses(&task(Domain::Shuffle, "shuffle aaa", "aaa"));
         assert!(same.iter().any(|m| m == "aa"), "{same:?}");
         misses(&task(Domain::Shuffle, "shuffle q", "q"));
+    }
+
+    #[test]
+    fn rotations_are_unrotated_or_rotated_the_other_way() {
+        let near = misses(&task(Domain::Rotate, "rotate kqzt", "qztk"));
+        assert!(near.iter().any(|m| m == "kqzt"), "{near:?}");
+        assert!(near.iter().any(|m| m == "tkqz"), "{near:?}");
+        assert!(near.iter().all(|m| m == "kqzt" || m == "tkqz"), "{near:?}");
+        // Rotating `aba` the other way gives the answer back, so only the prompt is left.
+        let near = misses(&task(Domain::Rotate, "rotate aab", "aba"));
+        assert!(near.iter().all(|m| m == "aab" || m == "baa"), "{near:?}");
+        let same = misses(&task(Domain::Rotate, "rotate aaa", "aaa"));
+        assert!(same.iter().all(|m| m.len() == 3), "{same:?}");
+        misses(&task(Domain::Rotate, "rotate q", "q"));
+    }
+
+    #[test]
+    fn next_letters_are_copied_or_one_letter_off() {
+        let near = misses(&task(Domain::Next, "next kqa", "lrb"));
+        assert!(near.iter().any(|m| m == "kqa"), "{near:?}");
+        assert!(near.iter().any(|m| m == "lsb"), "{near:?}");
+        assert!(near.iter().any(|m| m == "lqb"), "{near:?}");
+        for miss in &near {
+            let off: usize = miss
+                .bytes()
+                .zip("lrb".bytes())
+                .map(|(m, r)| usize::from(m != r))
+                .sum();
+            assert!(miss == "kqa" || off == 1, "{miss:?}");
+        }
+        let from_a = misses(&task(Domain::Next, "next a", "b"));
+        assert!(from_a.iter().all(|m| m == "a" || m == "c"), "{from_a:?}");
     }
 
     #[test]

@@ -18,7 +18,8 @@ pub const MAX_ADD_DIGITS: u32 = 18;
 pub struct SuiteParams {
     /// The domains to draw from, in the order [`sample`](crate::sample) lists their tasks;
     /// nonempty, without repeats. Default: [`SuiteParams::DEFAULT_DOMAINS`], the four with
-    /// one right answer per prompt (`shuffle`, which has many, is opt-in).
+    /// one right answer per prompt (`shuffle`, which has many, and `rotate` and `next`, which
+    /// a small reward model can check, are opt-in).
     pub domains: Vec<Domain>,
     /// Digits per `add` operand, 1..=[`MAX_ADD_DIGITS`]: each operand is uniform over the
     /// integers with exactly that many digits (0–9 for one digit, so `0` can appear).
@@ -38,6 +39,15 @@ pub struct SuiteParams {
     pub shuffle_len: [usize; 2],
     /// The letters of `shuffle` strings. Default: `"abcdefghij"`.
     pub shuffle_alphabet: String,
+    /// Letters in a `rotate` string, `[min, max]` with 1 ≤ min ≤ max. Default: `[3, 5]`.
+    pub rotate_len: [usize; 2],
+    /// The letters of `rotate` strings. Default: `"abcdefghij"`.
+    pub rotate_alphabet: String,
+    /// Letters in a `next` string, `[min, max]` with 1 ≤ min ≤ max. Default: `[3, 5]`.
+    pub next_len: [usize; 2],
+    /// The letters of `next` strings, without `z` (it has no next letter). Default:
+    /// `"abcdefghi"`, so that answers use `b`–`j`.
+    pub next_alphabet: String,
 }
 
 impl Default for SuiteParams {
@@ -52,6 +62,10 @@ impl Default for SuiteParams {
             count_alphabet: "abc".into(),
             shuffle_len: [3, 5],
             shuffle_alphabet: "abcdefghij".into(),
+            rotate_len: [3, 5],
+            rotate_alphabet: "abcdefghij".into(),
+            next_len: [3, 5],
+            next_alphabet: "abcdefghi".into(),
         }
     }
 }
@@ -85,6 +99,17 @@ impl SuiteParams {
         alphabet("count_alphabet", &self.count_alphabet)?;
         length_range("shuffle_len", self.shuffle_len)?;
         alphabet("shuffle_alphabet", &self.shuffle_alphabet)?;
+        length_range("rotate_len", self.rotate_len)?;
+        alphabet("rotate_alphabet", &self.rotate_alphabet)?;
+        length_range("next_len", self.next_len)?;
+        alphabet("next_alphabet", &self.next_alphabet)?;
+        if self.next_alphabet.contains('z') {
+            return Err(invalid(
+                "next_alphabet",
+                format!("{:?}", self.next_alphabet),
+                "must not contain z, which has no next letter",
+            ));
+        }
         Ok(())
     }
 }
@@ -152,7 +177,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_by_name() {
-        let cases: [(&str, SuiteParams); 11] = [
+        let cases: [(&str, SuiteParams); 14] = [
             (
                 "domains",
                 SuiteParams {
@@ -227,6 +252,27 @@ mod tests {
                 "shuffle_alphabet",
                 SuiteParams {
                     shuffle_alphabet: "a b".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "rotate_len",
+                SuiteParams {
+                    rotate_len: [0, 2],
+                    ..Default::default()
+                },
+            ),
+            (
+                "next_alphabet",
+                SuiteParams {
+                    next_alphabet: "xyz".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "next_len",
+                SuiteParams {
+                    next_len: [3, 2],
                     ..Default::default()
                 },
             ),

@@ -14,7 +14,8 @@ use synthetic_tasks::{
 
 /// The answer to a suite prompt, computed from the prompt text alone: `add A B`,
 /// `reverse TEXT`, `sort D D …` (digits, answered space-separated in ascending order),
-/// `count L in TEXT`, `shuffle TEXT` (many right answers: this gives the sorted letters).
+/// `count L in TEXT`, `shuffle TEXT` (many right answers: this gives the sorted letters),
+/// `rotate TEXT` (first letter moved to the end), `next TEXT` (each letter's successor).
 /// `None` for a prompt outside that grammar.
 fn solve(prompt: &str) -> Option<String> {
     let (verb, rest) = prompt.split_once(' ')?;
@@ -42,6 +43,15 @@ fn solve(prompt: &str) -> Option<String> {
             Some(text.chars().filter(|&c| c == letter).count().to_string())
         }
         "shuffle" => Some(sorted_letters(rest)),
+        "rotate" => {
+            let mut letters = rest.chars();
+            let first = letters.next()?;
+            Some(letters.chain([first]).collect())
+        }
+        "next" => rest
+            .chars()
+            .map(|c| ('a'..='y').contains(&c).then(|| char::from(c as u8 + 1)))
+            .collect(),
         _ => None,
     }
 }
@@ -69,6 +79,9 @@ fn the_solver_knows_the_grammar() {
     assert_eq!(solve("sort 3 1 2 1").as_deref(), Some("1 1 2 3"));
     assert_eq!(solve("count a in banana").as_deref(), Some("3"));
     assert_eq!(solve("shuffle kqzt").as_deref(), Some("kqtz"));
+    assert_eq!(solve("rotate kqzt").as_deref(), Some("qztk"));
+    assert_eq!(solve("next kqa").as_deref(), Some("lrb"));
+    assert_eq!(solve("next kz"), None);
     assert_eq!(solve("sort 3 x"), None);
     assert_eq!(solve("multiply 2 3"), None);
 }
@@ -79,6 +92,9 @@ fn params() -> impl Strategy<Value = SuiteParams> {
     let alphabet = proptest::sample::subsequence(('a'..='z').collect::<Vec<_>>(), 1..=26)
         .prop_shuffle()
         .prop_map(|letters| letters.into_iter().collect::<String>());
+    let without_z = proptest::sample::subsequence(('a'..='y').collect::<Vec<_>>(), 1..=25)
+        .prop_shuffle()
+        .prop_map(|letters| letters.into_iter().collect::<String>());
     (
         1..=18_u32,
         range(12),
@@ -87,7 +103,11 @@ fn params() -> impl Strategy<Value = SuiteParams> {
         range(12),
         alphabet.clone(),
         range(12),
+        alphabet.clone(),
+        range(12),
         alphabet,
+        range(12),
+        without_z,
     )
         .prop_map(
             |(
@@ -99,6 +119,10 @@ fn params() -> impl Strategy<Value = SuiteParams> {
                 count_alphabet,
                 shuffle_len,
                 shuffle_alphabet,
+                rotate_len,
+                rotate_alphabet,
+                next_len,
+                next_alphabet,
             )| {
                 SuiteParams {
                     domains: Domain::ALL.to_vec(),
@@ -110,6 +134,10 @@ fn params() -> impl Strategy<Value = SuiteParams> {
                     count_alphabet,
                     shuffle_len: [shuffle_len.0, shuffle_len.1],
                     shuffle_alphabet,
+                    rotate_len: [rotate_len.0, rotate_len.1],
+                    rotate_alphabet,
+                    next_len: [next_len.0, next_len.1],
+                    next_alphabet,
                 }
             },
         )
