@@ -608,6 +608,50 @@ mod tests {
         assert_eq!(*semi, default);
     }
 
+    /// The checkable world is the default's with `rotate` and `next` in place of `add` and
+    /// `count`, the specialists paired around them and trained on twice the pairs and steps,
+    /// the shifted condition leaving out `next`, semi-online sampling and the paper's β = 1;
+    /// nothing else differs.
+    #[test]
+    fn checkable_is_the_default_world_with_checkable_domains() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/experiment/checkable.toml");
+        let Experiment::Suite(checkable) = Experiment::read(&path).unwrap() else {
+            panic!("checkable.toml is an embedded-kind world");
+        };
+        let domains = [Domain::Reverse, Domain::Sort, Domain::Rotate, Domain::Next];
+        assert_eq!(checkable.suite.domains, domains);
+        for domain in domains {
+            let specialists = checkable
+                .reward_models
+                .rm
+                .iter()
+                .filter(|rm| rm.bias == RmBias::None && rm.domains.contains(&domain))
+                .count();
+            assert_eq!(specialists, 2, "{domain}");
+        }
+        let mut default = ExperimentConfig::embedded();
+        assert_eq!(
+            checkable.reward_models.pairs_per_domain,
+            2 * default.reward_models.pairs_per_domain
+        );
+        assert_eq!(
+            checkable.reward_models.steps,
+            2 * default.reward_models.steps
+        );
+        default.name = checkable.name.clone();
+        default.suite.domains = domains.to_vec();
+        default.reward_models.rm = checkable.reward_models.rm.clone();
+        default.reward_models.pairs_per_domain = checkable.reward_models.pairs_per_domain;
+        default.reward_models.steps = checkable.reward_models.steps;
+        default.offline.shifted_without = Domain::Next;
+        default.online.generator = Generator::Reference;
+        default.online.reference_sync_every = 24;
+        assert_eq!(checkable.online.beta, 1.0);
+        default.online.beta = checkable.online.beta;
+        assert_eq!(*checkable, default);
+    }
+
     #[test]
     fn bad_values_are_named() {
         let text = DEFAULT_CONFIG.replace("seeds = 3", "seeds = 0");
