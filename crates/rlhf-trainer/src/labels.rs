@@ -65,7 +65,7 @@ pub struct LabelContext<'a> {
     pub mask: &'a mut ArmMask,
     /// Per pair (by prompt, then pair), its route (routed strategies).
     pub routes: &'a mut [Vec<Route>],
-    /// Ties at |s_a − s_b| ≤ this.
+    /// RM verdicts tie at |s_a − s_b| ≤ this (the oracle's only when its scores are equal).
     pub tie_eps: f32,
 }
 
@@ -119,8 +119,10 @@ pub fn label_round(
                 .oracle
                 .as_deref_mut()
                 .expect("the oracle strategy is built with an oracle");
+            // The verifier scores 1 (right) or 0 (wrong): a pair is a tie only when both
+            // responses are equally right, whatever margin `tie_eps` sets for RM scores.
             let scores = oracle.score(0, &items(round))?;
-            Ok(Ok(scored(scores, ctx.tie_eps)))
+            Ok(Ok(scored(scores, 0.0)))
         }
     }
 }

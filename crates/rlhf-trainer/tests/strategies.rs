@@ -107,6 +107,46 @@ fn every_strategy_scores_only_what_its_pairs_need() {
     }
 }
 
+/// The oracle's verdicts are 1 (right) or 0 (wrong): a pair is a tie only when both
+/// responses are equally right, so a `tie_eps` set wide for RM scores changes nothing.
+#[test]
+fn the_oracle_ignores_the_rm_tie_margin() {
+    let kept_pairs = |tie_eps: &str| -> Vec<(usize, [usize; 2])> {
+        let dir = tempfile::tempdir().unwrap();
+        // Right when the response contains an `e`: common enough in a tiny policy's samples
+        // that both verdicts occur.
+        let oracle = "[oracle]\nname = \"has-e\"\nkind = \"verifier\"\ntask = \"regex\"\n\
+                      pattern = \"(e)\"\n";
+        let path = write_config(dir.path(), "kind = \"random\"", oracle);
+        let config = std::fs::read_to_string(&path).unwrap();
+        assert!(config.contains("tie_eps = 0.5"), "{config}");
+        let widened = config.replace("tie_eps = 0.5", &format!("tie_eps = {tie_eps}"));
+        std::fs::write(&path, widened).unwrap();
+        let prompts = dir.path().join("prompts.jsonl");
+        let lines = std::fs::read_to_string(&prompts).unwrap();
+        std::fs::write(
+            &prompts,
+            lines.replace(r#""reference":"Yes""#, r#""reference":"e""#),
+        )
+        .unwrap();
+        let overrides = Overrides {
+            strategy: Some("oracle".parse::<StrategyConfig>().unwrap()),
+            ..Overrides::default()
+        };
+        let mut trainer = trainer(&path, &overrides, &fn_rms(), false);
+        let report = trainer.step().unwrap();
+        report
+            .routing
+            .iter()
+            .filter(|r| r.kept)
+            .map(|r| (r.prompt_id, r.pair))
+            .collect()
+    };
+    let narrow = kept_pairs("0.5");
+    assert!(!narrow.is_empty(), "no decided pair to keep");
+    assert_eq!(kept_pairs("1.5"), narrow);
+}
+
 /// LASeR routes a whole batch to one RM and learns once per batch over the policy's
 /// embedding width; offline-only routes by argmax μ0ᵀe and never learns; online-only starts
 /// from μ0 = 0.
