@@ -16,6 +16,10 @@
 //!
 //! The premise holds when the intervals of (a) and of (b) pooled lie above 0.
 //!
+//! Beside (b), the same correlation over each strategy's own runs: the reward every learning
+//! router actually learns from, under the labels its own routing chose (a diagnostic, not part
+//! of the verdict: a router's routes depend on its rewards).
+//!
 //! Beside (b), its why: the DPO implicit reward's preference for the right response
 //! (m = Δ(right) − Δ(wrong), nats) of the `random` and `oracle` runs, on their own samples
 //! (whose sign is (b)'s) and on the panel's SFT samples under their final policies. A
@@ -188,6 +192,10 @@ pub struct PremiseChecks {
     pub reward_correctness: Option<Correlation>,
     /// (b) per domain.
     pub reward_correctness_by_domain: BTreeMap<String, Correlation>,
+    /// (b)'s correlation over each strategy's own runs, every domain pooled (strategies
+    /// whose decided pairs all have one label correctness, such as the oracle's, have none).
+    #[serde(default)]
+    pub reward_correctness_by_strategy: BTreeMap<String, Correlation>,
     /// (c).
     pub rm_spread: Option<RmSpread>,
     /// (b)'s why, per strategy of [`MARGIN_STRATEGIES`] that measured it.
@@ -209,19 +217,19 @@ impl PremiseChecks {
             .map(|r| r.policy_accuracy.overall - results.sft_accuracy.overall)
             .collect();
         let oracle_gain = (!oracle.is_empty()).then(|| mean_ci95(&oracle));
-        let random: Vec<&RunResult> = results
-            .runs_for(UNBIASED_ROUTING, &condition)
-            .filter(|r| r.reward_label.values().any(|m| m.n > 0))
-            .collect();
-        let pooled: Vec<Moments> = random
+        let random = rewarded_runs(results, UNBIASED_ROUTING, &condition);
+        let reward_correctness = bootstrap_correlation(&pooled_over_domains(&random), 0);
+        let strategies = results.strategies_in(&condition);
+        let reward_correctness_by_strategy = strategies
             .iter()
-            .map(|r| {
-                let mut all = Moments::default();
-                r.reward_label.values().for_each(|m| all.merge(m));
-                all
+            .enumerate()
+            .filter_map(|(i, &strategy)| {
+                let runs = rewarded_runs(results, strategy, &condition);
+                let stream = 1 + (results.domains.len() + i) as u64;
+                bootstrap_correlation(&pooled_over_domains(&runs), stream)
+                    .map(|c| (strategy.to_string(), c))
             })
             .collect();
-        let reward_correctness = bootstrap_correlation(&pooled, 0);
         let reward_correctness_by_domain = results
             .domains
             .iter()
@@ -257,11 +265,33 @@ impl PremiseChecks {
             oracle_gain,
             reward_correctness,
             reward_correctness_by_domain,
+            reward_correctness_by_strategy,
             rm_spread,
             implicit_margins,
             holds,
         }
     }
+}
+
+/// The runs of `strategy` under `condition` that rewarded at least one decided pair.
+fn rewarded_runs<'a>(results: &'a Results, strategy: &str, condition: &str) -> Vec<&'a RunResult> {
+    results
+        .runs
+        .iter()
+        .filter(|r| r.strategy == strategy && r.condition == condition)
+        .filter(|r| r.reward_label.values().any(|m| m.n > 0))
+        .collect()
+}
+
+/// Each run's reward ↔ correctness moments, its domains pooled.
+fn pooled_over_domains(runs: &[&RunResult]) -> Vec<Moments> {
+    runs.iter()
+        .map(|r| {
+            let mut all = Moments::default();
+            r.reward_label.values().for_each(|m| all.merge(m));
+            all
+        })
+        .collect()
 }
 
 /// The pooled correlation of `runs` with a percentile bootstrap over runs (seeded by
@@ -458,6 +488,9 @@ mod tests {
             "one run with pairs: every resample is it"
         );
         assert!(checks.reward_correctness_by_domain["math"].r > 0.9);
+        // Per strategy: random's is (b) pooled; the oracle's runs carry no reward moments.
+        assert_eq!(checks.reward_correctness_by_strategy["random"].r, pooled.r);
+        assert!(!checks.reward_correctness_by_strategy.contains_key("oracle"));
         // (c) from the example's RM table: math 0.7/0.8, code 0.8/0.7; both overall 0.75.
         let spread = checks.rm_spread.unwrap();
         assert!((spread.best_per_domain_accuracy - 0.8).abs() < 1e-12);

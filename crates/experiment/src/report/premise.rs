@@ -128,6 +128,23 @@ pub(super) fn section(md: &mut String, checks: &PremiseChecks) {
         }
         md.push_str(&table.render());
     }
+    let learning: Vec<_> = checks
+        .reward_correctness_by_strategy
+        .iter()
+        .filter(|(strategy, _)| strategy.as_str() != crate::premise::UNBIASED_ROUTING)
+        .collect();
+    if !learning.is_empty() {
+        md.push_str(
+            "\n(b) under each strategy's own labels — the same r over the decided pairs of that \
+             strategy's runs: what each router learns from where its own routing chose the \
+             labels (a diagnostic beside the verdict, which uses random routing's):\n\n",
+        );
+        let mut table = Table::new(&[("Strategy", Align::Left), ("r [95% interval]", Align::Left)]);
+        for (strategy, c) in learning {
+            table.row(vec![cell(strategy), correlation(c)]);
+        }
+        md.push_str(&table.render());
+    }
     if !checks.implicit_margins.is_empty() {
         md.push_str(
             "\n(b)'s why — the DPO implicit reward's preference for the right response, m = \
