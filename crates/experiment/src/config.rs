@@ -610,8 +610,8 @@ mod tests {
 
     /// The checkable world is the default's with `rotate` and `next` in place of `add` and
     /// `count`, the specialists paired around them and trained on twice the pairs and steps,
-    /// the shifted condition leaving out `next`, semi-online sampling and the paper's β = 1;
-    /// nothing else differs.
+    /// the shifted condition leaving out `next`, semi-online sampling and the paper's β = 1,
+    /// at 10 seeds with its own strategies; nothing else differs.
     #[test]
     fn checkable_is_the_default_world_with_checkable_domains() {
         let path =
@@ -639,7 +639,10 @@ mod tests {
             checkable.reward_models.steps,
             2 * default.reward_models.steps
         );
+        assert_eq!(checkable.seeds, 10);
         default.name = checkable.name.clone();
+        default.seeds = checkable.seeds;
+        default.strategies = checkable.strategies.clone();
         default.suite.domains = domains.to_vec();
         default.reward_models.rm = checkable.reward_models.rm.clone();
         default.reward_models.pairs_per_domain = checkable.reward_models.pairs_per_domain;
