@@ -631,6 +631,16 @@ mod tests {
             assert_eq!(specialists, 2, "{domain}");
         }
         let mut default = ExperimentConfig::embedded();
+        // The biased RM is the default's, over every domain of its world.
+        let length = |config: &ExperimentConfig| {
+            let rm = config
+                .reward_models
+                .rm
+                .iter()
+                .find(|rm| rm.bias == RmBias::Length);
+            rm.map(|rm| (rm.name.clone(), rm.domains == config.suite.domains))
+        };
+        assert_eq!(length(&checkable), length(&default));
         assert_eq!(
             checkable.reward_models.pairs_per_domain,
             2 * default.reward_models.pairs_per_domain

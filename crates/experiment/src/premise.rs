@@ -32,6 +32,7 @@ use std::collections::BTreeMap;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use seed_mix::fnv1a64;
 use serde::{Deserialize, Serialize};
 
 use crate::online::MARGIN_STRATEGIES;
@@ -219,15 +220,19 @@ impl PremiseChecks {
         let oracle_gain = (!oracle.is_empty()).then(|| mean_ci95(&oracle));
         let random = rewarded_runs(results, UNBIASED_ROUTING, &condition);
         let reward_correctness = bootstrap_correlation(&pooled_over_domains(&random), 0);
-        let strategies = results.strategies_in(&condition);
-        let reward_correctness_by_strategy = strategies
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &strategy)| {
-                let runs = rewarded_runs(results, strategy, &condition);
-                let stream = 1 + (results.domains.len() + i) as u64;
-                bootstrap_correlation(&pooled_over_domains(&runs), stream)
-                    .map(|c| (strategy.to_string(), c))
+        // Each strategy's bootstrap has its own stream, fixed by its name (not by which other
+        // strategies ran); random routing's entry is (b) pooled itself.
+        let reward_correctness_by_strategy = results
+            .strategies_in(&condition)
+            .into_iter()
+            .filter_map(|strategy| {
+                let correlation = if strategy == UNBIASED_ROUTING {
+                    reward_correctness.clone()
+                } else {
+                    let runs = rewarded_runs(results, strategy, &condition);
+                    bootstrap_correlation(&pooled_over_domains(&runs), fnv1a64(strategy.as_bytes()))
+                };
+                correlation.map(|c| (strategy.to_string(), c))
             })
             .collect();
         let reward_correctness_by_domain = results
@@ -274,11 +279,13 @@ impl PremiseChecks {
 }
 
 /// The runs of `strategy` under `condition` that rewarded at least one decided pair.
-fn rewarded_runs<'a>(results: &'a Results, strategy: &str, condition: &str) -> Vec<&'a RunResult> {
+fn rewarded_runs<'a>(
+    results: &'a Results,
+    strategy: &'a str,
+    condition: &'a str,
+) -> Vec<&'a RunResult> {
     results
-        .runs
-        .iter()
-        .filter(|r| r.strategy == strategy && r.condition == condition)
+        .runs_for(strategy, condition)
         .filter(|r| r.reward_label.values().any(|m| m.n > 0))
         .collect()
 }

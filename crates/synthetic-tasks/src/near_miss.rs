@@ -56,21 +56,7 @@ pub fn near_miss<R: Rng + ?Sized>(task: &Task, rng: &mut R) -> String {
             spaced(&wrong)
         }
         Domain::Shuffle => shuffle_near_miss(&answer, rng),
-        Domain::Rotate => {
-            let text = task.prompt.strip_prefix("rotate ").unwrap_or(&answer);
-            let (init, last) = text.split_at(text.len() - 1);
-            let the_other_way = format!("{last}{init}");
-            let mut candidates: Vec<&str> = [text, the_other_way.as_str()]
-                .into_iter()
-                .filter(|candidate| *candidate != answer)
-                .collect();
-            candidates.dedup();
-            if candidates.is_empty() {
-                letters_near_miss(&answer, rng)
-            } else {
-                candidates[rng.random_range(0..candidates.len())].to_string()
-            }
-        }
+        Domain::Rotate => rotate_near_miss(task, &answer, rng),
         Domain::Next => {
             let copied = task
                 .prompt
@@ -82,6 +68,33 @@ pub fn near_miss<R: Rng + ?Sized>(task: &Task, rng: &mut R) -> String {
                 _ => next_near_miss(&answer, rng),
             }
         }
+    }
+}
+
+/// A rotation's near miss: the prompt's string unrotated, or rotated the other way (its last
+/// letter first), whichever differs from the answer; one letter replaced when neither does.
+/// A prompt without a well-formed string (a hand-built task) stands in as the answer rotated
+/// back, which is what the prompt's string would be.
+fn rotate_near_miss<R: Rng + ?Sized>(task: &Task, answer: &str, rng: &mut R) -> String {
+    let text = task
+        .prompt
+        .strip_prefix("rotate ")
+        .and_then(|text| canonical(Domain::Rotate, text))
+        .unwrap_or_else(|| {
+            let (init, last) = answer.split_at(answer.len() - 1);
+            format!("{last}{init}")
+        });
+    let (init, last) = text.split_at(text.len() - 1);
+    let the_other_way = format!("{last}{init}");
+    let mut candidates: Vec<&str> = [text.as_str(), the_other_way.as_str()]
+        .into_iter()
+        .filter(|candidate| *candidate != answer)
+        .collect();
+    candidates.dedup();
+    if candidates.is_empty() {
+        letters_near_miss(answer, rng)
+    } else {
+        candidates[rng.random_range(0..candidates.len())].to_string()
     }
 }
 
@@ -269,12 +282,18 @@ mod tests {
         assert!(near.iter().any(|m| m == "kqzt"), "{near:?}");
         assert!(near.iter().any(|m| m == "tkqz"), "{near:?}");
         assert!(near.iter().all(|m| m == "kqzt" || m == "tkqz"), "{near:?}");
-        // Rotating `aba` the other way gives the answer back, so only the prompt is left.
-        let near = misses(&task(Domain::Rotate, "rotate aab", "aba"));
-        assert!(near.iter().all(|m| m == "aab" || m == "baa"), "{near:?}");
+        // `abab` rotated the other way is the answer itself, so only the prompt's string is left.
+        let near = misses(&task(Domain::Rotate, "rotate abab", "baba"));
+        assert!(near.iter().all(|m| m == "abab"), "{near:?}");
         let same = misses(&task(Domain::Rotate, "rotate aaa", "aaa"));
         assert!(same.iter().all(|m| m.len() == 3), "{same:?}");
         misses(&task(Domain::Rotate, "rotate q", "q"));
+        // A hand-built task whose prompt has no well-formed string still gets a right-shaped
+        // miss, never a panic.
+        for prompt in ["rotate ", "rotate kqZt", "rotate kqé", "spin kqzt"] {
+            let near = misses(&task(Domain::Rotate, prompt, "qztk"));
+            assert!(near.iter().all(|m| m == "kqzt" || m == "tkqz"), "{near:?}");
+        }
     }
 
     #[test]
@@ -284,6 +303,7 @@ mod tests {
         assert!(near.iter().any(|m| m == "lsb"), "{near:?}");
         assert!(near.iter().any(|m| m == "lqb"), "{near:?}");
         for miss in &near {
+            assert_eq!(miss.len(), 3, "{miss:?}");
             let off: usize = miss
                 .bytes()
                 .zip("lrb".bytes())

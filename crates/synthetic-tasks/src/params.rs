@@ -17,9 +17,9 @@ pub const MAX_ADD_DIGITS: u32 = 18;
 #[serde(default, deny_unknown_fields)]
 pub struct SuiteParams {
     /// The domains to draw from, in the order [`sample`](crate::sample) lists their tasks;
-    /// nonempty, without repeats. Default: [`SuiteParams::DEFAULT_DOMAINS`], the four with
-    /// one right answer per prompt (`shuffle`, which has many, and `rotate` and `next`, which
-    /// a small reward model can check, are opt-in).
+    /// nonempty, without repeats. Default: [`SuiteParams::DEFAULT_DOMAINS`], `add`,
+    /// `reverse`, `sort` and `count` (`shuffle`, whose prompts have many right answers, and
+    /// `rotate` and `next`, which a small reward model can check, are opt-in).
     pub domains: Vec<Domain>,
     /// Digits per `add` operand, 1..=[`MAX_ADD_DIGITS`]: each operand is uniform over the
     /// integers with exactly that many digits (0–9 for one digit, so `0` can appear).

@@ -200,3 +200,60 @@ fn correlation(c: &Correlation) -> String {
     let _ = write!(text, " ({} pairs, {} runs)", c.pairs, c.runs);
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::premise::Moments;
+    use crate::results::example;
+
+    /// Reward ↔ correctness moments of `pairs` (reward, label right) in domain `math`.
+    fn rewarded(pairs: &[(f64, bool)]) -> BTreeMap<String, Moments> {
+        let mut m = Moments::default();
+        for &(x, y) in pairs {
+            m.push(x, f64::from(u8::from(y)));
+        }
+        BTreeMap::from([("math".to_string(), m)])
+    }
+
+    #[test]
+    fn each_learning_router_gets_its_own_reward_correctness_row() {
+        let mut results = example();
+        for run in &mut results.runs {
+            run.reward_label = match (run.strategy.as_str(), run.seed) {
+                // Rewards that rise with correctness, then fall with it.
+                ("bayesian-v5", 0) => rewarded(&[(0.9, true), (0.1, false), (0.8, true)]),
+                ("bayesian-v5", _) => rewarded(&[(0.7, true), (0.2, false), (0.3, false)]),
+                ("laser", _) => rewarded(&[(0.1, true), (0.9, false), (0.2, true)]),
+                _ => BTreeMap::new(),
+            };
+        }
+        let checks = PremiseChecks::measure(&results);
+        let v5 = &checks.reward_correctness_by_strategy["bayesian-v5"];
+        let laser = &checks.reward_correctness_by_strategy["laser"];
+        assert!(v5.r > 0.9 && laser.r < -0.9, "{v5:?} {laser:?}");
+        assert!(
+            !checks
+                .reward_correctness_by_strategy
+                .contains_key("single:rm-add")
+        );
+        let mut md = String::new();
+        section(&mut md, &checks);
+        assert!(md.contains("(b) under each strategy's own labels"), "{md}");
+        let row = |strategy: &str| {
+            md.lines()
+                .find(|l| l.starts_with(&format!("| {strategy} ")))
+                .unwrap_or_else(|| panic!("no {strategy} row in\n{md}"))
+                .to_string()
+        };
+        assert!(
+            row("bayesian-v5").contains(&format!("{:+.2}", v5.r)),
+            "{md}"
+        );
+        assert!(row("laser").contains(&format!("{:+.2}", laser.r)), "{md}");
+        // The run had no random routing: no verdict row for (b), and no random row here.
+        assert!(!md.contains("| random "), "{md}");
+    }
+}
