@@ -39,11 +39,7 @@ pub fn near_miss<R: Rng + ?Sized>(task: &Task, rng: &mut R) -> String {
     match task.domain {
         Domain::Add | Domain::Count => integer_near_miss(&answer, rng),
         Domain::Reverse => {
-            let unreversed = task
-                .prompt
-                .strip_prefix("reverse ")
-                .and_then(|text| canonical(Domain::Reverse, text))
-                .filter(|text| *text != answer);
+            let unreversed = prompt_letters(task).filter(|text| *text != answer);
             unreversed.unwrap_or_else(|| letters_near_miss(&answer, rng))
         }
         Domain::Sort => {
@@ -58,11 +54,7 @@ pub fn near_miss<R: Rng + ?Sized>(task: &Task, rng: &mut R) -> String {
         Domain::Shuffle => shuffle_near_miss(&answer, rng),
         Domain::Rotate => rotate_near_miss(task, &answer, rng),
         Domain::Next => {
-            let copied = task
-                .prompt
-                .strip_prefix("next ")
-                .and_then(|text| canonical(Domain::Next, text))
-                .filter(|text| *text != answer);
+            let copied = prompt_letters(task).filter(|text| *text != answer);
             match copied {
                 Some(copied) if rng.random_bool(0.5) => copied,
                 _ => next_near_miss(&answer, rng),
@@ -71,19 +63,24 @@ pub fn near_miss<R: Rng + ?Sized>(task: &Task, rng: &mut R) -> String {
     }
 }
 
+/// The letters a `reverse`, `rotate` or `next` prompt operates on (`reverse kqzt` → `kqzt`),
+/// or `None` when the prompt is not the domain's name, a space and a well-formed string.
+fn prompt_letters(task: &Task) -> Option<String> {
+    task.prompt
+        .strip_prefix(task.domain.name())
+        .and_then(|rest| rest.strip_prefix(' '))
+        .and_then(|text| canonical(task.domain, text))
+}
+
 /// A rotation's near miss: the prompt's string unrotated, or rotated the other way (its last
 /// letter first), whichever differs from the answer; one letter replaced when neither does.
 /// A prompt without a well-formed string (a hand-built task) stands in as the answer rotated
 /// back, which is what the prompt's string would be.
 fn rotate_near_miss<R: Rng + ?Sized>(task: &Task, answer: &str, rng: &mut R) -> String {
-    let text = task
-        .prompt
-        .strip_prefix("rotate ")
-        .and_then(|text| canonical(Domain::Rotate, text))
-        .unwrap_or_else(|| {
-            let (init, last) = answer.split_at(answer.len() - 1);
-            format!("{last}{init}")
-        });
+    let text = prompt_letters(task).unwrap_or_else(|| {
+        let (init, last) = answer.split_at(answer.len() - 1);
+        format!("{last}{init}")
+    });
     let (init, last) = text.split_at(text.len() - 1);
     let the_other_way = format!("{last}{init}");
     let mut candidates: Vec<&str> = [text.as_str(), the_other_way.as_str()]
