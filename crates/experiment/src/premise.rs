@@ -16,6 +16,11 @@
 //!
 //! The premise holds when the intervals of (a) and of (b) pooled lie above 0.
 //!
+//! Beside (a), the same gain for `oracle-coin`, whose verifier labels the pairs an RM labeller
+//! keeps (a coin decides its ties) where the oracle drops its ties and keeps only decided
+//! pairs: what correct labels alone give, without the oracle's choice of pairs (a diagnostic,
+//! not part of the verdict).
+//!
 //! Beside (b), the same correlation over each strategy's own runs: the reward every learning
 //! router actually learns from, under the labels its own routing chose (a diagnostic, not part
 //! of the verdict: a router's routes depend on its rewards).
@@ -45,6 +50,12 @@ pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 
 /// The strategy whose runs measure (b): its routes do not depend on the rewards.
 pub const UNBIASED_ROUTING: &str = "random";
+
+/// The strategy whose gain over the SFT policy is (a).
+pub const ORACLE: &str = "oracle";
+
+/// The oracle line on an RM labeller's pairs, whose gain is reported beside (a).
+pub const ORACLE_ON_LABELLER_PAIRS: &str = "oracle-coin";
 
 /// Running sums of paired values (x, y), enough for their Pearson correlation; sums of
 /// several sets pool them.
@@ -189,6 +200,9 @@ pub struct PremiseChecks {
     pub condition: String,
     /// (a) oracle − SFT held-out policy accuracy per seed, a fraction (`None`: no oracle runs).
     pub oracle_gain: Option<Summary>,
+    /// Beside (a): `oracle-coin` − SFT per seed, a fraction (`None`: no such runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle_coin_gain: Option<Summary>,
     /// (b) reward ↔ label correctness over the random runs, every domain pooled.
     pub reward_correctness: Option<Correlation>,
     /// (b) per domain.
@@ -213,11 +227,15 @@ impl PremiseChecks {
             .conditions()
             .first()
             .map_or_else(String::new, |c| c.to_string());
-        let oracle: Vec<f64> = results
-            .runs_for("oracle", &condition)
-            .map(|r| r.policy_accuracy.overall - results.sft_accuracy.overall)
-            .collect();
-        let oracle_gain = (!oracle.is_empty()).then(|| mean_ci95(&oracle));
+        let gain_over_sft = |strategy: &str| -> Option<Summary> {
+            let gains: Vec<f64> = results
+                .runs_for(strategy, &condition)
+                .map(|r| r.policy_accuracy.overall - results.sft_accuracy.overall)
+                .collect();
+            (!gains.is_empty()).then(|| mean_ci95(&gains))
+        };
+        let oracle_gain = gain_over_sft(ORACLE);
+        let oracle_coin_gain = gain_over_sft(ORACLE_ON_LABELLER_PAIRS);
         let random = rewarded_runs(results, UNBIASED_ROUTING, &condition);
         let reward_correctness = bootstrap_correlation(&pooled_over_domains(&random), 0);
         // Each strategy's bootstrap has its own stream, fixed by its name (not by which other
@@ -268,6 +286,7 @@ impl PremiseChecks {
         Self {
             condition,
             oracle_gain,
+            oracle_coin_gain,
             reward_correctness,
             reward_correctness_by_domain,
             reward_correctness_by_strategy,
@@ -438,10 +457,17 @@ mod tests {
     fn checks_on_a_small_hand_written_log() {
         let mut results = example();
         results.sft_accuracy.overall = 0.40;
-        // Oracle runs: +10, +6, +8 points → mean 8, sd 2, t(2) = 4.303 → ±4.97.
-        for (seed, acc) in [(0, 0.50), (1, 0.46), (2, 0.48)] {
+        // Oracle runs: +10, +6, +8 points → mean 8, sd 2, t(2) = 4.303 → ±4.97; oracle-coin
+        // runs +1 and +3 points → mean 2, sd √2, t(1) = 12.706.
+        for (strategy, seed, acc) in [
+            (ORACLE, 0, 0.50),
+            (ORACLE, 1, 0.46),
+            (ORACLE, 2, 0.48),
+            (ORACLE_ON_LABELLER_PAIRS, 0, 0.41),
+            (ORACLE_ON_LABELLER_PAIRS, 1, 0.43),
+        ] {
             let mut run = example().runs[0].clone();
-            run.strategy = "oracle".into();
+            run.strategy = strategy.into();
             run.condition = "in-distribution".into();
             run.seed = seed;
             run.policy_accuracy.overall = acc;
@@ -468,6 +494,9 @@ mod tests {
         let gain = checks.oracle_gain.unwrap();
         assert!((gain.mean - 0.08).abs() < 1e-12);
         assert!((gain.ci95.unwrap() - 4.303 * 0.02 / 3_f64.sqrt()).abs() < 1e-12);
+        let coin = checks.oracle_coin_gain.unwrap();
+        assert!((coin.mean - 0.02).abs() < 1e-12 && coin.n == 2);
+        assert!((coin.ci95.unwrap() - 0.12706).abs() < 1e-4);
         let pooled = checks.reward_correctness.unwrap();
         assert_eq!((pooled.pairs, pooled.runs), (10, 3));
         let mut all = Moments::default();
@@ -544,6 +573,7 @@ mod tests {
     fn nothing_to_measure_is_no_verdict() {
         let checks = PremiseChecks::measure(&example());
         assert_eq!(checks.oracle_gain, None);
+        assert_eq!(checks.oracle_coin_gain, None);
         assert_eq!(checks.reward_correctness, None);
         assert_eq!(checks.holds, None);
     }

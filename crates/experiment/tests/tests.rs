@@ -124,7 +124,7 @@ fn smoke_runs_every_stage_and_strategy_deterministically() {
                         "{name}: {} calls for {responses} responses",
                         run.rm_calls
                     ),
-                    "oracle" => assert_eq!(run.rm_calls, 0),
+                    "oracle" | "oracle-coin" => assert_eq!(run.rm_calls, 0),
                     // One RM per judged pair: at most its two responses each.
                     _ => assert!(
                         run.rm_calls >= 1 && run.rm_calls <= 2 * run.pairs_judged,
@@ -271,7 +271,10 @@ fn panel_scores_every_router_at_its_checkpoints(config: &ExperimentConfig, resul
     assert_eq!(panel.rows.len(), results.rm_names.len() + 5);
     let checkpoints = config.panel.checkpoints(config.online.iterations);
     for run in &results.runs {
-        let routed = !matches!(run.strategy.as_str(), "ensemble" | "majority" | "oracle");
+        let routed = !matches!(
+            run.strategy.as_str(),
+            "ensemble" | "majority" | "oracle" | "oracle-coin"
+        );
         let at: Vec<usize> = run.panel.iter().map(|p| p.iteration).collect();
         if routed {
             assert_eq!(at, checkpoints, "{} / {}", run.strategy, run.condition);

@@ -228,6 +228,11 @@ pub enum StrategyConfig {
     Majority,
     /// The `[oracle]` verifier labels every pair: a reference line, not a router.
     Oracle,
+    /// The `[oracle]` verifier, with a seeded coin deciding the pairs it ties (both
+    /// responses right, or both wrong). It keeps every pair it visits, as an RM labeller
+    /// does, where `oracle` drops its ties and visits more pairs until it has decided ones:
+    /// perfect labels without the oracle's pair selection (a reference line).
+    OracleCoin,
 }
 
 fn default_alpha() -> f64 {
@@ -262,6 +267,7 @@ impl StrategyConfig {
             Self::Ensemble => "ensemble".into(),
             Self::Majority => "majority".into(),
             Self::Oracle => "oracle".into(),
+            Self::OracleCoin => "oracle-coin".into(),
         }
     }
 
@@ -307,7 +313,7 @@ impl FromStr for StrategyConfig {
     /// The command line's names: `bayesian-v5`, `bayesian-v4` (or `bayesian`), `online-only`,
     /// `offline-only`, `laser`, `laser-per-prompt`, `laser-code`, `laser-code-per-prompt`,
     /// `epsilon-greedy`, `random`,
-    /// `single:<rm>`, `ensemble`, `majority`, `oracle`.
+    /// `single:<rm>`, `ensemble`, `majority`, `oracle`, `oracle-coin`.
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         Ok(match s {
             "bayesian" | "bayesian-v5" => Self::Bayesian {
@@ -339,6 +345,7 @@ impl FromStr for StrategyConfig {
             "ensemble" => Self::Ensemble,
             "majority" => Self::Majority,
             "oracle" => Self::Oracle,
+            "oracle-coin" => Self::OracleCoin,
             other => match other.strip_prefix("single:") {
                 Some(rm) if !rm.is_empty() => Self::Single { rm: rm.into() },
                 _ => {
@@ -346,7 +353,7 @@ impl FromStr for StrategyConfig {
                         "unknown strategy {other:?}: use bayesian-v5, bayesian-v4, online-only, \
                          offline-only, laser, laser-per-prompt, laser-code, \
                          laser-code-per-prompt, epsilon-greedy, random, \
-                         single:<rm>, ensemble, majority or oracle"
+                         single:<rm>, ensemble, majority, oracle or oracle-coin"
                     ));
                 }
             },
@@ -664,8 +671,15 @@ impl TrainerConfig {
                 self.strategy.name()
             ));
         }
-        if matches!(self.strategy, StrategyConfig::Oracle) && self.oracle.is_none() {
-            return Err("strategy `oracle` needs an `[oracle]` verifier".into());
+        if matches!(
+            self.strategy,
+            StrategyConfig::Oracle | StrategyConfig::OracleCoin
+        ) && self.oracle.is_none()
+        {
+            return Err(format!(
+                "strategy `{}` needs an `[oracle]` verifier",
+                self.strategy.name()
+            ));
         }
         if self.reward == RewardSource::Verifier && self.oracle.is_none() {
             return Err("`reward = \"verifier\"` needs an `[oracle]` verifier".into());

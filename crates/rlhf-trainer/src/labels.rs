@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use bandit::{ArmMask, Choice, LinearBandit};
 use rm_pool::{RmPool, ScoreItem, Verdict};
+use seed_mix::mix;
 
 use crate::error::Result;
 use crate::strategy::Labeller;
@@ -67,6 +68,9 @@ pub struct LabelContext<'a> {
     pub routes: &'a mut [Vec<Route>],
     /// RM verdicts tie at |s_a − s_b| ≤ this (the oracle's only when its scores are equal).
     pub tie_eps: f32,
+    /// The seed of the coin that decides the oracle's ties under `coin_ties`, mixed with each
+    /// pair's id (the trainer's seed and the iteration).
+    pub coin_seed: u64,
 }
 
 /// Judges `round` (pairs with their two score items), returning one judgment per pair in
@@ -114,7 +118,7 @@ pub fn label_round(
                 Err(err) => Ok(Err(NoLabeller(format!("majority vote: {err}")))),
             }
         }
-        Labeller::Oracle => {
+        Labeller::Oracle { coin_ties } => {
             let oracle = ctx
                 .oracle
                 .as_deref_mut()
@@ -122,7 +126,16 @@ pub fn label_round(
             // The verifier scores 1 (right) or 0 (wrong): a pair is a tie only when both
             // responses are equally right, whatever margin `tie_eps` sets for RM scores.
             let scores = oracle.score(0, &items(round))?;
-            Ok(Ok(scored(scores, 0.0)))
+            let mut judgments = scored(scores, 0.0);
+            if coin_ties {
+                for ((id, _, _), judgment) in round.iter().zip(&mut judgments) {
+                    if judgment.winner.is_none() {
+                        let flip = mix(&[ctx.coin_seed, id.prompt as u64, id.pair as u64]);
+                        judgment.winner = Some((flip & 1) as usize);
+                    }
+                }
+            }
+            Ok(Ok(judgments))
         }
     }
 }

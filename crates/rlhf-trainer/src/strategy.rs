@@ -11,7 +11,8 @@
 //! | `random` | the routed RM | constant 1 | uniform |
 //! | `single` | the named RM | constant 1 | fixed arm |
 //! | `ensemble`, `majority` | all K RMs | — | — |
-//! | `oracle` | the `[oracle]` verifier | — | — |
+//! | `oracle` | the `[oracle]` verifier (its ties dropped) | — | — |
+//! | `oracle-coin` | the `[oracle]` verifier, a seeded coin deciding its ties | — | — |
 //!
 //! Non-contextual routers (random, single) are contextual routers over the constant context
 //! `e = [1]`, so every routed strategy shares one code path: arm masks, propensities, state
@@ -33,8 +34,12 @@ pub enum Labeller {
     Ensemble,
     /// The majority of every RM's verdicts.
     Majority,
-    /// The oracle verifier.
-    Oracle,
+    /// The oracle verifier; with `coin_ties`, a seeded coin decides the pairs it ties.
+    Oracle {
+        /// Whether a coin decides the verifier's ties (`oracle-coin`) instead of dropping
+        /// them (`oracle`).
+        coin_ties: bool,
+    },
 }
 
 /// Where a routed strategy's contexts come from.
@@ -99,7 +104,9 @@ impl Strategy {
                 labeller: match strategy {
                     StrategyConfig::Ensemble => Labeller::Ensemble,
                     StrategyConfig::Majority => Labeller::Majority,
-                    _ => Labeller::Oracle,
+                    _ => Labeller::Oracle {
+                        coin_ties: matches!(strategy, StrategyConfig::OracleCoin),
+                    },
                 },
                 context: None,
                 bandit: None,
@@ -226,9 +233,10 @@ impl Routing {
                 let policy = Policy::Fixed { arm };
                 routing(ContextKind::Constant, policy, zero_prior(1)?, v5())
             }
-            StrategyConfig::Ensemble | StrategyConfig::Majority | StrategyConfig::Oracle => {
-                Ok(None)
-            }
+            StrategyConfig::Ensemble
+            | StrategyConfig::Majority
+            | StrategyConfig::Oracle
+            | StrategyConfig::OracleCoin => Ok(None),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Every strategy through the loop: lazy scoring (RM calls equal what the visited pairs
 //! needed), LASeR's one arm per batch, offline-only's argmax, online-only's zero prior, the
-//! oracle line, and masking a failed RM.
+//! oracle lines, and masking a failed RM.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -45,6 +45,7 @@ fn every_strategy_scores_only_what_its_pairs_need() {
         "ensemble",
         "majority",
         "oracle",
+        "oracle-coin",
     ] {
         let dir = tempfile::tempdir().unwrap();
         let path = write_config(dir.path(), "kind = \"random\"", ORACLE);
@@ -70,7 +71,7 @@ fn every_strategy_scores_only_what_its_pairs_need() {
                         set.extend(items.iter().cloned());
                     }
                 }
-                "oracle" => assert_eq!(r.judge, "oracle"),
+                "oracle" | "oracle-coin" => assert_eq!(r.judge, "oracle"),
                 _ => needed[r.arm.unwrap()].extend(items.iter().cloned()),
             }
         }
@@ -107,44 +108,85 @@ fn every_strategy_scores_only_what_its_pairs_need() {
     }
 }
 
+/// One iteration of `strategy` judged by a verifier that calls a response right when it
+/// contains an `e` (common enough in a tiny policy's samples that both verdicts occur), with
+/// the RM tie margin `tie_eps`: the iteration's routing records.
+fn has_e_iteration(strategy: &str, tie_eps: &str) -> Vec<RoutingRecord> {
+    let dir = tempfile::tempdir().unwrap();
+    let oracle = "[oracle]\nname = \"has-e\"\nkind = \"verifier\"\ntask = \"regex\"\n\
+                  pattern = \"(e)\"\n";
+    let path = write_config(dir.path(), "kind = \"random\"", oracle);
+    let config = std::fs::read_to_string(&path).unwrap();
+    assert!(config.contains("tie_eps = 0.5"), "{config}");
+    let widened = config.replace("tie_eps = 0.5", &format!("tie_eps = {tie_eps}"));
+    std::fs::write(&path, widened).unwrap();
+    let prompts = dir.path().join("prompts.jsonl");
+    let lines = std::fs::read_to_string(&prompts).unwrap();
+    std::fs::write(
+        &prompts,
+        lines.replace(r#""reference":"Yes""#, r#""reference":"e""#),
+    )
+    .unwrap();
+    let overrides = Overrides {
+        strategy: Some(strategy.parse::<StrategyConfig>().unwrap()),
+        ..Overrides::default()
+    };
+    let mut trainer = trainer(&path, &overrides, &fn_rms(), false);
+    trainer.step().unwrap().routing
+}
+
+/// The kept pairs of `routing`, (prompt id, pair).
+fn kept(routing: &[RoutingRecord]) -> Vec<(usize, [usize; 2])> {
+    routing
+        .iter()
+        .filter(|r| r.kept)
+        .map(|r| (r.prompt_id, r.pair))
+        .collect()
+}
+
 /// The oracle's verdicts are 1 (right) or 0 (wrong): a pair is a tie only when both
 /// responses are equally right, so a `tie_eps` set wide for RM scores changes nothing.
 #[test]
 fn the_oracle_ignores_the_rm_tie_margin() {
-    let kept_pairs = |tie_eps: &str| -> Vec<(usize, [usize; 2])> {
-        let dir = tempfile::tempdir().unwrap();
-        // Right when the response contains an `e`: common enough in a tiny policy's samples
-        // that both verdicts occur.
-        let oracle = "[oracle]\nname = \"has-e\"\nkind = \"verifier\"\ntask = \"regex\"\n\
-                      pattern = \"(e)\"\n";
-        let path = write_config(dir.path(), "kind = \"random\"", oracle);
-        let config = std::fs::read_to_string(&path).unwrap();
-        assert!(config.contains("tie_eps = 0.5"), "{config}");
-        let widened = config.replace("tie_eps = 0.5", &format!("tie_eps = {tie_eps}"));
-        std::fs::write(&path, widened).unwrap();
-        let prompts = dir.path().join("prompts.jsonl");
-        let lines = std::fs::read_to_string(&prompts).unwrap();
-        std::fs::write(
-            &prompts,
-            lines.replace(r#""reference":"Yes""#, r#""reference":"e""#),
-        )
-        .unwrap();
-        let overrides = Overrides {
-            strategy: Some("oracle".parse::<StrategyConfig>().unwrap()),
-            ..Overrides::default()
-        };
-        let mut trainer = trainer(&path, &overrides, &fn_rms(), false);
-        let report = trainer.step().unwrap();
-        report
-            .routing
-            .iter()
-            .filter(|r| r.kept)
-            .map(|r| (r.prompt_id, r.pair))
-            .collect()
-    };
-    let narrow = kept_pairs("0.5");
+    let narrow = kept(&has_e_iteration("oracle", "0.5"));
     assert!(!narrow.is_empty(), "no decided pair to keep");
-    assert_eq!(kept_pairs("1.5"), narrow);
+    assert_eq!(kept(&has_e_iteration("oracle", "1.5")), narrow);
+}
+
+/// `oracle-coin` keeps every pair it visits, as an RM labeller does: the verifier's choice
+/// where it decides, a coin where it ties. `oracle` visits the same pairs in the same order
+/// but drops its ties and goes on until each prompt has decided pairs.
+#[test]
+fn the_coin_oracle_keeps_the_pairs_an_rm_labeller_keeps() {
+    let coin = has_e_iteration("oracle-coin", "0.5");
+    let visited: Vec<&RoutingRecord> = coin.iter().filter(|r| r.visited).collect();
+    assert!(!visited.is_empty());
+    let mut per_prompt = std::collections::BTreeMap::<usize, usize>::new();
+    let mut undecided = 0;
+    for r in &visited {
+        assert!(r.kept && !r.tie, "{r:?}");
+        assert_eq!(r.judge, "oracle");
+        *per_prompt.entry(r.prompt_id).or_default() += 1;
+        match r.truth {
+            Some(truth) => assert_eq!(r.chosen, Some(truth), "{r:?}"),
+            None => undecided += 1,
+        }
+    }
+    // Nothing ties, so each prompt stops at its quota of 2 pairs.
+    assert!(per_prompt.values().all(|&n| n == 2), "{per_prompt:?}");
+    assert!(undecided > 0, "no tie for the coin to decide");
+
+    let plain = has_e_iteration("oracle", "0.5");
+    let plain_visited: HashSet<(usize, [usize; 2])> = plain
+        .iter()
+        .filter(|r| r.visited)
+        .map(|r| (r.prompt_id, r.pair))
+        .collect();
+    for r in &visited {
+        assert!(plain_visited.contains(&(r.prompt_id, r.pair)), "{r:?}");
+    }
+    assert!(plain_visited.len() > visited.len());
+    assert!(plain.iter().filter(|r| r.kept).all(|r| r.truth.is_some()));
 }
 
 /// LASeR routes a whole batch to one RM and learns once per batch over the policy's

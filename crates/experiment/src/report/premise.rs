@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::tables::{Align, MISSING, Table, cell, pct, pp_delta, signed_pct};
 use crate::premise::{Correlation, PremiseChecks};
-use crate::results::Results;
+use crate::results::{Results, Summary};
 
 /// The checks `results` carry, or measured on them (results.json written before the checks
 /// existed).
@@ -64,16 +64,12 @@ pub(super) fn section(md: &mut String, checks: &PremiseChecks) {
     ]);
     let (gain, gain_holds) = match &checks.oracle_gain {
         Some(s) => {
-            let text = match s.ci95 {
-                Some(_) => format!("{} pp ({} seeds)", pp_delta(s), s.n),
-                None => format!("{} pp (1 seed: no interval)", signed_pct(s.mean)),
-            };
             let holds = match s.ci95 {
                 Some(h) if s.mean - h > 0.0 => "yes".to_string(),
                 Some(_) => "no: the interval reaches 0".to_string(),
                 None => MISSING.to_string(),
             };
-            (text, holds)
+            (gain_over_sft(s), holds)
         }
         None => ("no oracle runs".to_string(), MISSING.to_string()),
     };
@@ -82,6 +78,17 @@ pub(super) fn section(md: &mut String, checks: &PremiseChecks) {
         gain,
         gain_holds,
     ]);
+    if let Some(s) = &checks.oracle_coin_gain {
+        table.row(vec![
+            "(a) beside: oracle-coin − SFT (the verifier on the pairs an RM labeller keeps, a \
+             coin deciding its ties)"
+                .into(),
+            gain_over_sft(s),
+            "(a diagnostic: what correct labels give without the oracle's choice of decided \
+             pairs)"
+                .into(),
+        ]);
+    }
     let (r, r_holds) = match &checks.reward_correctness {
         Some(c) => (
             correlation(c),
@@ -190,6 +197,14 @@ pub(super) fn section(md: &mut String, checks: &PremiseChecks) {
     md.push('\n');
 }
 
+/// A gain over the SFT policy: `+x.x ± y.y pp (n seeds)`.
+fn gain_over_sft(s: &Summary) -> String {
+    match s.ci95 {
+        Some(_) => format!("{} pp ({} seeds)", pp_delta(s), s.n),
+        None => format!("{} pp (1 seed: no interval)", signed_pct(s.mean)),
+    }
+}
+
 /// `r [low, high] (n pairs, k runs)`.
 fn correlation(c: &Correlation) -> String {
     let interval = match (c.low, c.high) {
@@ -255,5 +270,23 @@ mod tests {
         assert!(row("laser").contains(&format!("{:+.2}", laser.r)), "{md}");
         // The run had no random routing: no verdict row for (b), and no random row here.
         assert!(!md.contains("| random "), "{md}");
+    }
+
+    #[test]
+    fn the_coin_oracle_gain_sits_beside_check_a_when_it_ran() {
+        let mut checks = PremiseChecks::measure(&example());
+        let mut md = String::new();
+        section(&mut md, &checks);
+        assert!(!md.contains("oracle-coin"), "{md}");
+        checks.oracle_coin_gain = Some(crate::report::mean_ci95(&[0.01, 0.03]));
+        let mut md = String::new();
+        section(&mut md, &checks);
+        let row = md
+            .lines()
+            .find(|l| l.contains("oracle-coin − SFT"))
+            .unwrap_or_else(|| panic!("no oracle-coin row in\n{md}"));
+        assert!(row.contains("+2.0 ± 12.7 pp (2 seeds)"), "{row}");
+        // A diagnostic: the verdict still comes from (a) and (b) alone.
+        assert_eq!(checks.holds, None);
     }
 }

@@ -112,6 +112,7 @@ impl Trainer {
                 mask,
                 routes,
                 tie_eps: self.config.pairs.tie_eps,
+                coin_seed: mix(&[self.config.seed, iteration as u64, 2]),
             };
             let judgments = match label_round(self.strategy.labeller, &mut ctx, &round_items)? {
                 Ok(judgments) => judgments,

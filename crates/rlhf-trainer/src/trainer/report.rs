@@ -50,7 +50,7 @@ impl Trainer {
                 (Labeller::Routed, None) => unreachable!("routed strategies route every pair"),
                 (Labeller::Ensemble, _) => "ensemble".into(),
                 (Labeller::Majority, _) => "majority".into(),
-                (Labeller::Oracle, _) => "oracle".into(),
+                (Labeller::Oracle { .. }, _) => "oracle".into(),
             }
         };
         let kept_index: BTreeMap<(usize, usize), usize> = outcomes
@@ -180,7 +180,7 @@ impl Trainer {
             Labeller::Ensemble | Labeller::Majority => {
                 self.pool.len() * drawn.responses.iter().map(Vec::len).sum::<usize>()
             }
-            Labeller::Oracle => 0,
+            Labeller::Oracle { .. } => 0,
         }
     }
 }
