@@ -665,6 +665,58 @@ mod tests {
         assert_eq!(*checkable, default);
     }
 
+    /// The specialists world is the checkable one with one specialist per domain, named
+    /// `rm-<domain>` and trained on that domain alone, beside the same rm-length, with its
+    /// own strategies; nothing else differs.
+    #[test]
+    fn specialists_is_the_checkable_world_with_one_domain_specialists() {
+        let read = |name: &str| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../../configs/experiment/{name}.toml"));
+            match Experiment::read(&path).unwrap() {
+                Experiment::Suite(config) => config,
+                _ => panic!("{name}.toml is an embedded-kind world"),
+            }
+        };
+        let (checkable, specialists) = (read("checkable"), read("specialists"));
+        let unbiased = |config: &ExperimentConfig| -> Vec<(String, Vec<Domain>)> {
+            config
+                .reward_models
+                .rm
+                .iter()
+                .filter(|rm| rm.bias == RmBias::None)
+                .map(|rm| (rm.name.clone(), rm.domains.clone()))
+                .collect()
+        };
+        let want: Vec<(String, Vec<Domain>)> = specialists
+            .suite
+            .domains
+            .iter()
+            .map(|&domain| (format!("rm-{domain}"), vec![domain]))
+            .collect();
+        assert_eq!(unbiased(&specialists), want);
+        let length = |config: &ExperimentConfig| {
+            config
+                .reward_models
+                .rm
+                .iter()
+                .find(|rm| rm.bias == RmBias::Length)
+                .cloned()
+        };
+        assert_eq!(length(&specialists), length(&checkable));
+        for strategy in ["random", "oracle", "oracle-coin", "single:*"] {
+            assert!(
+                specialists.strategies.iter().any(|s| s == strategy),
+                "{strategy}"
+            );
+        }
+        let mut expected = (*checkable).clone();
+        expected.name = specialists.name.clone();
+        expected.strategies = specialists.strategies.clone();
+        expected.reward_models.rm = specialists.reward_models.rm.clone();
+        assert_eq!(*specialists, expected);
+    }
+
     #[test]
     fn bad_values_are_named() {
         let text = DEFAULT_CONFIG.replace("seeds = 3", "seeds = 0");
