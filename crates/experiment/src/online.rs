@@ -475,7 +475,7 @@ pub fn run_job(
 
 /// The strategies whose final policies are scored on the panel's implicit-reward margin:
 /// check (b)'s strategy and the oracle to contrast it with.
-pub const MARGIN_STRATEGIES: [&str; 2] = [crate::premise::UNBIASED_ROUTING, "oracle"];
+pub const MARGIN_STRATEGIES: [&str; 2] = [crate::premise::UNBIASED_ROUTING, crate::premise::ORACLE];
 
 /// A run's metrics from its logs; `beta` is the run's DPO β (to read margins back from
 /// losses).
