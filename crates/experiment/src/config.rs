@@ -12,6 +12,7 @@ use synthetic_tasks::SuiteParams;
 
 use crate::error::{Error, Result};
 use crate::given::GivenWorldConfig;
+use crate::online::SeedCounts;
 use crate::panel::PanelConfig;
 
 /// The embedded default (configs/experiment/default.toml).
@@ -59,6 +60,7 @@ impl Experiment {
                 }
                 if let Some(seeds) = overrides.seeds {
                     config.seeds = seeds;
+                    config.premise_seeds = None;
                 }
                 config.check().map_err(|reason| Error::Config {
                     path: origin.into(),
@@ -110,7 +112,7 @@ pub struct ExperimentOverrides {
     pub smoke: bool,
     /// Only these strategies (trainer names; `single:*` for every RM).
     pub strategies: Option<Vec<String>>,
-    /// Online seeds per strategy.
+    /// Online seeds per strategy, the premise checks' lines included.
     pub seeds: Option<usize>,
 }
 
@@ -125,6 +127,11 @@ pub struct ExperimentConfig {
     /// Online seeds per strategy (0, 1, …): each seed draws its own prompt order, samples
     /// and router randomness from the same starting policy.
     pub seeds: usize,
+    /// Online seeds of the lines the premise checks read ([`crate::premise::LINES`]: random,
+    /// oracle, oracle-coin), when more than `seeds`: the checks keep their power while the
+    /// other strategies run fewer seeds. `None`: `seeds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub premise_seeds: Option<usize>,
     /// Strategies (`rlhf-trainer` names; `single:*` expands to one run per RM).
     pub strategies: Vec<String>,
     /// The task suite's difficulty.
@@ -374,6 +381,7 @@ impl ExperimentConfig {
     pub fn smoke(mut self) -> Self {
         self.name = format!("{}-smoke", self.name);
         self.seeds = 1;
+        self.premise_seeds = None;
         self.tokenizer.vocab_size = self.tokenizer.vocab_size.min(80);
         self.policy.hidden_size = 32;
         self.policy.intermediate_size = 64;
@@ -396,6 +404,14 @@ impl ExperimentConfig {
         self.panel.prompts_per_domain = 4;
         self.panel.samples_per_prompt = 4;
         self
+    }
+
+    /// How many online seeds each strategy runs.
+    pub fn seed_counts(&self) -> SeedCounts {
+        SeedCounts {
+            every: self.seeds,
+            premise_lines: self.premise_seeds.unwrap_or(self.seeds).max(self.seeds),
+        }
     }
 
     /// The strategies to run, `single:*` expanded over the pool, in the config's order.
@@ -443,6 +459,15 @@ impl ExperimentConfig {
         ];
         if let Some((_, name)) = positive.iter().find(|(v, _)| *v == 0) {
             return Err(format!("`{name}` must be at least 1"));
+        }
+        if let Some(premise_seeds) = self.premise_seeds
+            && premise_seeds < self.seeds
+        {
+            return Err(format!(
+                "`premise_seeds` {premise_seeds} is below `seeds` {}: the premise checks' lines \
+                 run at least as many seeds as every strategy",
+                self.seeds
+            ));
         }
         if !self
             .policy
@@ -531,8 +556,18 @@ pub fn expand_strategies(names: &[String], rms: &[String]) -> Result<Vec<Strateg
 mod tests {
     use super::*;
 
+    /// A config of configs/experiment/ by its file stem.
+    fn preset(name: &str) -> ExperimentConfig {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../../configs/experiment/{name}.toml"));
+        match Experiment::read(&path).unwrap() {
+            Experiment::Suite(config) => *config,
+            _ => panic!("{name}.toml is an embedded-kind world"),
+        }
+    }
+
     #[test]
-    fn the_embedded_default_is_valid_and_expands_single() {
+    fn the_embedded_default_is_valid_and_its_smoke_run_has_one_seed() {
         let config = ExperimentConfig::embedded();
         let names: Vec<String> = config
             .expanded_strategies()
@@ -540,39 +575,55 @@ mod tests {
             .iter()
             .map(StrategyConfig::name)
             .collect();
-        assert!(names.contains(&"single:rm-length".to_string()), "{names:?}");
-        assert!(names.contains(&"bayesian-v5".to_string()));
+        assert!(names.contains(&"bayesian-v5".to_string()), "{names:?}");
+        // The premise checks' lines run at full power beside fewer seeds of the rest.
+        for line in [crate::premise::UNBIASED_ROUTING, crate::premise::ORACLE] {
+            assert!(names.iter().any(|n| n == line), "{line}");
+        }
+        let seeds = config.seed_counts();
+        assert!(seeds.premise_lines >= 10 && seeds.premise_lines > seeds.every);
         let smoke = config.smoke();
-        assert_eq!(smoke.seeds, 1);
+        assert_eq!(smoke.seed_counts(), SeedCounts::uniform(1));
         assert!(smoke.check().is_ok());
+    }
+
+    /// `--seeds` sets every strategy's seeds, the premise lines' included.
+    #[test]
+    fn the_seeds_override_applies_to_the_premise_lines_too() {
+        let overrides = ExperimentOverrides {
+            seeds: Some(2),
+            ..ExperimentOverrides::default()
+        };
+        let Experiment::Suite(config) = Experiment::Suite(Box::new(ExperimentConfig::embedded()))
+            .with_overrides(&overrides)
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(config.seed_counts(), SeedCounts::uniform(2));
     }
 
     /// The full-power preset is the default's world: only the name, the seeds, the
     /// strategies and the ablations differ.
     #[test]
     fn full_preset_is_the_default_world() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/experiment/full.toml");
-        let Experiment::Suite(full) = Experiment::read(&path).unwrap() else {
-            panic!("full.toml is an embedded-kind world");
-        };
+        let full = preset("full");
         let mut default = ExperimentConfig::embedded();
         assert!(full.seeds >= 10 && full.strategies.len() > default.strategies.len());
+        assert_eq!(full.seed_counts(), SeedCounts::uniform(full.seeds));
         default.name = full.name.clone();
         default.seeds = full.seeds;
+        default.premise_seeds = full.premise_seeds;
         default.strategies = full.strategies.clone();
         default.ablations = full.ablations.clone();
-        assert_eq!(*full, default);
+        assert_eq!(full, default);
     }
 
-    /// The many-answers world is the default's plus `shuffle`: only the name, the suite's
-    /// domains and the specialists' pairing differ.
+    /// The many-answers world is the first world's plus `shuffle`: only the name, the
+    /// suite's domains and the specialists' pairing differ.
     #[test]
-    fn with_shuffle_is_the_default_world_plus_one_domain() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../configs/experiment/with-shuffle.toml");
-        let Experiment::Suite(shuffled) = Experiment::read(&path).unwrap() else {
-            panic!("with-shuffle.toml is an embedded-kind world");
-        };
+    fn with_shuffle_is_the_first_world_plus_one_domain() {
+        let shuffled = preset("with-shuffle");
         assert_eq!(shuffled.suite.domains.last(), Some(&Domain::Shuffle));
         assert!(
             shuffled
@@ -583,46 +634,38 @@ mod tests {
                 .count()
                 >= 2
         );
-        let mut default = ExperimentConfig::embedded();
-        default.name = shuffled.name.clone();
-        default.suite.domains = shuffled.suite.domains.clone();
-        default.reward_models.rm = shuffled.reward_models.rm.clone();
-        assert_eq!(*shuffled, default);
+        let mut first = preset("add-count");
+        first.name = shuffled.name.clone();
+        first.suite.domains = shuffled.suite.domains.clone();
+        first.reward_models.rm = shuffled.reward_models.rm.clone();
+        assert_eq!(shuffled, first);
     }
 
-    /// The semi-online world is the default's with its candidates sampled from a reference
-    /// synced every 24 iterations: only the name and those two keys differ.
+    /// The semi-online world is the first world's with its candidates sampled from a
+    /// reference synced every 24 iterations: only the name and those two keys differ.
     #[test]
-    fn semi_online_is_the_default_world_sampled_from_the_reference() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/experiment/semi-online.toml");
-        let Experiment::Suite(semi) = Experiment::read(&path).unwrap() else {
-            panic!("semi-online.toml is an embedded-kind world");
-        };
+    fn semi_online_is_the_first_world_sampled_from_the_reference() {
+        let semi = preset("semi-online");
         assert_eq!(semi.online.generator, Generator::Reference);
         assert_eq!(semi.online.reference_sync_every, 24);
-        let mut default = ExperimentConfig::embedded();
-        default.name = semi.name.clone();
-        default.online.generator = Generator::Reference;
-        default.online.reference_sync_every = 24;
-        assert_eq!(*semi, default);
+        let mut first = preset("add-count");
+        first.name = semi.name.clone();
+        first.online.generator = Generator::Reference;
+        first.online.reference_sync_every = 24;
+        assert_eq!(semi, first);
     }
 
-    /// The checkable world is the default's with `rotate` and `next` in place of `add` and
-    /// `count`, the specialists paired around them and trained on twice the pairs and steps,
-    /// the shifted condition leaving out `next`, semi-online sampling and the paper's β = 1,
-    /// at 10 seeds with its own strategies; nothing else differs.
+    /// The default world is the first one (add-count.toml) with `rotate` and `next` in place
+    /// of `add` and `count`, the specialists paired around them and trained on twice the
+    /// pairs and steps, the shifted condition leaving out `next`, semi-online sampling and
+    /// the paper's β = 1, with its own seeds and strategies; nothing else differs.
     #[test]
-    fn checkable_is_the_default_world_with_checkable_domains() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/experiment/checkable.toml");
-        let Experiment::Suite(checkable) = Experiment::read(&path).unwrap() else {
-            panic!("checkable.toml is an embedded-kind world");
-        };
+    fn the_default_is_the_first_world_with_checkable_domains() {
+        let default = ExperimentConfig::embedded();
         let domains = [Domain::Reverse, Domain::Sort, Domain::Rotate, Domain::Next];
-        assert_eq!(checkable.suite.domains, domains);
+        assert_eq!(default.suite.domains, domains);
         for domain in domains {
-            let specialists = checkable
+            let specialists = default
                 .reward_models
                 .rm
                 .iter()
@@ -630,8 +673,8 @@ mod tests {
                 .count();
             assert_eq!(specialists, 2, "{domain}");
         }
-        let mut default = ExperimentConfig::embedded();
-        // The biased RM is the default's, over every domain of its world.
+        let mut first = preset("add-count");
+        // The biased RM is the first world's, over every domain of its world.
         let length = |config: &ExperimentConfig| {
             let rm = config
                 .reward_models
@@ -640,45 +683,34 @@ mod tests {
                 .find(|rm| rm.bias == RmBias::Length);
             rm.map(|rm| (rm.name.clone(), rm.domains == config.suite.domains))
         };
-        assert_eq!(length(&checkable), length(&default));
+        assert_eq!(length(&default), length(&first));
         assert_eq!(
-            checkable.reward_models.pairs_per_domain,
-            2 * default.reward_models.pairs_per_domain
+            default.reward_models.pairs_per_domain,
+            2 * first.reward_models.pairs_per_domain
         );
-        assert_eq!(
-            checkable.reward_models.steps,
-            2 * default.reward_models.steps
-        );
-        assert_eq!(checkable.seeds, 10);
-        default.name = checkable.name.clone();
-        default.seeds = checkable.seeds;
-        default.strategies = checkable.strategies.clone();
-        default.suite.domains = domains.to_vec();
-        default.reward_models.rm = checkable.reward_models.rm.clone();
-        default.reward_models.pairs_per_domain = checkable.reward_models.pairs_per_domain;
-        default.reward_models.steps = checkable.reward_models.steps;
-        default.offline.shifted_without = Domain::Next;
-        default.online.generator = Generator::Reference;
-        default.online.reference_sync_every = 24;
-        assert_eq!(checkable.online.beta, 1.0);
-        default.online.beta = checkable.online.beta;
-        assert_eq!(*checkable, default);
+        assert_eq!(default.reward_models.steps, 2 * first.reward_models.steps);
+        first.name = default.name.clone();
+        first.seeds = default.seeds;
+        first.premise_seeds = default.premise_seeds;
+        first.strategies = default.strategies.clone();
+        first.suite.domains = domains.to_vec();
+        first.reward_models.rm = default.reward_models.rm.clone();
+        first.reward_models.pairs_per_domain = default.reward_models.pairs_per_domain;
+        first.reward_models.steps = default.reward_models.steps;
+        first.offline.shifted_without = Domain::Next;
+        first.online.generator = Generator::Reference;
+        first.online.reference_sync_every = 24;
+        assert_eq!(default.online.beta, 1.0);
+        first.online.beta = default.online.beta;
+        assert_eq!(default, first);
     }
 
-    /// The specialists world is the checkable one with one specialist per domain, named
+    /// The specialists world is the default one with one specialist per domain, named
     /// `rm-<domain>` and trained on that domain alone, beside the same rm-length, with its
-    /// own strategies; nothing else differs.
+    /// own seeds and strategies; nothing else differs.
     #[test]
-    fn specialists_is_the_checkable_world_with_one_domain_specialists() {
-        let read = |name: &str| {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join(format!("../../configs/experiment/{name}.toml"));
-            match Experiment::read(&path).unwrap() {
-                Experiment::Suite(config) => config,
-                _ => panic!("{name}.toml is an embedded-kind world"),
-            }
-        };
-        let (checkable, specialists) = (read("checkable"), read("specialists"));
+    fn specialists_is_the_default_world_with_one_domain_specialists() {
+        let (default, specialists) = (ExperimentConfig::embedded(), preset("specialists"));
         let unbiased = |config: &ExperimentConfig| -> Vec<(String, Vec<Domain>)> {
             config
                 .reward_models
@@ -703,18 +735,20 @@ mod tests {
                 .find(|rm| rm.bias == RmBias::Length)
                 .cloned()
         };
-        assert_eq!(length(&specialists), length(&checkable));
+        assert_eq!(length(&specialists), length(&default));
         for strategy in ["random", "oracle", "oracle-coin", "single:*"] {
             assert!(
                 specialists.strategies.iter().any(|s| s == strategy),
                 "{strategy}"
             );
         }
-        let mut expected = (*checkable).clone();
+        let mut expected = default.clone();
         expected.name = specialists.name.clone();
+        expected.seeds = specialists.seeds;
+        expected.premise_seeds = specialists.premise_seeds;
         expected.strategies = specialists.strategies.clone();
         expected.reward_models.rm = specialists.reward_models.rm.clone();
-        assert_eq!(*specialists, expected);
+        assert_eq!(specialists, expected);
     }
 
     #[test]
@@ -722,8 +756,11 @@ mod tests {
         let text = DEFAULT_CONFIG.replace("seeds = 3", "seeds = 0");
         let err = ExperimentConfig::from_toml(&text, Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("`seeds`"), "{err}");
-        let text = DEFAULT_CONFIG.replace("\"single:*\",", "\"single:nobody\",");
+        let text = DEFAULT_CONFIG.replace("\"laser-code\",", "\"single:nobody\",");
         let err = ExperimentConfig::from_toml(&text, Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("nobody"), "{err}");
+        let text = DEFAULT_CONFIG.replace("premise_seeds = 10", "premise_seeds = 2");
+        let err = ExperimentConfig::from_toml(&text, Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("`premise_seeds` 2"), "{err}");
     }
 }

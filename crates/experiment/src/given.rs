@@ -24,7 +24,7 @@ use crate::config::{AblationsConfig, expand_strategies};
 use crate::error::{Error, Result};
 use crate::evaluation::Evaluation;
 use crate::offline::Condition;
-use crate::online::{self, World};
+use crate::online::{self, SeedCounts, World};
 use crate::pipeline::{
     Event, Options, Outcome, Stages, online_stage, reported_runs, write_outcome,
 };
@@ -235,7 +235,7 @@ pub fn run_given_world(
     let conditions: Vec<Condition> = config.world.routers.keys().copied().collect();
     let jobs = online::jobs(
         &config.expanded_strategies()?,
-        config.seeds,
+        SeedCounts::uniform(config.seeds),
         &conditions,
         &config.ablations,
     );
@@ -254,6 +254,7 @@ pub fn run_given_world(
         domains: world.evaluation.categories(),
         rm_names: config.rm_names()?,
         seeds: config.seeds,
+        premise_seeds: None,
         iterations: world.iterations,
         sampling: Some(world.trainer.sampling_regime()),
         sft_accuracy: start_accuracy,

@@ -30,7 +30,7 @@ use crate::evaluation::Evaluation;
 use crate::offline::Condition;
 use crate::panel::{Panel, PanelPoint, score_router};
 use crate::policy;
-use crate::premise::Moments;
+use crate::premise::{self, Moments};
 use crate::results::{DomainScores, ImplicitMargin, MarginStats, RunResult};
 
 /// The file a finished run leaves.
@@ -87,14 +87,42 @@ const VERIFIER_REWARD_ROUTERS: [&str; 2] = ["bayesian-v5", "online-only-v5"];
 /// The label of bayesian-v5 learning from the verifier (the ablation's runs).
 pub const VERIFIER_REWARD_V5: &str = "bayesian-v5-verifier-reward";
 
-/// Every job of `strategies` × `seeds` (× both conditions for strategies that read the
-/// offline router), in report order; when bayesian-v5 is among them, the ablations'
+/// How many online seeds each run label gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedCounts {
+    /// Seeds of every strategy (0, 1, …).
+    pub every: usize,
+    /// Seeds of the lines the premise checks read ([`premise::LINES`]); at least `every`.
+    pub premise_lines: usize,
+}
+
+impl SeedCounts {
+    /// The same number of seeds for every strategy.
+    pub fn uniform(seeds: usize) -> Self {
+        Self {
+            every: seeds,
+            premise_lines: seeds,
+        }
+    }
+
+    /// Seeds of the runs labelled `label`.
+    pub fn of(&self, label: &str) -> usize {
+        if premise::LINES.contains(&label) {
+            self.premise_lines.max(self.every)
+        } else {
+            self.every
+        }
+    }
+}
+
+/// Every job of `strategies` × their seeds ([`SeedCounts`]; × both conditions for
+/// strategies that read the offline router), in report order; when bayesian-v5 is among them, the ablations'
 /// variants of it: raw batch advantages as rewards ([`NO_QUANTILE`]) and a matched σ²
 /// ([`SIGMA2_MATCHED`]); and bayesian-v5 and online-only-v5 learning from the verifier
 /// ([`VERIFIER_REWARD_SUFFIX`]) where `ablations.verifier_reward` asks.
 pub fn jobs(
     strategies: &[StrategyConfig],
-    seeds: usize,
+    seeds: SeedCounts,
     conditions: &[Condition],
     ablations: &AblationsConfig,
 ) -> Vec<Job> {
@@ -141,7 +169,7 @@ pub fn jobs(
             vec![None]
         };
         for condition in per_condition {
-            for seed in 0..seeds as u64 {
+            for seed in 0..seeds.of(&label) as u64 {
                 jobs.push(Job {
                     label: label.clone(),
                     strategy: strategy.clone(),
@@ -699,8 +727,8 @@ mod tests {
             verifier_reward: true,
             ..plain.clone()
         };
-        let before = jobs(&strategies, 2, &conditions, &plain);
-        let after = jobs(&strategies, 2, &conditions, &with);
+        let before = jobs(&strategies, SeedCounts::uniform(2), &conditions, &plain);
+        let after = jobs(&strategies, SeedCounts::uniform(2), &conditions, &with);
         assert!(before.iter().all(|j| j.reward == RewardSource::DpoLoss));
         let added: Vec<&Job> = after
             .iter()
@@ -717,7 +745,43 @@ mod tests {
         assert!(added.iter().all(|j| j.normalizer.is_none()));
         // Without the routers it applies to, it adds nothing.
         let random = ["random".parse().unwrap()];
-        assert_eq!(jobs(&random, 2, &conditions, &with).len(), 2);
+        assert_eq!(
+            jobs(&random, SeedCounts::uniform(2), &conditions, &with).len(),
+            2
+        );
+    }
+
+    /// `premise_seeds` gives the lines the premise checks read their own seeds 0..n, in
+    /// both conditions where they have them, and leaves every other strategy at `seeds`.
+    #[test]
+    fn the_premise_lines_run_their_own_seeds() {
+        let strategies: Vec<StrategyConfig> = ["bayesian-v5", "random", "oracle", "oracle-coin"]
+            .map(|name| name.parse().unwrap())
+            .to_vec();
+        let conditions = [Condition::InDistribution, Condition::Shifted];
+        let seeds = SeedCounts {
+            every: 3,
+            premise_lines: 10,
+        };
+        let all = jobs(&strategies, seeds, &conditions, &AblationsConfig::default());
+        let seeds_of = |label: &str| -> Vec<u64> {
+            all.iter()
+                .filter(|j| j.label == label)
+                .map(|j| j.seed)
+                .collect()
+        };
+        // bayesian-v5 reads the offline router: 3 seeds in each of the two conditions.
+        assert_eq!(seeds_of("bayesian-v5"), [0, 1, 2, 0, 1, 2]);
+        for line in premise::LINES {
+            assert_eq!(seeds_of(line), (0..10).collect::<Vec<_>>(), "{line}");
+        }
+        // Fewer premise seeds than `seeds` never shrinks a line.
+        let fewer = SeedCounts {
+            every: 3,
+            premise_lines: 1,
+        };
+        assert_eq!(fewer.of("random"), 3);
+        assert_eq!(SeedCounts::uniform(4).of("oracle"), 4);
     }
 
     /// The margin read back from a loss is the one the loss was computed from.

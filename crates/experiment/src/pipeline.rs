@@ -202,7 +202,7 @@ pub fn run_experiment(
     )?));
     let jobs = online::jobs(
         &c.expanded_strategies()?,
-        c.seeds,
+        c.seed_counts(),
         &CONDITIONS,
         &c.ablations,
     );
@@ -220,6 +220,7 @@ pub fn run_experiment(
             .collect(),
         rm_names: rm_names(c),
         seeds: c.seeds,
+        premise_seeds: c.premise_seeds.filter(|&n| n > c.seeds),
         iterations: c.online.iterations,
         sampling: Some(world.trainer.sampling_regime()),
         sft_accuracy,

@@ -57,6 +57,9 @@ pub const ORACLE: &str = "oracle";
 /// The oracle line on an RM labeller's pairs, whose gain is reported beside (a).
 pub const ORACLE_ON_LABELLER_PAIRS: &str = "oracle-coin";
 
+/// Every strategy whose runs the checks read (the config's `premise_seeds` applies to them).
+pub const LINES: [&str; 3] = [UNBIASED_ROUTING, ORACLE, ORACLE_ON_LABELLER_PAIRS];
+
 /// Running sums of paired values (x, y), enough for their Pearson correlation; sums of
 /// several sets pool them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]

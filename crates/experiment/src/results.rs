@@ -33,6 +33,10 @@ pub struct Results {
     pub rm_names: Vec<String>,
     /// Number of seeds each strategy was run with, per condition.
     pub seeds: usize,
+    /// Number of seeds of the lines the premise checks read ([`crate::premise::LINES`]), where
+    /// more than `seeds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub premise_seeds: Option<usize>,
     /// Online DPO iterations per run.
     pub iterations: usize,
     /// Where each iteration's candidates were sampled from
@@ -464,6 +468,7 @@ pub fn example() -> Results {
         domains,
         rm_names,
         seeds: seeds as usize,
+        premise_seeds: None,
         iterations,
         sampling: Some("the policy (online DPO), frozen reference".into()),
         sft_accuracy: scores(0.42, 200),

@@ -12,10 +12,22 @@ use experiment::{
 };
 use synthetic_tasks::Split;
 
+/// The default at smoke size, with every kind of labeller the default leaves to the full
+/// preset (every single RM, the ensemble, the coin oracle), and the premise checks' lines at
+/// one seed more than the rest.
+fn smoke_config() -> ExperimentConfig {
+    let mut config = ExperimentConfig::embedded().smoke();
+    for extra in ["single:*", "ensemble", "oracle-coin"] {
+        config.strategies.push(extra.to_string());
+    }
+    config.premise_seeds = Some(config.seeds + 1);
+    config
+}
+
 /// Runs the smoke experiment into `out` with `jobs` workers; returns the results and the
 /// stages that reported themselves cached.
 fn smoke(out: &Path, jobs: usize) -> (Results, Vec<String>) {
-    let config = ExperimentConfig::embedded().smoke();
+    let config = smoke_config();
     let cached = Mutex::new(Vec::new());
     let observe = |event: &Event| {
         if let Event::Finished {
@@ -38,7 +50,7 @@ fn smoke(out: &Path, jobs: usize) -> (Results, Vec<String>) {
 
 #[test]
 fn smoke_runs_every_stage_and_strategy_deterministically() {
-    let config = ExperimentConfig::embedded().smoke();
+    let config = smoke_config();
     let parallel = tempfile::tempdir().unwrap();
     let (results, cached) = smoke(parallel.path(), 2);
     assert!(cached.is_empty(), "a fresh folder reused {cached:?}");
@@ -50,6 +62,11 @@ fn smoke_runs_every_stage_and_strategy_deterministically() {
         results
     );
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert_eq!(results.premise_seeds, Some(2));
+    assert!(
+        report.contains("- Seeds: 1 (2 for random, oracle, oracle-coin"),
+        "report.md's header does not give the premise lines' seeds"
+    );
     let mut svgs: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -112,7 +129,11 @@ fn smoke_runs_every_stage_and_strategy_deterministically() {
                 .iter()
                 .filter(|r| r.strategy == name && r.condition == condition)
                 .collect();
-            assert_eq!(runs.len(), config.seeds, "{name} / {condition}");
+            assert_eq!(
+                runs.len(),
+                config.seed_counts().of(&name),
+                "{name} / {condition}"
+            );
             for run in runs {
                 match name.as_str() {
                     // Every RM scores every distinct response (the pool's cache scores a

@@ -28,7 +28,8 @@ pub struct ExperimentArgs {
     /// Only these strategies (comma-separated trainer names; `single:*` for every RM).
     #[arg(long, value_delimiter = ',')]
     strategies: Option<Vec<String>>,
-    /// Online seeds per strategy.
+    /// Online seeds per strategy, the premise checks' lines included (replaces the config's
+    /// `seeds` and `premise_seeds`).
     #[arg(long)]
     seeds: Option<usize>,
     /// Tiny sizes: every stage and strategy in well under a minute (what the tests run;
