@@ -64,6 +64,17 @@ impl Job {
             self.seed
         )
     }
+
+    /// The run's key in timings.json: `"strategy/condition/seed"` (condition `any` for a
+    /// strategy that reads no offline router), which the report groups by strategy.
+    pub fn timing_key(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.label,
+            self.condition.map_or("any", Condition::name),
+            self.seed
+        )
+    }
 }
 
 /// Whether `strategy` reads the offline router (its prior or its context function).

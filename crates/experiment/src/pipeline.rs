@@ -597,7 +597,7 @@ fn suite_world(
 /// Runs every job through the trainer (in `<run folder>/online/<job>-<key>/`, reusing
 /// finished ones unless `options.fresh`) on `options.jobs` CPU workers, or one at a time
 /// with the final policies scored on `device` when one is given (a GPU); returns the
-/// results in job order and each run's wall time (s) by folder.
+/// results in job order and each run's wall time (s) by [`online::Job::timing_key`].
 pub(crate) fn online_stage(
     stages: &mut Stages,
     world: &World,
@@ -628,7 +628,7 @@ pub(crate) fn online_stage(
                 run_times
                     .lock()
                     .expect("no panics while held")
-                    .insert(job.folder(), start.elapsed().as_secs_f64());
+                    .insert(job.timing_key(), start.elapsed().as_secs_f64());
                 result
             });
             let runs = collect("online", outcomes, |i| format!("run {}", jobs[i].folder()))?;

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use experiment::{
-    Event, ExperimentConfig, GivenWorldConfig, Options, Results, run_experiment, run_given_world,
+    Event, ExperimentConfig, GivenWorldConfig, Options, Results, Timings, run_experiment,
+    run_given_world,
 };
 use synthetic_tasks::Split;
 
@@ -63,6 +64,16 @@ fn smoke_runs_every_stage_and_strategy_deterministically() {
     );
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert_eq!(results.premise_seeds, Some(2));
+    // timings.json keys each run "strategy/condition/seed", which report.md groups by strategy.
+    let timings = Timings::read_json(&dir.join("timings.json")).unwrap();
+    let strategies = results.strategies();
+    for key in timings.runs.keys() {
+        let strategy = key.rsplitn(3, '/').nth(2);
+        assert!(
+            strategy.is_some_and(|s| strategies.contains(&s)),
+            "timings.json: run key {key:?} names no strategy of the results"
+        );
+    }
     assert!(
         report.contains("- Seeds: 1 (2 for random, oracle, oracle-coin"),
         "report.md's header does not give the premise lines' seeds"
