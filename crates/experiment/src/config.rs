@@ -619,6 +619,21 @@ mod tests {
         assert_eq!(full, default);
     }
 
+    /// The verifier-reward preset is the default's world with the ablation on: only the name,
+    /// the seeds, the strategies and the ablations differ.
+    #[test]
+    fn verifier_reward_preset_is_the_default_world() {
+        let preset = preset("verifier-reward");
+        assert!(preset.ablations.verifier_reward && preset.seeds >= 10);
+        let mut default = ExperimentConfig::embedded();
+        default.name = preset.name.clone();
+        default.seeds = preset.seeds;
+        default.premise_seeds = preset.premise_seeds;
+        default.strategies = preset.strategies.clone();
+        default.ablations = preset.ablations.clone();
+        assert_eq!(preset, default);
+    }
+
     /// The many-answers world is the first world's plus `shuffle`: only the name, the
     /// suite's domains and the specialists' pairing differ.
     #[test]
