@@ -603,35 +603,36 @@ mod tests {
         assert_eq!(config.seed_counts(), SeedCounts::uniform(2));
     }
 
+    /// `preset` is the default's world with other runs: `expected` is the default with the
+    /// preset's name, seeds, strategies and ablations, and nothing else may differ.
+    fn runs_the_default_world(preset: &ExperimentConfig) {
+        let mut expected = ExperimentConfig::embedded();
+        expected.name = preset.name.clone();
+        expected.seeds = preset.seeds;
+        expected.premise_seeds = preset.premise_seeds;
+        expected.strategies = preset.strategies.clone();
+        expected.ablations = preset.ablations.clone();
+        assert_eq!(*preset, expected);
+    }
+
     /// The full-power preset is the default's world: only the name, the seeds, the
     /// strategies and the ablations differ.
     #[test]
     fn full_preset_is_the_default_world() {
         let full = preset("full");
-        let mut default = ExperimentConfig::embedded();
+        let default = ExperimentConfig::embedded();
         assert!(full.seeds >= 10 && full.strategies.len() > default.strategies.len());
         assert_eq!(full.seed_counts(), SeedCounts::uniform(full.seeds));
-        default.name = full.name.clone();
-        default.seeds = full.seeds;
-        default.premise_seeds = full.premise_seeds;
-        default.strategies = full.strategies.clone();
-        default.ablations = full.ablations.clone();
-        assert_eq!(full, default);
+        runs_the_default_world(&full);
     }
 
     /// The verifier-reward preset is the default's world with the ablation on: only the name,
     /// the seeds, the strategies and the ablations differ.
     #[test]
     fn verifier_reward_preset_is_the_default_world() {
-        let preset = preset("verifier-reward");
-        assert!(preset.ablations.verifier_reward && preset.seeds >= 10);
-        let mut default = ExperimentConfig::embedded();
-        default.name = preset.name.clone();
-        default.seeds = preset.seeds;
-        default.premise_seeds = preset.premise_seeds;
-        default.strategies = preset.strategies.clone();
-        default.ablations = preset.ablations.clone();
-        assert_eq!(preset, default);
+        let verifier = preset("verifier-reward");
+        assert!(verifier.ablations.verifier_reward && verifier.seeds >= 10);
+        runs_the_default_world(&verifier);
     }
 
     /// The many-answers world is the first world's plus `shuffle`: only the name, the
