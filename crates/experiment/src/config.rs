@@ -410,7 +410,7 @@ impl ExperimentConfig {
     pub fn seed_counts(&self) -> SeedCounts {
         SeedCounts {
             every: self.seeds,
-            premise_lines: self.premise_seeds.unwrap_or(self.seeds).max(self.seeds),
+            premise_lines: self.premise_seeds.unwrap_or(self.seeds),
         }
     }
 

@@ -143,20 +143,11 @@ pub fn main_table(results: &Results, condition: &str) -> String {
 
 fn header(md: &mut String, results: &Results) {
     let _ = writeln!(md, "- Config hash: `{}`", results.config_hash);
-    match results.premise_seeds {
-        Some(lines) => {
-            let _ = writeln!(
-                md,
-                "- Seeds: {} ({} for {}, the lines the premise checks read)",
-                results.seeds,
-                lines,
-                crate::premise::LINES.join(", ")
-            );
-        }
-        None => {
-            let _ = writeln!(md, "- Seeds: {}", results.seeds);
-        }
-    }
+    let premise_lines = results.premise_seeds.map_or(String::new(), |n| {
+        let lines = crate::premise::LINES.join(", ");
+        format!(" ({n} for {lines}, the lines the premise checks read)")
+    });
+    let _ = writeln!(md, "- Seeds: {}{premise_lines}", results.seeds);
     let _ = writeln!(md, "- Iterations: {}", results.iterations);
     if let Some(sampling) = &results.sampling {
         let _ = writeln!(md, "- Candidates sampled from: {sampling}");
